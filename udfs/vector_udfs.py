@@ -1,0 +1,138 @@
+"""pgvector's vector functions that DuckDB lacks, as vectorised Arrow UDFs over NumPy.
+
+Each takes whole Arrow batches of FLOAT[] lists, computes in float32 as pgvector does, and
+raises pgvector's errors (dimension mismatch, overflow). DuckDB's native array functions cover
+the rest (L2, inner product, cosine), so these stay off the hot path of k-NN search.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from duckdb import sqltypes
+
+from vsql import vectors
+from vsql.errors import VectorError
+
+FLOAT_LIST = duckdb.list_type(sqltypes.FLOAT)
+
+
+class _Lists:
+    """An Arrow list array as flat float32 values, per-row lengths and a validity mask."""
+
+    def __init__(self, array: pa.Array):
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        self.valid = array.is_valid().to_numpy(zero_copy_only=False)
+        self.lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+        self.lengths = np.where(self.valid, self.lengths, 0).astype(np.int64)
+        self.values = array.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
+
+    def rows_values(self, keep: np.ndarray) -> np.ndarray:
+        return self.values[np.repeat(keep, self.lengths)]
+
+    def row_ids(self, keep: np.ndarray) -> np.ndarray:
+        return np.repeat(np.arange(len(keep)), np.where(keep, self.lengths, 0))
+
+
+def _list_array(values: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> pa.Array:
+    offsets = np.concatenate([[0], np.cumsum(np.where(valid, lengths, 0))]).astype(np.int32)
+    return pa.ListArray.from_arrays(
+        pa.array(offsets), pa.array(values, pa.float32()), mask=pa.array(~valid)
+    )
+
+
+def _checked(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = values.astype(np.float32)
+    if not np.isfinite(values).all():
+        raise VectorError("value out of range: overflow")
+    return values
+
+
+def _pair(a: pa.Array, b: pa.Array) -> tuple[_Lists, _Lists, np.ndarray]:
+    left, right = _Lists(a), _Lists(b)
+    both = left.valid & right.valid
+    differ = both & (left.lengths != right.lengths)
+    if differ.any():
+        i = int(np.argmax(differ))
+        raise VectorError(f"different vector dimensions {left.lengths[i]} and {right.lengths[i]}")
+    return left, right, both
+
+
+def _elementwise(op):
+    def udf(a: pa.Array, b: pa.Array) -> pa.Array:
+        left, right, both = _pair(a, b)
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = op(left.rows_values(both), right.rows_values(both))
+        return _list_array(_checked(result), left.lengths, both)
+
+    return udf
+
+
+def l1_distance(a: pa.Array, b: pa.Array) -> pa.Array:
+    left, right, both = _pair(a, b)
+    diff = np.abs(left.rows_values(both).astype(np.float64) - right.rows_values(both))
+    sums = np.bincount(left.row_ids(both), weights=diff, minlength=len(both))
+    return pa.array(sums, pa.float64(), mask=~both)
+
+
+def l2_normalize(a: pa.Array) -> pa.Array:
+    rows = _Lists(a)
+    values = rows.rows_values(rows.valid).astype(np.float64)
+    ids = rows.row_ids(rows.valid)
+    norms = np.sqrt(np.bincount(ids, weights=values * values, minlength=len(rows.valid)))
+    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    return _list_array((values * scale[ids]).astype(np.float32), rows.lengths, rows.valid)
+
+
+def _aggregate(reduce):
+    """avg/sum over the vectors of each group, collected by DuckDB's list() aggregate."""
+
+    def udf(groups: pa.Array) -> pa.Array:
+        if isinstance(groups, pa.ChunkedArray):
+            groups = groups.combine_chunks()
+        out: list[np.ndarray | None] = []
+        for group in groups:
+            vectors_ = [v for v in group.values.to_pylist() if v is not None] if group.is_valid else []
+            if not vectors_:
+                out.append(None)
+                continue
+            dims = {len(v) for v in vectors_}
+            if len(dims) > 1:
+                a, b = sorted(dims)[:2]
+                raise VectorError(f"expected {a} dimensions, not {b}")
+            out.append(_checked(reduce(np.asarray(vectors_, dtype=np.float64))))
+        return pa.array(out, pa.list_(pa.float32()))
+
+    return udf
+
+
+def vector_text(a: pa.Array) -> pa.Array:
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    return pa.array(
+        [None if v is None else vectors.format_text(np.asarray(v, np.float32)) for v in a.to_pylist()],
+        pa.string(),
+    )
+
+
+# name -> (function, parameter types, return type)
+UDFS = {
+    "vsql_l1_distance": (l1_distance, [FLOAT_LIST, FLOAT_LIST], sqltypes.DOUBLE),
+    "vsql_vector_add": (_elementwise(np.add), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
+    "vsql_vector_sub": (_elementwise(np.subtract), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
+    "vsql_vector_mul": (_elementwise(np.multiply), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
+    "vsql_l2_normalize": (l2_normalize, [FLOAT_LIST], FLOAT_LIST),
+    "vsql_vector_avg": (_aggregate(lambda m: m.mean(axis=0)), [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
+    "vsql_vector_sum": (_aggregate(lambda m: m.sum(axis=0)), [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
+    "vsql_vector_text": (vector_text, [FLOAT_LIST], sqltypes.VARCHAR),
+}
+
+
+def register(con: duckdb.DuckDBPyConnection) -> None:
+    """Register every vsql vector UDF on a DuckDB connection."""
+    for name, (function, params, returns) in UDFS.items():
+        con.create_function(name, function, params, returns, type="arrow", null_handling="special")

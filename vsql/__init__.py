@@ -1,0 +1,29 @@
+"""vsql: pgvector's SQL, embedded, on DuckDB.
+
+    >>> import vsql
+    >>> con = vsql.connect(":memory:", autocommit=True)
+    >>> _ = con.execute("CREATE TABLE items (id INT, embedding VECTOR(3))")
+    >>> _ = con.execute("INSERT INTO items VALUES (1, '[1,2,3]'), (2, '[4,5,6]')")
+    >>> con.execute("SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", ["[3,1,2]"]).fetchall()
+    [(1,)]
+"""
+
+from .dbapi import (
+    BINARY, DATETIME, NUMBER, ROWID, STRING, VECTOR, Binary, Connection, Cursor, Date,
+    DateFromTicks, Time, TimeFromTicks, Timestamp, TimestampFromTicks, apilevel, connect,
+    paramstyle, threadsafety,
+)
+from .errors import (
+    DatabaseError, DataError, Error, IntegrityError, InterfaceError, InternalError,
+    NotSupportedError, OperationalError, ProgrammingError, VectorError, Warning,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
+    "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
+    "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError", "VectorError",
+    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR",
+    "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
+]
