@@ -27,3 +27,10 @@ __all__ = [
     "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR",
     "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
 ]
+
+
+def load_ipython_extension(ipython) -> None:
+    """`%load_ext vsql`: the %vsql and %%vsql magics."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)
