@@ -78,15 +78,16 @@ def _insert(session: Session, table: exp.Table, data: pa.Table | pa.RecordBatchR
         con = session.con
         con.register(_BATCH, data)
         try:
-            return con.execute(statement.sql(dialect="duckdb")).fetchone()[0]
-        except Exception as error:  # noqa: BLE001
+            count = con.execute(statement.sql(dialect="duckdb")).fetchone()[0]
+        except Exception as error:  # noqa: BLE001 - the ROLLBACK that must follow drops the view
             raise translate(error) from error
-        finally:
-            con.unregister(_BATCH)
+        con.unregister(_BATCH)
+        return count
 
 
 def _values_target(statement: exp.Expr) -> tuple[exp.Table, list[str], list[Any]] | None:
-    if not isinstance(statement, exp.Insert) or set(statement.args) - {"this", "expression"}:
+    extras = {k for k, v in statement.args.items() if v is not None and k not in ("this", "expression")}
+    if not isinstance(statement, exp.Insert) or extras:
         return None
     values = statement.expression
     if not isinstance(values, exp.Values) or len(values.expressions) != 1:

@@ -6,6 +6,7 @@ other; rows are converted to Python only as they are fetched, vectors to float32
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -127,8 +128,8 @@ class Connection:
         polars DataFrame, or a Parquet file's path. Columns are matched by name. Returns rows added.
         """
         self._check_open()
-        self._begin()
-        return bulk.load(self.session, table, data)
+        with self._atomic():
+            return bulk.load(self.session, table, data)
 
     def __enter__(self) -> Connection:
         return self
@@ -138,6 +139,22 @@ class Connection:
             if kind is None:
                 self.commit()
             self.close()
+
+    @contextlib.contextmanager
+    def _atomic(self):
+        """All or nothing: inside the open transaction, or in one of its own under autocommit."""
+        if not self.autocommit or self._in_transaction:
+            self._begin()
+            yield
+            return
+        self.session.execute("BEGIN TRANSACTION")
+        try:
+            yield
+        except BaseException:
+            self.session.execute("ROLLBACK")
+            self.session.catalog.invalidate()
+            raise
+        self.session.execute("COMMIT")
 
     def _begin(self) -> None:
         if not self.autocommit and not self._in_transaction:
@@ -192,12 +209,10 @@ class Cursor:
         """Run `sql` once per parameter set; `INSERT ... VALUES` of parameters loads as one Arrow batch."""
         self._check_open()
         rows = list(seq_of_params)
-        self.connection._begin()
-        count = bulk.insert_many(self.connection.session, sql, rows)
-        if count is None:
-            count = 0
-            for params in rows:
-                count += max(self.execute(sql, params).rowcount, 0)
+        with self.connection._atomic():
+            count = bulk.insert_many(self.connection.session, sql, rows)
+            if count is None:
+                count = sum(max(self.connection.session.execute(sql, params).rowcount, 0) for params in rows)
         self._result = Result(None, count)
         return self
 

@@ -154,7 +154,7 @@ class VSQL(Postgres):
 
     class Tokenizer(Postgres.Tokenizer):
         KEYWORDS = {
-            **Postgres.Tokenizer.KEYWORDS,
+            **{k: v for k, v in Postgres.Tokenizer.KEYWORDS.items() if k != "?::"},  # ?::vector
             "<->": L2_OP,
             "<#>": NEG_IP_OP,
             "<=>": COSINE_OP,

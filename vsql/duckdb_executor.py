@@ -47,11 +47,15 @@ def _as_vector(node: exp.Expr, dim: int) -> exp.Expr:
     return exp.Cast(this=node, to=vector_type(dim))
 
 
+def _as_list(node: exp.Expr) -> exp.Expr:
+    return _as_vector(node, 0) if node.meta_get("vdim") else node
+
+
 def _distance(self, e: exp.Expr) -> str:
     array_fn, list_fn = _NATIVE[type(e)]
     if _known(e.this, e.expression):
         return self.func(array_fn, e.this, e.expression)
-    return self.func(list_fn, _as_vector(e.this, 0), _as_vector(e.expression, 0))
+    return self.func(list_fn, _as_list(e.this), _as_list(e.expression))
 
 
 def _udf(self, e: d.VectorOp) -> str:
@@ -71,8 +75,7 @@ def _aggregate(name: str):
 
 def _norm(self, e: d.VectorNorm) -> str:
     fn = "array_inner_product" if _known(e.this) else "list_inner_product"
-    arg = e.this if _known(e.this) else _as_vector(e.this, 0)
-    return self.func("sqrt", self.func(fn, arg, arg))
+    return self.func("sqrt", self.func(fn, e.this, e.this))
 
 
 def _subvector(self, e: d.Subvector) -> str:
@@ -88,8 +91,8 @@ def _concat(self, e: d.VectorConcat) -> str:
 
 
 def _literal(self, e: d.VectorLiteral) -> str:
-    items = ", ".join(repr(v) for v in e.values)
-    return f"CAST([{items}] AS FLOAT[{len(e.values)}])"
+    array = exp.Array(expressions=[exp.Literal.number(repr(v)) for v in e.values])
+    return self.sql(_as_vector(array, len(e.values)))
 
 
 def _cast(self, e: d.VectorCast) -> str:

@@ -75,12 +75,16 @@ _REWORDINGS = [
         lambda m: f"expected {m[2]} dimensions, not {m[1]}",
     ),
     (
+        re.compile(r"Cannot cast array of size (\d+) to array of size (\d+)"),
+        lambda m: f"expected {m[2]} dimensions, not {m[1]}",
+    ),
+    (
         re.compile(r"value '\[.*\]' can't be cast to the destination type FLOAT\[(\d+)\]", re.S),
         lambda m: f"expected {m[1]} dimensions, or a malformed vector literal",
     ),
     (
         re.compile(r"CHECK constraint failed on table (\S+) with expression CHECK\(isfinite\(list_sum\((.+?)\)\)\)"),
-        lambda m: f"NaN or infinite value not allowed in vector column {m[2]} of table {m[1]}",
+        lambda m: f"NaN or infinite value not allowed in vector column {m[2]} of table {m[1].strip(chr(34))}",
     ),
     (
         re.compile(r"Array arguments must be of the same size|array_\w+: Array arguments must be"),
@@ -120,7 +124,7 @@ def translate(error: Exception) -> Error:
             found = pattern.search(message)
             if found:
                 message = f"{reword(found)}\n{message}"
-                kind = DataError if kind is ProgrammingError else kind
+                kind = VectorError
                 break
         result = kind(message)
     result.__cause__ = error
@@ -133,4 +137,5 @@ def _parse_message(error: ParseError) -> str:
     first = error.errors[0]
     near = first.get("highlight") or ""
     desc = first.get("description") or "syntax error"
+    desc = re.sub(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>", r"\2 is missing its \1", desc)
     return f"syntax error at line {first.get('line')}, column {first.get('col')} near {near!r}: {desc}"

@@ -31,8 +31,6 @@ _RETURNS_ROWS = (
     exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, exp.Pragma, exp.Show, exp.Command, Explain,
 )
 
-# DuckDB warns that Arrow output from execute() copies; a k-NN result is a handful of rows.
-warnings.filterwarnings("ignore", message="Arrow output on a DB-API result")
 
 
 @dataclass(frozen=True)
@@ -110,7 +108,10 @@ class Session:
         tree = statement.plan.tree
         if cursor.description is None:
             return Result(None, -1)
-        table = cursor.to_arrow_table()
+        with warnings.catch_warnings():
+            # DuckDB warns that Arrow output from execute() copies: a k-NN result is a few rows.
+            warnings.simplefilter("ignore")
+            table = cursor.to_arrow_table()
         if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Copy)) and not tree.args.get("returning"):
             return Result(None, table.column(0)[0].as_py() if table.num_rows else 0)
         if not isinstance(tree, _RETURNS_ROWS):
