@@ -85,7 +85,7 @@ class VsqlMagic(Magics):
 
     def _run(self, line: str, cell: str | None, namespace: Mapping) -> Any:
         options = _OUT.match(line)
-        sql = line[options.end():] if cell is None else f"{line[options.end():]}\n{cell}"
+        sql = "\n".join(part for part in (line[options.end():], cell) if part)
         if _IS_CONNECT.match(sql):
             command = _CONNECT.fullmatch(sql.strip())
             if command is None:
@@ -133,7 +133,8 @@ class ShortError(Exception):
 
     def __init__(self, error: Error):
         # The first paragraph: vsql's wording and DuckDB's hint, not the rewritten SQL's caret.
-        super().__init__(f"{type(error).__name__}: {str(error).split(chr(10) * 2)[0]}")
+        first = str(error).split("\n\n")[0]
+        super().__init__(f"{type(error).__name__}: {first}")
 
     def _render_traceback_(self) -> list[str]:
         return [f"{_RED}{self}{_RESET}"]
