@@ -1,0 +1,124 @@
+"""`vsql` run without a terminal: -c, -f and stdin, exit statuses, formats, errors, --demo."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def vsql(*args, stdin="", cwd=None):
+    """Run the real shell in a subprocess, stdin piped (so never interactive)."""
+    return subprocess.run(
+        [sys.executable, "-m", "vsql.shell", *map(str, args)],
+        input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd,
+    )
+
+
+def test_commands_run_in_order():
+    run = vsql("-c", "CREATE TABLE t (id INT, e VECTOR(3))", "-c", "INSERT INTO t VALUES (1, '[1,2,3]')",
+               "-c", "SELECT id, e <-> '[1,2,4]' AS d FROM t; \\dt")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == (
+        "CREATE TABLE\nINSERT 1\n"
+        " id |  d\n----+-----\n  1 | 1.0\n(1 row)\n\n"
+        " name | type  | rows\n------+-------+------\n t    | table |    1\n(1 row)\n\n"
+    )
+
+
+def test_first_error_stops_the_run_with_a_caret_under_it():
+    run = vsql("-c", "SELECT 1 AS one", "-c", "SELECT 2 AS two,\n  3 +\n  FROM x", "-c", "SELECT 4 AS four")
+    assert run.returncode == 1
+    assert "one" in run.stdout and "four" not in run.stdout
+    error, line, caret = run.stderr.splitlines()
+    assert error.startswith("ERROR: syntax error at line 3, column 6 near 'FROM'")
+    assert (line, caret) == ("LINE 3:   FROM x", "          ^^^^")
+
+
+def test_engine_errors_are_one_line_and_debug_adds_the_traceback():
+    run = vsql("-c", "SELECT * FROM nowhere")
+    assert (run.returncode, run.stderr) == (1, "ERROR: Catalog Error: Table with name nowhere does not exist!\n")
+    assert "Traceback" in vsql("--debug", "-c", "SELECT * FROM nowhere").stderr
+
+
+def test_stdin_is_a_script(tmp_path):
+    run = vsql(tmp_path / "db.duckdb", stdin="CREATE TABLE t AS SELECT 1 AS a;\n-- comment\nSELECT a + 1 AS b FROM t")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "CREATE TABLE\n b\n---\n 2\n(1 row)\n\n"
+    assert vsql(tmp_path / "db.duckdb", "-c", "SELECT a FROM t").stdout.splitlines()[2] == " 1"
+
+
+def test_stdin_stops_at_the_first_error():
+    run = vsql(stdin="SELECT 1 AS one;\nSELECT nope;\nSELECT 3 AS three;\n")
+    assert run.returncode == 1 and "one" in run.stdout and "three" not in run.stdout
+    assert run.stderr.startswith("ERROR: ")
+
+
+def test_files_and_includes(tmp_path):
+    (tmp_path / "inner.sql").write_text("INSERT INTO t VALUES (2);\n")
+    (tmp_path / "main.sql").write_text(
+        "CREATE TABLE t (a INT);\n\\i inner.sql\n.read inner.sql\nSELECT sum(a) AS s FROM t;"
+    )
+    run = vsql("-f", "main.sql", "--format", "csv", cwd=tmp_path)
+    assert (run.returncode, run.stdout) == (0, "CREATE TABLE\nINSERT 1\nINSERT 1\ns\n4\n")
+    missing = vsql("-f", tmp_path / "missing.sql")
+    assert missing.returncode == 1 and "No such file" in missing.stderr
+
+
+def test_an_error_in_an_included_file_stops_everything(tmp_path):
+    (tmp_path / "bad.sql").write_text("SELECT 1 AS one; SELECT nope; SELECT 2 AS two;")
+    run = vsql("-c", f"\\i {tmp_path / 'bad.sql'}", "-c", "SELECT 3 AS three")
+    assert run.returncode == 1
+    assert "one" in run.stdout and "two" not in run.stdout and "three" not in run.stdout
+    assert len(run.stderr.splitlines()) == 1
+
+
+SELECT_BOTH = "SELECT 1 AS id, '[1,2.5,3]'::vector(3) AS v UNION ALL SELECT 2, NULL ORDER BY id"
+
+
+@pytest.mark.parametrize("fmt, expected", [
+    ("csv", 'id,v\n1,"[1,2.5,3]"\n2,\n'),
+    ("json", '[{"id": 1, "v": [1.0, 2.5, 3.0]},\n{"id": 2, "v": null}]\n'),
+    ("markdown", "|  id | v         |\n|----:|-----------|\n|   1 | [1,2.5,3] |\n|   2 |           |\n"),
+])
+def test_formats(fmt, expected):
+    assert vsql("--format", fmt, "-c", SELECT_BOTH).stdout == expected
+
+
+def test_backslash_and_dot_commands(tmp_path):
+    out = tmp_path / "out.txt"
+    run = vsql("-c", "CREATE TABLE items (id BIGINT PRIMARY KEY, embedding VECTOR(8))",
+               "-c", "CREATE INDEX items_id ON items (id)",
+               "-c", "\\d items", "-c", ".tables", "-c", "\\di", "-c", ".timer on",
+               "-c", f"\\o {out}", "-c", "SELECT 42 AS answer", "-c", "\\o", "-c", "\\x", "-c", "SELECT 1 AS a",
+               "-c", ".quit", "-c", "SELECT 'not reached'")
+    assert run.returncode == 0, run.stderr
+    assert " id        | bigint    | false    |\n embedding | vector(8) | true     |" in run.stdout
+    assert " items | table |    0" in run.stdout
+    assert " items_id | items | art  | [id]" in run.stdout
+    assert "Timing is on." in run.stdout and "Time: " in run.stdout
+    assert "42" in out.read_text() and "42" not in run.stdout
+    assert "-[ RECORD 1 ]" in run.stdout and "not reached" not in run.stdout
+
+
+def test_help_lists_commands():
+    run = vsql("-c", "\\?")
+    for name in ["\\d [TABLE]", "\\dt", "\\di", "\\timing [on|off]", "\\x", "\\i FILE", "\\o [FILE]", "\\q", ".tables"]:
+        assert name in run.stdout
+
+
+def test_unknown_command():
+    assert vsql("-c", "\\nope").stderr == "ERROR: unknown command \\nope: \\? lists the commands\n"
+
+
+def test_help_documents_error_handling():
+    assert "ON_ERROR_STOP" in vsql("--help").stdout
+
+
+def test_demo_loads_once_then_reads_stdin(tmp_path):
+    first = vsql("--demo", tmp_path / "demo.duckdb", stdin="SELECT count(*) AS n FROM items;")
+    assert first.returncode == 0, first.stderr
+    assert "Loaded 20,000 rows" in first.stdout
+    assert "ORDER BY distance LIMIT 5;" in first.stdout and "(5 rows)" in first.stdout
+    assert " 20000\n" in first.stdout
+    again = vsql("--demo", tmp_path / "demo.duckdb", stdin="")
+    assert again.returncode == 0 and "Loaded" not in again.stdout and "(5 rows)" in again.stdout
