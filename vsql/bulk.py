@@ -15,9 +15,6 @@ from .errors import ProgrammingError, VectorError, translate
 from .parse import parse
 from .session import Session
 
-_BATCH = "__vsql_batch"
-
-
 def insert_many(session: Session, sql: str, rows: list[Any]) -> int | None:
     """Insert parameter rows as one Arrow batch when `sql` is `INSERT ... VALUES (<params>)`.
 
@@ -68,21 +65,7 @@ def load(session: Session, table_name: str, data: Any) -> int:
 
 
 def _insert(session: Session, table: exp.Table, data: pa.Table | pa.RecordBatchReader) -> int:
-    names = data.schema.names
-    statement = exp.insert(
-        exp.select(*[exp.column(n, quoted=True) for n in names]).from_(_BATCH),
-        table,
-        columns=[exp.to_identifier(n, quoted=True) for n in names],
-    )
-    with session.lock:
-        con = session.con
-        con.register(_BATCH, data)
-        try:
-            count = con.execute(statement.sql(dialect="duckdb")).fetchone()[0]
-        except Exception as error:  # noqa: BLE001 - the ROLLBACK that must follow drops the view
-            raise translate(error) from error
-        con.unregister(_BATCH)
-        return count
+    return session.insert_arrow(table, data)
 
 
 def _values_target(statement: exp.Expr) -> tuple[exp.Table, list[str], list[Any]] | None:

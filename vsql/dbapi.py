@@ -9,14 +9,12 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-from sqlglot import exp
-
 from . import bulk
 from .errors import InterfaceError, ProgrammingError, translate
 from .session import Result, Session
@@ -85,7 +83,6 @@ class Connection:
     def __init__(self, con: duckdb.DuckDBPyConnection, *, autocommit: bool = False):
         self.session = Session(con)
         self.autocommit = autocommit
-        self._in_transaction = False
         self._closed = False
 
     # PEP 249 exposes the exception classes on connections too.
@@ -104,24 +101,21 @@ class Connection:
 
     def commit(self) -> None:
         self._check_open()
-        if self._in_transaction:
-            self._in_transaction = False
+        if self.session.in_transaction:
             self.session.execute("COMMIT")
 
     def rollback(self) -> None:
         self._check_open()
-        if self._in_transaction:
-            self._in_transaction = False
+        if self.session.in_transaction:
             self.session.execute("ROLLBACK")
-            self.session.catalog.invalidate()
 
     def close(self) -> None:
         if not self._closed:
+            self._closed = True
             try:
-                self.rollback()
-            finally:
-                self._closed = True
-                self.session.con.close()
+                self.session.close()
+            except Exception as error:  # noqa: BLE001
+                raise translate(error) from error
 
     def load(self, table: str, data: Any) -> int:
         """Append rows to `table` through Arrow: a pyarrow Table or RecordBatchReader, a pandas or
@@ -143,30 +137,26 @@ class Connection:
     @contextlib.contextmanager
     def _atomic(self):
         """All or nothing: inside the open transaction, or in one of its own under autocommit."""
-        if not self.autocommit or self._in_transaction:
-            self._begin()
+        self._begin()
+        if self.session.in_transaction:
             yield
             return
-        self.session.execute("BEGIN TRANSACTION")
+        with _translated_errors():
+            self.session.begin()
         try:
             yield
         except BaseException:
-            self.session.execute("ROLLBACK")
-            self.session.catalog.invalidate()
+            with _translated_errors():
+                self.session.rollback()
             raise
-        self.session.execute("COMMIT")
+        with _translated_errors():
+            self.session.commit()
 
     def _begin(self) -> None:
-        if not self.autocommit and not self._in_transaction:
-            self.session.execute("BEGIN TRANSACTION")
-            self._in_transaction = True
-
-    def _track(self, statements: Sequence[exp.Expr]) -> None:
-        for statement in statements:
-            if isinstance(statement, exp.Transaction):
-                self._in_transaction = True
-            elif isinstance(statement, (exp.Commit, exp.Rollback)):
-                self._in_transaction = False
+        """PEP 249's implicit transaction: opened by the first statement after a commit."""
+        if not self.autocommit and not self.session.in_transaction:
+            with _translated_errors():
+                self.session.begin()
 
     def _check_open(self) -> None:
         if self._closed:
@@ -197,11 +187,9 @@ class Cursor:
         self._check_open()
         session = self.connection.session
         compiled = session.compile(sql, params)
-        statements = [c.plan.tree for c in compiled]
-        if not isinstance(statements[0], (exp.Transaction, exp.Commit, exp.Rollback)):
+        if compiled[0].plan.action != "transaction":
             self.connection._begin()
         self._result = session.run(compiled, params)
-        self.connection._track(statements)
         self._position = 0
         return self
 
@@ -279,6 +267,14 @@ class Cursor:
         if self._closed:
             raise InterfaceError("cursor is closed")
         self.connection._check_open()
+
+
+@contextlib.contextmanager
+def _translated_errors():
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001
+        raise translate(error) from error
 
 
 def _vectors(column: pa.ChunkedArray) -> Iterator[np.ndarray | None]:

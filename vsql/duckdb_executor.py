@@ -7,9 +7,11 @@ the list functions. What DuckDB lacks comes from the Arrow UDFs in `udfs/`.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel
@@ -181,3 +183,14 @@ class DuckDBExecutor:
 
     def run(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
         return self.con.execute(sql, params) if params else self.con.execute(sql)
+
+    def arrow(self, sql: str, params: Any = None) -> pa.Table:
+        """Run and fetch the whole result as Arrow."""
+        return fetch_arrow(self.run(sql, params))
+
+
+def fetch_arrow(cursor: duckdb.DuckDBPyConnection) -> pa.Table:
+    with warnings.catch_warnings():
+        # DuckDB warns that Arrow output from execute() copies: vsql's results are small or wanted whole.
+        warnings.simplefilter("ignore")
+        return cursor.to_arrow_table()

@@ -1,33 +1,41 @@
-"""Decide *what* runs: which statements are k-NN searches and how each is answered.
-
-The plan is engine-neutral. Today every search is answered exactly; approximate strategies
-(an index, a pre-filter bitmap, post-filtering) are choices this module will make, and an
-executor for any engine carries them out.
+"""Decide *what* runs: which statements are k-NN searches, which index answers them, and how a
+filtered search is carried out. Engine-neutral: an executor decides *how* on its engine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from . import dialect as d
 from .analyze import Analysis
 from .catalog import Catalog
+from .indexes import OPERATOR_METRIC, IndexManager, IndexSpec, parse_create
+from .settings import owns
 
 _READS_OR_WRITES_ROWS = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, d.Explain)
 
 
 @dataclass(frozen=True)
 class KnnSearch:
-    """`ORDER BY <distance> LIMIT k` over one table."""
+    """`ORDER BY <distance> LIMIT k` over one table, and the index that can answer it."""
 
     table: str
+    alias: str
     column: str | None
     metric: str
     k: int | None
     filtered: bool
-    strategy: str = "exact"
+    index: IndexSpec | None = None
+    why_exact: str = ""
+    query: exp.Expr | None = field(default=None, compare=False)
+    select: exp.Select | None = field(default=None, compare=False)
+
+    @property
+    def strategy(self) -> str:
+        return "ann" if self.index else "exact"
 
 
 @dataclass(frozen=True)
@@ -36,28 +44,82 @@ class Plan:
     vector_params: frozenset
     searches: tuple[KnnSearch, ...]
     changes_schema: bool
+    action: str = "sql"  # sql | knn | write | index | setting | transaction
+    ann: KnnSearch | None = None  # the search an index answers, for action "knn"
+    writes: tuple[IndexSpec, ...] = ()  # indexes a write keeps current, for action "write"
+    command: tuple = ()  # what an "index" or "setting" action does
 
 
-def plan(analysis: Analysis, catalog: Catalog) -> Plan:
+def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
     tree = analysis.tree
-    searches = []
-    for select in tree.find_all(exp.Select):
-        search = _knn_search(select, catalog)
-        if search is not None:
-            searches.append(search)
-    return Plan(
-        tree=tree,
-        vector_params=frozenset(analysis.vector_params),
-        searches=tuple(searches),
-        changes_schema=not isinstance(tree, _READS_OR_WRITES_ROWS),
-    )
+    base = dict(tree=tree, vector_params=frozenset(analysis.vector_params),
+                changes_schema=not isinstance(tree, _READS_OR_WRITES_ROWS))
+    command = _command(tree, catalog, indexes)
+    if command:
+        kind = "setting" if command[0] in ("set", "reset", "show") else "index"
+        return Plan(searches=(), action=kind, command=command, **base)
+    if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
+        return Plan(searches=(), action="transaction", **{**base, "changes_schema": False})
+    searches = tuple(s for s in map(lambda sel: _knn_search(sel, catalog, indexes), tree.find_all(exp.Select)) if s)
+    target = _written_table(tree)
+    if target is not None and indexes.for_table(target):
+        return Plan(searches=searches, action="write", writes=tuple(indexes.for_table(target)), **base)
+    top = tree.this if isinstance(tree, d.Explain) else tree
+    ann = next((s for s in searches if s.index is not None and s.select is top), None)
+    return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, **base)
 
 
-def _knn_search(select: exp.Select, catalog: Catalog) -> KnnSearch | None:
+# -- filtered search strategy ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How one ANN search runs: exactly, or through the index with a filter before or after."""
+
+    kind: str  # exact | ann | prefilter | postfilter
+    depth: int = 0  # ef_search or probes
+    candidates: int = 0  # how many nearest keys to ask the index for
+    selectivity: float = 1.0
+    reason: str = ""
+
+
+def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filtered: bool) -> Strategy:
+    """Pick a strategy from the filter's selectivity (matching rows over indexed rows).
+
+    Few matching rows: exact search over them is both faster and exact. Otherwise the index,
+    searching deeper as the filter gets more selective; an unselective filter is applied after.
+    """
+    selectivity = matching / total if total else 0.0
+    if matching <= max(exact_below, k) or total == 0:
+        return Strategy("exact", selectivity=selectivity, reason=f"{matching} matching rows <= {max(exact_below, k)}")
+    if not filtered:
+        return Strategy("ann", depth=max(depth, k), candidates=k, selectivity=1.0)
+    if selectivity >= 0.5:
+        candidates = math.ceil(k / selectivity * 1.5)
+        return Strategy("postfilter", depth=max(depth, candidates), candidates=candidates, selectivity=selectivity)
+    deeper = math.ceil(max(depth, k) / math.sqrt(selectivity))
+    return Strategy("prefilter", depth=deeper, candidates=k, selectivity=selectivity)
+
+
+def widen(strategy: Strategy, matching: int) -> Strategy:
+    """The next, wider attempt after a search returned fewer than k rows while k rows match."""
+    if strategy.kind == "exact" or strategy.depth >= 4096 or strategy.candidates >= matching:
+        return Strategy("exact", selectivity=strategy.selectivity, reason="widening reached its limit")
+    grow = 4
+    return Strategy(strategy.kind, depth=strategy.depth * grow,
+                    candidates=strategy.candidates * (grow if strategy.kind == "postfilter" else 1),
+                    selectivity=strategy.selectivity, reason="widened after too few rows")
+
+
+# -- recognising statements ---------------------------------------------------------------------
+
+
+def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> KnnSearch | None:
     order = select.args.get("order")
     if order is None or not order.expressions:
         return None
-    distance = order.expressions[0].this
+    first = order.expressions[0]
+    distance = first.this
     if isinstance(distance, exp.Column):  # ORDER BY an alias of the distance
         distance = next((p.this for p in select.selects if p.alias == distance.name), distance)
     if not isinstance(distance, d.DistanceOp):
@@ -69,12 +131,43 @@ def _knn_search(select: exp.Select, catalog: Catalog) -> KnnSearch | None:
     info = catalog.table(table.name, table.db or None)
     if info is None:
         return None
-    column = next((side.name for side in (distance.this, distance.expression) if isinstance(side, exp.Column)), None)
+    alias = table.alias_or_name
+    column, query = _column_and_query(distance, alias, info)
     limit = select.args.get("limit")
     k = int(limit.expression.this) if limit is not None and isinstance(limit.expression, exp.Literal) else None
     if not info.is_view and _can_add_tiebreak(select):
-        order.append("expressions", exp.Ordered(this=exp.column("rowid", table=table.alias_or_name)))
-    return KnnSearch(info.name, column, distance.metric, k, select.args.get("where") is not None)
+        order.append("expressions", exp.Ordered(this=exp.column("rowid", table=alias)))
+    search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
+                       query=query, select=select)
+    index, why = _choose_index(search, select, first, indexes)
+    return KnnSearch(**{**search.__dict__, "index": index, "why_exact": why})
+
+
+def _column_and_query(distance: d.DistanceOp, alias: str, info) -> tuple[str | None, exp.Expr | None]:
+    """Which side is the table's vector column, and which the query vector."""
+    for side, other in ((distance.this, distance.expression), (distance.expression, distance.this)):
+        if isinstance(side, exp.Column) and side.table in ("", alias) and info.vector_dim(side.name):
+            return side.name.lower(), other
+    return None, None
+
+
+def _choose_index(search: KnnSearch, select: exp.Select, first: exp.Ordered, indexes: IndexManager):
+    if search.column is None:
+        return None, "the distance is not between a vector column and a query vector"
+    operator = {"l2": "<->", "ip": "<#>", "cosine": "<=>", "l1": "<+>"}[search.metric]
+    metric = OPERATOR_METRIC.get(operator)
+    spec = indexes.find(search.table, search.column, metric) if metric else None
+    if spec is None:
+        return None, f"no vsql index on {search.table}.{search.column} for {operator}"
+    if search.query is None or any(c.table in ("", search.alias) for c in search.query.find_all(exp.Column)):
+        return None, "the query vector depends on the row"
+    if search.k is None or select.args.get("offset") is not None:
+        return None, "no literal LIMIT (or an OFFSET)"
+    if first.args.get("desc"):
+        return None, "ORDER BY ... DESC"
+    if select.args.get("group") or select.args.get("distinct") or any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
+        return None, "grouping, DISTINCT or window functions"
+    return spec, ""
 
 
 def _can_add_tiebreak(select: exp.Select) -> bool:
@@ -84,3 +177,48 @@ def _can_add_tiebreak(select: exp.Select) -> bool:
         or select.args.get("distinct")
         or any(p.find(exp.AggFunc) for p in select.selects)
     )
+
+
+def _written_table(tree: exp.Expr) -> str | None:
+    if isinstance(tree, exp.Copy) and not tree.args.get("kind"):
+        return None  # COPY ... TO reads
+    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Copy, exp.TruncateTable)):
+        target = tree.this
+        if isinstance(tree, exp.TruncateTable):
+            target = tree.expressions[0] if tree.expressions else None
+        if isinstance(target, exp.Schema):
+            target = target.this
+        if isinstance(target, exp.Table):
+            return target.name
+    return None
+
+
+def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
+    """Index DDL and settings that vsql, not the engine, carries out."""
+    if isinstance(tree, exp.Create) and tree.kind == "INDEX":
+        created = parse_create(tree, catalog)
+        return ("create", *created) if created else ()
+    if isinstance(tree, exp.Drop) and tree.kind == "INDEX":
+        names = [t.name for t in tree.args.get("tables") or []]
+        if names and all(n.lower() in indexes.specs() for n in names):
+            return ("drop", names, bool(tree.args.get("exists")))
+        return ()
+    if isinstance(tree, exp.Drop) and tree.kind == "TABLE":
+        names = [t.name for t in tree.args.get("tables") or [] if indexes.for_table(t.name)]
+        return ("drop_table", names) if names else ()
+    if isinstance(tree, exp.Command):
+        word, rest = tree.name.upper(), tree.expression.name if tree.expression else ""
+        if word == "REINDEX":
+            kind, _, name = rest.strip().partition(" ")
+            return ("reindex", kind.upper(), name.strip().strip(";"))
+        if word in ("RESET", "SHOW") and (owns(rest.strip()) or rest.strip().upper() == "ALL" and word == "RESET"):
+            return (word.lower(), rest.strip())
+    if isinstance(tree, exp.Set):
+        items = tree.expressions
+        if len(items) == 1 and isinstance(items[0].this, exp.EQ):
+            name = items[0].this.this.sql()
+            if owns(name):
+                value = items[0].this.expression
+                return ("set", name, value.name if not isinstance(value, exp.Literal) else value.this,
+                        (items[0].text("kind") or "").upper() == "LOCAL")
+    return ()

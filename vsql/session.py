@@ -1,14 +1,15 @@
 """The one execution path every surface calls: parse, analyze, plan, execute.
 
 The DB-API cursor, the shell and the notebook magics all run SQL through `Session.execute`.
-Compiled statements are cached per SQL text and parameter shape until the schema changes.
+Compiled statements are cached per SQL text and parameter shape until the schema changes. The
+session also owns the transaction: writes to indexed tables are remembered until COMMIT, when the
+indexes learn of them, or ROLLBACK, when they are forgotten.
 """
 
 from __future__ import annotations
 
 import threading
-import warnings
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,17 +21,20 @@ from sqlglot import exp
 from . import vectors
 from .analyze import analyze
 from .catalog import Catalog
-from .duckdb_executor import DuckDBExecutor, to_sql
 from .dialect import Explain
+from .duckdb_executor import DuckDBExecutor, fetch_arrow, to_sql
 from .errors import ProgrammingError, translate
+from .indexes import IndexManager
+from .knn_executor import KnnExecutor, KnnStatements, prepare
 from .parse import parse
 from .plan import Plan, plan
+from .settings import Settings
 
 _CACHE_SIZE = 512
 _RETURNS_ROWS = (
     exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, exp.Pragma, exp.Show, exp.Command, Explain,
 )
-
+_KEY_COLUMN = "__vsql_key"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,7 @@ class Compiled:
 
     sql: tuple[str, ...]
     plan: Plan
+    knn: KnnStatements | None = None
 
 
 @dataclass
@@ -52,8 +57,15 @@ class Session:
         self.con = con
         self.catalog = Catalog(con)
         self.executor = DuckDBExecutor(con)
+        self.indexes = IndexManager(con)
+        self.settings = Settings()
+        self.knn = KnnExecutor(self.executor, self.indexes, self.settings)
         self.lock = threading.RLock()
+        self.in_transaction = False
+        self._pending: dict[str, list] = defaultdict(list)  # index -> keys written in this transaction
         self._compiled: OrderedDict[tuple, list[Compiled]] = OrderedDict()
+
+    # -- the path ---------------------------------------------------------------------------
 
     def execute(self, sql: str, params: Any = None) -> Result:
         """Run every statement of `sql`; the result is the last statement's."""
@@ -61,42 +73,47 @@ class Session:
 
     def compile(self, sql: str, params: Any = None) -> list[Compiled]:
         """Parse, analyze and plan `sql` for parameters shaped like `params`."""
-        with self.lock:
-            try:
-                return self._compile(sql, params)
-            except Exception as error:  # noqa: BLE001 - every failure leaves as a DB-API error
-                raise translate(error) from error
+        with self.lock, _translated():
+            key = (sql, _signature(params), self.catalog.version)
+            cached = self._compiled.get(key)
+            if cached is not None:
+                self._compiled.move_to_end(key)
+                return cached
+            compiled = [self._compile(statement, params) for statement in parse(sql)]
+            if not compiled:
+                raise ProgrammingError("no statement to run: the SQL text is empty")
+            if len(compiled) > 1 and params:
+                raise ProgrammingError("parameters can be bound to one statement at a time")
+            self._compiled[key] = compiled
+            if len(self._compiled) > _CACHE_SIZE:
+                self._compiled.popitem(last=False)
+            return compiled
 
     def run(self, statements: list[Compiled], params: Any = None) -> Result:
-        with self.lock:
-            try:
-                result = Result(None, -1)
-                for statement in statements:
-                    result = self._run(statement, params)
-                return result
-            except Exception as error:  # noqa: BLE001
-                raise translate(error) from error
+        with self.lock, _translated():
+            result = Result(None, -1)
+            for statement in statements:
+                result = self._run(statement, params)
+            return result
 
-    def _compile(self, sql: str, params: Any) -> list[Compiled]:
-        key = (sql, _signature(params), self.catalog.version)
-        cached = self._compiled.get(key)
-        if cached is not None:
-            self._compiled.move_to_end(key)
-            return cached
-        compiled = []
-        for statement in parse(sql):
-            the_plan = plan(analyze(statement, self.catalog, params), self.catalog)
-            compiled.append(Compiled(tuple(to_sql(the_plan.tree)), the_plan))
-        if not compiled:
-            raise ProgrammingError("no statement to run: the SQL text is empty")
-        if len(compiled) > 1 and params:
-            raise ProgrammingError("parameters can be bound to one statement at a time")
-        self._compiled[key] = compiled
-        if len(self._compiled) > _CACHE_SIZE:
-            self._compiled.popitem(last=False)
-        return compiled
+    def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
+        the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes)
+        if the_plan.action in ("index", "setting"):
+            return Compiled((), the_plan)
+        tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
+        knn = prepare(the_plan.ann, params) if the_plan.action == "knn" else None
+        return Compiled(tuple(to_sql(tree)), the_plan, knn)
 
     def _run(self, statement: Compiled, params: Any) -> Result:
+        action = statement.plan.action
+        if action == "setting":
+            return self._setting(statement.plan.command)
+        if action == "index":
+            return self._index_command(statement.plan.command)
+        if action == "write":
+            return self._write(statement, params)
+        if action == "knn":
+            return self._knn(statement, params)
         try:
             *prelude, sql = statement.sql
             for setup in prelude:
@@ -104,19 +121,230 @@ class Session:
             cursor = self.executor.run(sql, _bind(params, statement.plan.vector_params))
         finally:
             if statement.plan.changes_schema:
-                self.catalog.invalidate()
-        tree = statement.plan.tree
-        if cursor.description is None:
-            return Result(None, -1)
-        with warnings.catch_warnings():
-            # DuckDB warns that Arrow output from execute() copies: a k-NN result is a few rows.
-            warnings.simplefilter("ignore")
-            table = cursor.to_arrow_table()
-        if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Copy)) and not tree.args.get("returning"):
-            return Result(None, table.column(0)[0].as_py() if table.num_rows else 0)
-        if not isinstance(tree, _RETURNS_ROWS):
-            return Result(None, -1)
+                self._schema_changed()
+        if action == "transaction":
+            self._transaction(statement.plan.tree)
+        elif isinstance(statement.plan.tree, exp.Command) and "CHECKPOINT" in statement.plan.tree.name.upper():
+            self.indexes.checkpoint()
+        return _result(statement.plan.tree, cursor)
+
+    # -- transactions -----------------------------------------------------------------------
+
+    def begin(self) -> None:
+        self.executor.run("BEGIN TRANSACTION")
+        self._transaction(exp.Transaction())
+
+    def commit(self) -> None:
+        self.executor.run("COMMIT")
+        self._transaction(exp.Commit())
+
+    def rollback(self) -> None:
+        self.executor.run("ROLLBACK")
+        self._transaction(exp.Rollback())
+
+    def _transaction(self, statement: exp.Expr) -> None:
+        if isinstance(statement, exp.Transaction):
+            self.in_transaction = True
+            self.settings.begin()
+            return
+        committed = isinstance(statement, exp.Commit)
+        self.in_transaction = False
+        self.settings.end(committed)
+        pending, self._pending = self._pending, defaultdict(list)
+        if committed:
+            for name, parts in pending.items():
+                spec = self.indexes.specs().get(name)
+                if spec is not None:
+                    self.indexes.apply(spec, None if any(p is None for p in parts) else np.concatenate(parts))
+        else:
+            self._schema_changed()
+
+    # -- statements vsql carries out --------------------------------------------------------
+
+    def _setting(self, command: tuple) -> Result:
+        action, name, *rest = command
+        if action == "set":
+            value, local = rest
+            self.settings.set(name, value, local)
+        elif action == "reset":
+            self.settings.reset(name)
+        else:
+            return Result(pa.table({name: [self.settings.show(name)]}), 1)
+        return Result(None, -1)
+
+    def _index_command(self, command: tuple) -> Result:
+        action, *args = command
+        with self._atomic():
+            if action == "create":
+                spec, if_not_exists = args
+                self.indexes.create(spec, if_not_exists)
+            elif action == "drop":
+                names, if_exists = args
+                for name in names:
+                    self.indexes.drop(name, if_exists)
+            elif action == "drop_table":
+                for table in args[0]:
+                    self.indexes.drop_for_table(table)
+            else:
+                kind, name = args
+                names = [s.name for s in self.indexes.for_table(name)] if kind == "TABLE" else [name]
+                for index in names:
+                    self.indexes.reindex(index)
+        self._schema_changed()
+        return Result(None, -1)
+
+    def _write(self, statement: Compiled, params: Any) -> Result:
+        """Run a write to an indexed table and note the keys it touched for its indexes."""
+        the_plan = statement.plan
+        with self._atomic() as own:
+            *prelude, sql = statement.sql
+            for setup in prelude:
+                self.executor.run(setup)
+            table = self.executor.arrow(sql, _bind(params, the_plan.vector_params))
+            keys = _written_keys(the_plan, table)
+            self.indexes.record(list(the_plan.writes), keys)
+        self._note_written(the_plan.writes, keys, applied_now=own)
+        if isinstance(the_plan.tree, (exp.Copy, exp.TruncateTable)):
+            return Result(None, table.column(0)[0].as_py() if table.num_rows else -1)
+        if the_plan.tree.args.get("returning") is not None:
+            return Result(table.drop_columns([_KEY_COLUMN]), table.num_rows)
+        return Result(None, table.num_rows)
+
+    def insert_arrow(self, table: exp.Table, data: pa.Table | pa.RecordBatchReader) -> int:
+        """Append Arrow data by column name, keeping the table's indexes current."""
+        names = data.schema.names
+        batch = "__vsql_batch"
+        statement = exp.insert(
+            exp.select(*[exp.column(n, quoted=True) for n in names]).from_(batch),
+            table, columns=[exp.to_identifier(n, quoted=True) for n in names],
+        )
+        specs = tuple(self.indexes.for_table(table.name))
+        with self.lock, _translated():
+            self.con.register(batch, data)  # an aborted transaction drops it on ROLLBACK
+            if specs:
+                with self._atomic() as own:
+                    key = exp.column(specs[0].key, quoted=True)
+                    statement.set("returning", exp.Returning(expressions=[key]))
+                    keys = self.executor.arrow(statement.sql("duckdb")).column(0).to_numpy()
+                    self.indexes.record(list(specs), keys)
+                self._note_written(specs, keys, applied_now=own)
+                count = len(keys)
+            else:
+                count = self.executor.run(statement.sql("duckdb")).fetchall()[0][0]
+            self.con.unregister(batch)
+            return count
+
+    def _knn(self, statement: Compiled, params: Any) -> Result:
+        the_plan = statement.plan
+        spec = the_plan.ann.index
+        pending = self._pending.get(spec.name, [])
+        if any(p is None for p in pending):  # this transaction rewrote the table wholesale
+            return _result(the_plan.tree, self.executor.run(statement.sql[-1], _bind(params, the_plan.vector_params)))
+        keys = np.unique(np.concatenate(pending)) if pending else np.empty(0, np.int64)
+        bound = _bind(params, the_plan.vector_params)
+        exact = statement.sql[-1]
+        if isinstance(the_plan.tree, Explain):
+            exact = to_sql(the_plan.tree.this)[-1]
+            table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, the_plan.tree.args.get("analyze"))
+        else:
+            table = self.knn.run(the_plan, statement.knn, exact, bound, keys).table
         return Result(table, table.num_rows)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _atomic(self):
+        """The statement's own transaction, unless one is open (then it is the caller's)."""
+        return _Atomic(self)
+
+    def _note_written(self, specs, keys: np.ndarray | None, applied_now: bool) -> None:
+        for spec in specs:
+            if applied_now:
+                self.indexes.apply(spec, keys)
+            else:
+                self._pending[spec.name].append(keys)
+
+    def _schema_changed(self) -> None:
+        self.catalog.invalidate()
+        self.indexes.invalidate()
+
+    def close(self) -> None:
+        with self.lock:
+            if self.in_transaction:
+                self.rollback()
+            try:
+                self.indexes.checkpoint()
+            finally:
+                self.con.close()
+
+
+class _Atomic:
+    def __init__(self, session: Session):
+        self.session = session
+        self.own = False
+
+    def __enter__(self) -> bool:
+        if not self.session.in_transaction:
+            self.session.executor.run("BEGIN TRANSACTION")
+            self.own = True
+        return self.own
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if not self.own:
+            return
+        if kind is None:
+            self.session.executor.run("COMMIT")
+        else:
+            self.session.executor.run("ROLLBACK")
+            self.session._schema_changed()
+
+
+class _translated:
+    """Every failure leaves the session as a DB-API error, its cause attached."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, value, traceback):
+        if value is not None and isinstance(value, Exception):
+            raise translate(value) from value
+        return False
+
+
+def _returning_key(the_plan: Plan) -> exp.Expr:
+    """The write, made to return the primary keys it touched (after the user's RETURNING)."""
+    tree = the_plan.tree
+    if isinstance(tree, (exp.Copy, exp.TruncateTable)):
+        return tree
+    key_name = the_plan.writes[0].key
+    if isinstance(tree, exp.Update) and any(
+        isinstance(e, exp.EQ) and e.this.name.lower() == key_name for e in tree.expressions
+    ):
+        return tree  # keys themselves change: the indexes rebuild (see _written_keys)
+    tree = tree.copy()
+    key = exp.alias_(exp.column(key_name, quoted=True), _KEY_COLUMN)
+    returning = tree.args.get("returning")
+    if returning is None:
+        tree.set("returning", exp.Returning(expressions=[key]))
+    else:
+        returning.append("expressions", key)
+    return tree
+
+
+def _written_keys(the_plan: Plan, table: pa.Table) -> np.ndarray | None:
+    if _KEY_COLUMN not in table.schema.names:
+        return None  # COPY, TRUNCATE, or keys rewritten: follow by rebuilding
+    return table.column(_KEY_COLUMN).to_numpy().astype(np.int64)
+
+
+def _result(tree: exp.Expr, cursor: duckdb.DuckDBPyConnection) -> Result:
+    if cursor.description is None:
+        return Result(None, -1)
+    table = fetch_arrow(cursor)
+    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Copy)) and not tree.args.get("returning"):
+        return Result(None, table.column(0)[0].as_py() if table.num_rows else 0)
+    if not isinstance(tree, _RETURNS_ROWS):
+        return Result(None, -1)
+    return Result(table, table.num_rows)
 
 
 def _signature(params: Any) -> tuple:
@@ -148,3 +376,4 @@ def _bind(params: Any, vector_keys: frozenset) -> Any:
 
 def _plain(value: Any) -> Any:
     return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
+

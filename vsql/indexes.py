@@ -1,0 +1,406 @@
+"""Vector indexes: their catalog in the database, their files beside it, their upkeep.
+
+The DuckDB table is the source of truth. `vsql.indexes` records each index and the version whose
+file holds it; `vsql.changes` records, in the same transaction as each write, the primary keys
+the write touched. An index file says up to which change it is current, so after a crash or a
+reopen the index catches up from the log instead of being trusted blindly or rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from .duckdb_executor import fetch_arrow
+from .errors import NotSupportedError, ProgrammingError
+from .faiss_index import FaissIndex, IndexFileError
+
+OPCLASSES = {"vector_l2_ops": "l2", "vector_ip_ops": "ip", "vector_cosine_ops": "cosine"}
+OPERATOR_METRIC = {"<->": "l2", "<#>": "ip", "<=>": "cosine"}
+# pgvector's options: name -> (default, low, high)
+OPTIONS = {
+    "hnsw": {"m": (16, 2, 100), "ef_construction": (64, 4, 1000)},
+    "ivfflat": {"lists": (100, 1, 32768)},
+}
+_REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
+_CHECKPOINT_CHANGES = 50_000  # rewrite the file once the log holds this many changes
+
+_CATALOG_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS vsql",
+    """CREATE TABLE IF NOT EXISTS vsql.indexes (
+        name VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, column_name VARCHAR NOT NULL,
+        key_column VARCHAR NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
+        options VARCHAR NOT NULL, version INTEGER NOT NULL, token VARCHAR NOT NULL,
+        rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER)""",
+    "CREATE SEQUENCE IF NOT EXISTS vsql.change_seq",
+    "CREATE TABLE IF NOT EXISTS vsql.changes (index_name VARCHAR NOT NULL, seq BIGINT NOT NULL, key BIGINT)",
+]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    table: str
+    column: str
+    key: str
+    method: str
+    opclass: str
+    options: dict
+    version: int = 0
+    token: str = ""
+
+    @property
+    def metric(self) -> str:
+        return OPCLASSES[self.opclass]
+
+
+@dataclass
+class Loaded:
+    index: FaissIndex
+    version: int
+    applied_seq: int  # the log holds no change at or below this that the index misses
+    dirty: int = 0  # changes applied since the file was written
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+# Indexes loaded in this process, per database file, shared by its connections: a commit on one
+# connection updates the index every other connection searches.
+_REGISTRY: dict[str, dict[str, Loaded]] = {}
+
+
+def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool] | None:
+    """The IndexSpec of `CREATE INDEX ... USING hnsw|ivfflat`, None for other indexes."""
+    index = node.this
+    params = index.args.get("params")
+    using = params.args.get("using") if params is not None else None
+    if using is None or using.name.lower() not in OPTIONS:
+        return None
+    method = using.name.lower()
+    table = index.args["table"]
+    columns = params.args.get("columns") or []
+    if len(columns) != 1:
+        raise NotSupportedError(f"a {method} index covers exactly one vector column")
+    target = columns[0].this
+    if not isinstance(target, exp.Opclass):
+        raise ProgrammingError(f"data type vector has no default operator class for access method \"{method}\": "
+                               f"name one of {', '.join(OPCLASSES)}")
+    column, opclass = target.this, target.expression.name.lower()
+    if not isinstance(column, exp.Column):
+        raise NotSupportedError(f"vsql indexes a plain vector column, not an expression ({column.sql()})")
+    if opclass not in OPCLASSES:
+        raise NotSupportedError(f"operator class \"{opclass}\" is not supported: use one of {', '.join(OPCLASSES)}")
+    info = catalog.table(table.name, table.db if table.db not in ("", "main", "public") else None)
+    if info is None:
+        raise ProgrammingError(f'relation "{table.name}" does not exist')
+    if info.vector_dim(column.name) is None:
+        raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
+    options = _options(method, params.args.get("with_storage") or [])
+    name = index.name or f"{info.name}_{column.name}_idx"
+    key = _primary_key(catalog.con, info.name)
+    spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options)
+    return spec, bool(node.args.get("exists"))
+
+
+def _options(method: str, given: list) -> dict:
+    allowed = OPTIONS[method]
+    options = {name: default for name, (default, _, _) in allowed.items()}
+    for prop in given:
+        name = prop.name.lower()
+        if name not in allowed:
+            raise ProgrammingError(f'unrecognized parameter "{name}" for {method} (allowed: {", ".join(allowed)})')
+        _, low, high = allowed[name]
+        value = prop.args["value"]
+        if not (isinstance(value, exp.Literal) and value.is_int):
+            raise ProgrammingError(f'invalid value for parameter "{name}": "{value.sql()}"')
+        number = int(value.this)
+        if not low <= number <= high:
+            raise ProgrammingError(f'value {number} out of bounds for option "{name}": valid values are {low} .. {high}')
+        options[name] = number
+    if method == "hnsw" and options["ef_construction"] < 2 * options["m"]:
+        raise ProgrammingError("ef_construction must be greater than or equal to 2 * m")
+    return options
+
+
+def _primary_key(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    rows = con.execute(
+        "SELECT c.constraint_column_names, col.data_type FROM duckdb_constraints() c "
+        "JOIN duckdb_columns() col ON col.table_oid = c.table_oid AND col.column_name = c.constraint_column_names[1] "
+        "WHERE c.table_name = ? AND c.constraint_type = 'PRIMARY KEY' AND c.database_name = current_database()",
+        [table],
+    ).fetchall()
+    if rows and len(rows[0][0]) == 1 and rows[0][1] in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER"):
+        return rows[0][0][0].lower()
+    raise NotSupportedError(
+        f'vsql indexes need a single-column integer PRIMARY KEY on "{table}" (for example id BIGSERIAL PRIMARY KEY): '
+        "index entries find their rows by it, since DuckDB's row ids move"
+    )
+
+
+class IndexManager:
+    """The vector indexes of one database: catalog, files, loading, upkeep."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        path, self.read_only = con.execute(
+            "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchall()[0]
+        self.folder = Path(path + ".vsql") if path else None
+        self.loaded: dict[str, Loaded] = _REGISTRY.setdefault(str(self.folder.resolve()), {}) if path else {}
+        self._specs: dict[str, IndexSpec] | None = None
+
+    # -- catalog ----------------------------------------------------------------------------
+
+    def specs(self) -> dict[str, IndexSpec]:
+        if self._specs is None:
+            exists = self.con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql' AND table_name = 'indexes' "
+                "AND database_name = current_database()"
+            ).fetchall()[0][0]
+            rows = self.con.execute(
+                "SELECT name, table_name, column_name, key_column, method, opclass, options, version, token "
+                "FROM vsql.indexes"
+            ).fetchall() if exists else []
+            self._specs = {r[0]: IndexSpec(*r[:6], json.loads(r[6]), r[7], r[8]) for r in rows}
+        return self._specs
+
+    def invalidate(self) -> None:
+        self._specs = None
+
+    def for_table(self, table: str) -> list[IndexSpec]:
+        return [s for s in self.specs().values() if s.table.lower() == table.lower()]
+
+    def find(self, table: str, column: str, metric: str) -> IndexSpec | None:
+        return next((s for s in self.for_table(table) if s.column == column.lower() and s.metric == metric), None)
+
+    def describe(self) -> pa.Table:
+        """What `\\di` and `SELECT * FROM vsql.indexes` show, with live row counts and state."""
+        rows = []
+        for spec in self.specs().values():
+            loaded = self.loaded.get(spec.name)
+            rows.append({
+                "name": spec.name, "table": spec.table, "column": spec.column, "method": spec.method,
+                "opclass": spec.opclass, "options": json.dumps(spec.options), "version": spec.version,
+                "rows": loaded.index.live if loaded else None,
+                "dead": loaded.index.dead if loaded else None,
+                "tuned": loaded.index.tuned if loaded else None,
+                "size_bytes": self._size(spec), "state": "loaded" if loaded else "on disk" if self._file(spec) else "in catalog",
+            })
+        return pa.Table.from_pylist(rows) if rows else pa.table({"name": pa.array([], pa.string())})
+
+    # -- DDL --------------------------------------------------------------------------------
+
+    def create(self, spec: IndexSpec, if_not_exists: bool) -> None:
+        existing = self.specs().get(spec.name)
+        if existing is not None or self._relation_exists(spec.name):
+            if if_not_exists:
+                return
+            raise ProgrammingError(f'relation "{spec.name}" already exists')
+        for statement in _CATALOG_DDL:
+            self.con.execute(statement)
+        spec = IndexSpec(**{**spec.__dict__, "version": 1, "token": secrets.token_hex(8)})
+        self.con.execute(
+            "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, token) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [spec.name, spec.table, spec.column, spec.key, spec.method, spec.opclass, json.dumps(spec.options),
+             spec.version, spec.token],
+        )
+        self.invalidate()
+        self._build(spec)
+
+    def drop(self, name: str, if_exists: bool) -> bool:
+        """Drop a vsql index; False when `name` is none of vsql's (DuckDB may own it)."""
+        spec = self.specs().get(name.lower())
+        if spec is None:
+            return False
+        self.con.execute("DELETE FROM vsql.indexes WHERE name = ?", [spec.name])
+        self.con.execute("DELETE FROM vsql.changes WHERE index_name = ?", [spec.name])
+        self.loaded.pop(spec.name, None)
+        self.invalidate()
+        for old in self._files(spec.name):
+            old.unlink(missing_ok=True)
+        return True
+
+    def reindex(self, name: str) -> None:
+        spec = self.specs().get(name.lower())
+        if spec is None:
+            raise ProgrammingError(f'index "{name}" does not exist')
+        self.con.execute("UPDATE vsql.indexes SET version = version + 1 WHERE name = ?", [spec.name])
+        self.invalidate()
+        self._build(self.specs()[spec.name])
+
+    def drop_for_table(self, table: str) -> None:
+        for spec in self.for_table(table):
+            self.drop(spec.name, True)
+
+    # -- using ------------------------------------------------------------------------------
+
+    def get(self, spec: IndexSpec) -> Loaded:
+        """The index, current with every committed change: loaded from its file, or rebuilt."""
+        loaded = self.loaded.get(spec.name)
+        if loaded is None or loaded.version != spec.version:
+            loaded = self._load(spec) or self._build(spec)
+        return loaded
+
+    def record(self, specs: list[IndexSpec], keys: np.ndarray | None) -> None:
+        """Log written keys in the current transaction (None: everything changed, rebuild).
+
+        Only indexes kept in files need the log: it is how a reopened file catches up.
+        """
+        if self.folder is None:
+            return
+        values = pa.array([None]) if keys is None else pa.array(np.unique(keys), pa.int64())
+        batch = pa.table({"key": values})
+        for spec in specs:
+            self.con.register("__vsql_changed", batch)
+            self.con.execute(
+                "INSERT INTO vsql.changes SELECT ?, nextval('vsql.change_seq'), key FROM __vsql_changed", [spec.name]
+            )
+            self.con.unregister("__vsql_changed")
+
+    def apply(self, spec: IndexSpec, keys: np.ndarray | None) -> None:
+        """Bring the in-memory index up to date with committed writes to rows `keys`."""
+        loaded = self.loaded.get(spec.name)
+        if loaded is None or loaded.version != spec.version:
+            return  # not in memory: loading replays the log
+        if keys is None:  # a write vsql could not follow row by row (COPY, TRUNCATE): rebuild
+            self.reindex(spec.name)
+            return
+        with loaded.lock:
+            changed = np.unique(np.asarray(keys, dtype=np.int64))
+            loaded.index.apply(changed, *self._vectors(spec, changed))
+            loaded.dirty += len(changed)
+        if loaded.index.dead > _REBUILD_DEAD_FRACTION * max(len(loaded.index.keys), 1):
+            self.reindex(spec.name)
+        elif loaded.dirty >= _CHECKPOINT_CHANGES:
+            self._save(spec, loaded)
+
+    def checkpoint(self) -> None:
+        """Write every loaded index whose file lags behind, and trim the change log."""
+        for name, loaded in list(self.loaded.items()):
+            spec = self.specs().get(name)
+            if spec is not None and loaded.version == spec.version and loaded.dirty:
+                self._save(spec, loaded)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _build(self, spec: IndexSpec) -> Loaded:
+        started = time.perf_counter()
+        keys, vectors = self._vectors(spec, None)
+        dim = self._dim(spec)
+        index = FaissIndex.build(spec.method, spec.metric, dim, spec.options, keys, vectors)
+        loaded = Loaded(index, spec.version, 0, dirty=1)
+        self.loaded[spec.name] = loaded
+        size = self._save(spec, loaded)
+        if self.read_only:
+            return loaded
+        self.con.execute(
+            "UPDATE vsql.indexes SET rows = ?, size_bytes = ?, build_seconds = ?, built_at = now(), tuned = ? "
+            "WHERE name = ?",
+            [index.live, size, time.perf_counter() - started, index.tuned, spec.name],
+        )
+        return loaded
+
+    def _load(self, spec: IndexSpec) -> Loaded | None:
+        path = self._file(spec)
+        if path is None:
+            return None
+        try:
+            index, meta = FaissIndex.load(path, {"name": spec.name, "version": spec.version, "token": spec.token})
+        except IndexFileError:
+            return None  # corrupt, truncated or foreign: rebuilt from the table by the caller
+        logged = self.con.execute(
+            "SELECT DISTINCT key FROM vsql.changes WHERE index_name = ?", [spec.name]
+        ).fetchnumpy()["key"]
+        if np.ma.is_masked(logged) and logged.mask.any():
+            return None  # a write vsql could not follow row by row: rebuild
+        loaded = Loaded(index, spec.version, meta["applied_seq"])
+        if len(logged):  # replaying every logged change is idempotent, and misses none
+            changed = np.asarray(logged, dtype=np.int64)
+            index.apply(changed, *self._vectors(spec, changed))
+            loaded.dirty = len(changed)
+        if index.live != self._count(spec):  # written behind vsql's back
+            return None
+        self.loaded[spec.name] = loaded
+        return loaded
+
+    def _save(self, spec: IndexSpec, loaded: Loaded) -> int | None:
+        """Persist beside the database, then trim the log the file now covers.
+
+        In-memory and read-only databases keep their indexes in memory only.
+        """
+        if self.folder is None or self.read_only:
+            return None
+        loaded.applied_seq = self._last_seq()
+        self.folder.mkdir(exist_ok=True)
+        path = self.folder / f"{spec.name}.v{spec.version}.vsqlidx"
+        meta = {"name": spec.name, "version": spec.version, "token": spec.token, "applied_seq": loaded.applied_seq}
+        size = loaded.index.save(path, meta)
+        self.con.execute("DELETE FROM vsql.changes WHERE index_name = ? AND seq <= ?", [spec.name, loaded.applied_seq])
+        loaded.dirty = 0
+        for old in self._files(spec.name):
+            if old != path:
+                old.unlink(missing_ok=True)
+        return size
+
+    def _files(self, name: str) -> list[Path]:
+        return sorted(self.folder.glob(f"{name}.v*.vsqlidx")) if self.folder and self.folder.exists() else []
+
+    def _file(self, spec: IndexSpec) -> Path | None:
+        if self.folder is None:
+            return None
+        path = self.folder / f"{spec.name}.v{spec.version}.vsqlidx"
+        return path if path.exists() else None
+
+    def _size(self, spec: IndexSpec) -> int | None:
+        path = self._file(spec)
+        return path.stat().st_size if path else None
+
+    def _last_seq(self) -> int:
+        row = self.con.execute("SELECT max(seq) FROM vsql.changes").fetchall()[0]
+        return int(row[0]) if row and row[0] is not None else 0
+
+    def _vectors(self, spec: IndexSpec, keys: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        table, key, column = (exp.to_identifier(n, quoted=True) for n in (spec.table, spec.key, spec.column))
+        query = exp.select(key, column).from_(exp.Table(this=table)).where(exp.Not(this=exp.Is(this=column, expression=exp.Null())))
+        params = None
+        if keys is not None:
+            query = query.where(exp.In(this=key, query=exp.select("unnest($1)").subquery()), append=True)
+            params = [keys.tolist()]
+        result = fetch_arrow(self.con.execute(query.sql("duckdb"), params))
+        column_data = result.column(1).combine_chunks()
+        dim = column_data.type.list_size
+        matrix = column_data.values.to_numpy(zero_copy_only=False).reshape(-1, dim) if len(column_data) else \
+            np.empty((0, dim), np.float32)
+        return result.column(0).to_numpy().astype(np.int64), matrix
+
+    def _count(self, spec: IndexSpec) -> int:
+        table, column = (exp.to_identifier(n, quoted=True) for n in (spec.table, spec.column))
+        query = exp.select(exp.Count(this=column)).from_(exp.Table(this=table))
+        return self.con.execute(query.sql("duckdb")).fetchall()[0][0]
+
+    def _dim(self, spec: IndexSpec) -> int:
+        dtype = self.con.execute(
+            "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND lower(column_name) = ? "
+            "AND database_name = current_database()", [spec.table, spec.column]
+        ).fetchall()[0][0]
+        return int(dtype.split("[")[1].rstrip("]"))
+
+    def _relation_exists(self, name: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_indexes() WHERE index_name = ? AND database_name = current_database()", [name]
+        ).fetchall()[0][0])
+
+
+def settings_depth(spec: IndexSpec, settings) -> int | None:
+    """The search depth a user set for this index's method (None: use the calibrated one)."""
+    return settings.get("hnsw.ef_search" if spec.method == "hnsw" else "ivfflat.probes")
+

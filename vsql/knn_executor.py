@@ -1,0 +1,201 @@
+"""Runs an ANN plan on DuckDB: the index proposes candidate keys, DuckDB has the last word.
+
+The user's statement runs unchanged but for one added predicate, `key IN (candidates)`, so
+projections, filters, exact distances, ordering and ties are DuckDB's, over the transaction's
+own view of the table. The index only narrows the rows; when it proposes too few (a selective or
+correlated filter, rows written since), the search widens, and in the end falls back to exact.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from . import dialect as d
+from . import vectors
+from .analyze import param_key
+from .duckdb_executor import DuckDBExecutor, to_sql, vector_type
+from .indexes import IndexManager, settings_depth
+from .plan import KnnSearch, Plan, Strategy, choose, widen
+from .settings import Settings
+
+
+@dataclass(frozen=True)
+class KnnStatements:
+    """The DuckDB statements an ANN search may run, made once per statement shape."""
+
+    fetch: str  # the user's statement restricted to candidate keys
+    filter: Part | None  # the keys the WHERE clause keeps
+    query: Part | None  # the query vector, when it is not a literal or a parameter
+    candidates_key: Any  # where the candidate keys bind among the parameters
+
+
+@dataclass(frozen=True)
+class Part:
+    """A statement made from part of the user's, binding only the parameters it uses, by name."""
+
+    sql: str
+    keys: tuple  # the user's parameter keys, in the order of `names`
+    names: tuple[str, ...]
+
+    def bind(self, params: Any) -> dict | None:
+        return {name: params[key] for name, key in zip(self.names, self.keys)} or None
+
+
+def _part(tree: exp.Expr) -> Part:
+    keys, names = [], []
+    for node in list(tree.find_all(exp.Parameter, exp.Placeholder)):
+        key = param_key(node)
+        if key is None:
+            continue
+        name = f"p{key + 1}" if isinstance(key, int) else key
+        node.replace(exp.Parameter(this=exp.Var(this=name)))
+        if name not in names:
+            keys.append(key)
+            names.append(name)
+    return Part(to_sql(tree)[-1], tuple(keys), tuple(names))
+
+
+@dataclass
+class Outcome:
+    table: pa.Table
+    strategy: Strategy
+    matching: int
+    total: int
+    rounds: int
+    seconds: float
+
+
+def prepare(search: KnnSearch, params: Any) -> KnnStatements:
+    spec = search.index
+    key = exp.column(spec.key, table=search.alias, quoted=True)
+    parameter, slot = _candidates_parameter(params)
+    select = search.select.copy()
+    candidates = exp.select(exp.Unnest(expressions=[parameter])).subquery()
+    select.where(exp.In(this=key, query=candidates), append=True, copy=False)
+    where = search.select.args.get("where")
+    filter_sql = None
+    if where is not None:
+        table = search.select.args["from_"].this.copy()
+        filter_sql = _part(exp.select(key).from_(table).where(where.this.copy()))
+    query_sql = None
+    if _constant(search.query) is None:
+        dim = search.query.meta_get("vdim") or 0
+        query_sql = _part(exp.select(exp.Cast(this=search.query.copy(), to=vector_type(dim))))
+    return KnnStatements(to_sql(select)[-1], filter_sql, query_sql, slot)
+
+
+class KnnExecutor:
+    def __init__(self, executor: DuckDBExecutor, indexes: IndexManager, settings: Settings):
+        self.executor = executor
+        self.indexes = indexes
+        self.settings = settings
+
+    def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
+            pending: np.ndarray) -> Outcome:
+        """Search through the index, widening until k rows come back or all matching rows did."""
+        started = time.perf_counter()
+        search = plan.ann
+        spec = search.index
+        loaded = self.indexes.get(spec)
+        query = self._query_vector(search, statements, params)
+        allowed = None
+        total = loaded.index.live + len(pending)
+        matching = total
+        if statements.filter is not None:
+            keys = self._run(statements.filter.sql, statements.filter.bind(params)).column(0).to_numpy()
+            matching = len(keys)
+        depth = settings_depth(spec, self.settings) or _scaled(loaded.index.tuned, search.k)
+        strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
+                          statements.filter is not None)
+        if strategy.kind == "prefilter":
+            allowed = loaded.index.slots_for(keys)
+        rounds = 0
+        while True:
+            rounds += 1
+            if strategy.kind == "exact":
+                table = self._run(exact_sql, params)
+                break
+            with loaded.lock:
+                found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, allowed)[0]
+            if strategy.kind == "postfilter":
+                found = found[np.isin(found, keys)][: search.k]
+            candidates = np.union1d(found, pending) if len(pending) else found
+            table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
+            if table.num_rows >= min(search.k, matching):
+                break
+            strategy = widen(strategy, matching)
+        return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started)
+
+    def explain(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
+                pending: np.ndarray, analyze: bool) -> pa.Table:
+        """vsql's plan for the search, then DuckDB's for the statement that ran."""
+        outcome = self.run(plan, statements, exact_sql, params, pending)
+        search, strategy = plan.ann, outcome.strategy
+        lines = [
+            f"vsql k-NN search on {search.table}.{search.column} ({search.metric}), k = {search.k}",
+            f"index: {search.index.name} ({search.index.method}, {search.index.opclass}, "
+            + ", ".join(f"{k} = {v}" for k, v in search.index.options.items()) + ")",
+            f"strategy: {strategy.kind}" + (f" ({strategy.reason})" if strategy.reason else ""),
+            f"filter: {'yes' if search.filtered else 'none'}; selectivity estimated = actual = "
+            f"{outcome.matching} / {outcome.total} rows ({strategy.selectivity:.2%})",
+        ]
+        if strategy.kind != "exact":
+            depth_name = "ef_search" if search.index.method == "hnsw" else "probes"
+            lines.append(f"effective {depth_name}: {strategy.depth}; candidates asked: {strategy.candidates}")
+        if analyze:
+            lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
+                         f"time: {outcome.seconds * 1000:.2f} ms")
+        sql = exact_sql if strategy.kind == "exact" else statements.fetch
+        engine = self._run(f"EXPLAIN {sql}", _with(params, statements.candidates_key, np.empty(0, np.int64))
+                           if strategy.kind != "exact" else params)
+        return pa.table({
+            "explain_key": ["vsql_plan", *engine.column(0).to_pylist()],
+            "explain_value": ["\n".join(lines), *engine.column(1).to_pylist()],
+        })
+
+    def _query_vector(self, search: KnnSearch, statements: KnnStatements, params: Any) -> np.ndarray:
+        constant = _constant(search.query)
+        if constant is not None:
+            return constant if isinstance(constant, np.ndarray) else vectors.coerce(params[constant])
+        value = self._run(statements.query.sql, statements.query.bind(params)).column(0)[0].as_py()
+        if value is None:
+            raise vectors.VectorError("the query vector is NULL")
+        return np.asarray(value, dtype=np.float32)
+
+    def _run(self, sql: str, params: Any) -> pa.Table:
+        return self.executor.arrow(sql, params)
+
+
+def _candidates_parameter(params: Any) -> tuple[exp.Parameter, Any]:
+    """The parameter that carries candidate keys, after the user's own."""
+    if isinstance(params, dict):
+        return exp.Parameter(this=exp.Var(this="__vsql_candidates")), "__vsql_candidates"
+    count = len(params) if params else 0
+    return exp.Parameter(this=exp.Literal.number(count + 1)), count
+
+
+def _constant(query: exp.Expr | None):
+    """A literal query vector as an array, a bound one as its parameter key, else None."""
+    if isinstance(query, d.VectorLiteral):
+        return np.asarray(query.values, dtype=np.float32)
+    if isinstance(query, d.VectorCast) and param_key(query.this) is not None:
+        return param_key(query.this)
+    return None
+
+
+def _scaled(tuned: int | None, k: int) -> int:
+    """The calibrated depth (for k = 10), scaled to this k."""
+    return max(k, round((tuned or 40) * max(1.0, k / 10)))
+
+
+def _with(params: Any, slot: Any, candidates: np.ndarray) -> Any:
+    values = candidates.tolist()
+    if isinstance(params, dict):
+        return {**params, slot: values}
+    return [*(params or []), values]
