@@ -121,6 +121,55 @@ class FaissIndex:
         _, slots = self.index.search(_prepare(queries, self.metric), k, params=self._params(max(depth, k), selector))
         return [self.keys[row[row >= 0]] for row in slots]
 
+    def exact(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
+        """Keys of the k nearest live rows by brute force over the index's own copy of the
+        vectors: for few matching rows this is faster than a graph search, and exact."""
+        slots = np.flatnonzero(self.alive if allowed is None else self.alive & allowed)
+        if not len(slots) or k <= 0:
+            return np.empty(0, np.int64)
+        score = self._score(query, slots)
+        top = np.argpartition(score, k - 1)[:k] if len(score) > k else np.arange(len(score))
+        return self.keys[slots[top[np.argsort(score[top], kind="stable")]]]
+
+    def missed(self, query: np.ndarray, found: np.ndarray, k: int, allowed: np.ndarray | None,
+               sample: int = 4096) -> bool:
+        """Whether the index likely missed more than a tenth of the k nearest allowed rows.
+
+        Counts the allowed rows nearer than the farthest row found: all of them when they are
+        few, else a random sample, scaled up. A filter whose matching rows lie far from the
+        query steers a graph search astray; this is how vsql notices. Costs one small brute force.
+        """
+        if len(found) < k:
+            return True
+        slots = np.flatnonzero(self.alive if allowed is None else self.alive & allowed)
+        found_scores = self._score(query, self._slots(np.asarray(found, dtype=np.int64)))
+        worst = found_scores.max()
+        picked, scale = slots, 1.0
+        if len(slots) > sample:
+            picked = np.sort(np.random.default_rng(len(slots)).choice(slots, sample, replace=False))
+            scale = len(slots) / sample
+        nearer = int((self._score(query, picked) < worst).sum())
+        missing = nearer * scale - int((found_scores < worst).sum())
+        return missing > 0.1 * k + 2 * np.sqrt(nearer) * (scale if scale > 1 else 0)
+
+    def _score(self, query: np.ndarray, slots: np.ndarray) -> np.ndarray:
+        """Exact scores, lower is nearer, in the index's own terms (squared L2 or -inner product)."""
+        rows = self._vectors_at(slots)
+        q = _prepare(query[None, :], self.metric)[0]
+        if self.metric == "l2":
+            diff = rows - q
+            return np.einsum("ij,ij->i", diff, diff)
+        return -(rows @ q)
+
+    def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
+        if self.method == "hnsw":
+            storage = faiss.downcast_index(self.index.storage)
+            everything = faiss.rev_swig_ptr(storage.get_xb(), self.index.ntotal * self.dim)
+            return np.asarray(everything).reshape(self.index.ntotal, self.dim)[slots]
+        if not self.index.direct_map.type:
+            self.index.make_direct_map(True)
+        return self.index.reconstruct_batch(slots.astype(np.int64))
+
     def slots_for(self, keys: np.ndarray) -> np.ndarray:
         """A mask over slots holding the live entries of `keys`."""
         mask = np.zeros(len(self.keys), bool)

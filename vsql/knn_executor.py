@@ -21,7 +21,7 @@ from . import vectors
 from .analyze import param_key
 from .duckdb_executor import DuckDBExecutor, to_sql, vector_type
 from .indexes import IndexManager, settings_depth
-from .plan import KnnSearch, Plan, Strategy, choose, widen
+from .plan import KnnSearch, Plan, Strategy, choose, distrust, widen
 from .settings import Settings
 
 
@@ -113,18 +113,25 @@ class KnnExecutor:
         depth = settings_depth(spec, self.settings) or _scaled(loaded.index.tuned, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None)
-        if strategy.kind == "prefilter":
+        if statements.filter is not None:
             allowed = loaded.index.slots_for(keys)
         rounds = 0
         while True:
             rounds += 1
-            if strategy.kind == "exact":
+            if strategy.kind == "exact_sql":
                 table = self._run(exact_sql, params)
                 break
             with loaded.lock:
-                found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, allowed)[0]
-            if strategy.kind == "postfilter":
-                found = found[np.isin(found, keys)][: search.k]
+                if strategy.kind == "exact":
+                    found = loaded.index.exact(query, strategy.candidates, allowed)
+                else:
+                    within = allowed if strategy.kind == "prefilter" else None
+                    found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
+                    if strategy.kind == "postfilter":
+                        found = found[np.isin(found, keys)][: search.k]
+                    if allowed is not None and loaded.index.missed(query, found, min(search.k, matching), allowed):
+                        strategy = distrust(strategy)
+                        continue
             candidates = np.union1d(found, pending) if len(pending) else found
             table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
             if table.num_rows >= min(search.k, matching):
@@ -145,15 +152,17 @@ class KnnExecutor:
             f"filter: {'yes' if search.filtered else 'none'}; selectivity estimated = actual = "
             f"{outcome.matching} / {outcome.total} rows ({strategy.selectivity:.2%})",
         ]
-        if strategy.kind != "exact":
+        if strategy.kind not in ("exact", "exact_sql"):
             depth_name = "ef_search" if search.index.method == "hnsw" else "probes"
             lines.append(f"effective {depth_name}: {strategy.depth}; candidates asked: {strategy.candidates}")
         if analyze:
             lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
                          f"time: {outcome.seconds * 1000:.2f} ms")
-        sql = exact_sql if strategy.kind == "exact" else statements.fetch
-        engine = self._run(f"EXPLAIN {sql}", _with(params, statements.candidates_key, np.empty(0, np.int64))
-                           if strategy.kind != "exact" else params)
+        if strategy.kind == "exact_sql":
+            engine = self._run(f"EXPLAIN {exact_sql}", params)
+        else:
+            engine = self._run(f"EXPLAIN {statements.fetch}",
+                               _with(params, statements.candidates_key, np.empty(0, np.int64)))
         return pa.table({
             "explain_key": ["vsql_plan", *engine.column(0).to_pylist()],
             "explain_value": ["\n".join(lines), *engine.column(1).to_pylist()],
@@ -190,8 +199,8 @@ def _constant(query: exp.Expr | None):
 
 
 def _scaled(tuned: int | None, k: int) -> int:
-    """The calibrated depth (for k = 10), scaled to this k."""
-    return max(k, round((tuned or 40) * max(1.0, k / 10)))
+    """The calibrated depth (for k = 10), never below pgvector's default of 40, scaled to k."""
+    return max(k, round(max(tuned or 0, 40) * max(1.0, k / 10)))
 
 
 def _with(params: Any, slot: Any, candidates: np.ndarray) -> Any:

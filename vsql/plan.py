@@ -15,6 +15,7 @@ from .catalog import Catalog
 from .indexes import OPERATOR_METRIC, IndexManager, IndexSpec, parse_create
 from .settings import owns
 
+_MAX_DEPTH = 4096
 _READS_OR_WRITES_ROWS = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, d.Explain)
 
 
@@ -76,7 +77,7 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
 class Strategy:
     """How one ANN search runs: exactly, or through the index with a filter before or after."""
 
-    kind: str  # exact | ann | prefilter | postfilter
+    kind: str  # exact | ann | prefilter | postfilter | exact_sql
     depth: int = 0  # ef_search or probes
     candidates: int = 0  # how many nearest keys to ask the index for
     selectivity: float = 1.0
@@ -86,29 +87,45 @@ class Strategy:
 def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filtered: bool) -> Strategy:
     """Pick a strategy from the filter's selectivity (matching rows over indexed rows).
 
-    Few matching rows: exact search over them is both faster and exact. Otherwise the index,
+    Few matching rows: brute force over them is both faster and exact. Otherwise the index,
     searching deeper as the filter gets more selective; an unselective filter is applied after.
     """
     selectivity = matching / total if total else 0.0
     if matching <= max(exact_below, k) or total == 0:
-        return Strategy("exact", selectivity=selectivity, reason=f"{matching} matching rows <= {max(exact_below, k)}")
+        return Strategy("exact", candidates=k, selectivity=selectivity,
+                        reason=f"{matching} matching rows <= {max(exact_below, k)}")
     if not filtered:
         return Strategy("ann", depth=max(depth, k), candidates=k, selectivity=1.0)
     if selectivity >= 0.5:
         candidates = math.ceil(k / selectivity * 1.5)
-        return Strategy("postfilter", depth=max(depth, candidates), candidates=candidates, selectivity=selectivity)
-    deeper = math.ceil(max(depth, k) / math.sqrt(selectivity))
+        return Strategy("postfilter", depth=max(depth, candidates), candidates=candidates, selectivity=selectivity,
+                        reason=f"the filter keeps {selectivity:.0%}: applied to the nearest rows")
+    # A bitmap leaves the graph sparse in matching rows: search deeper in proportion.
+    deeper = min(math.ceil(max(depth, k) / selectivity), _MAX_DEPTH)
     return Strategy("prefilter", depth=deeper, candidates=k, selectivity=selectivity)
 
 
 def widen(strategy: Strategy, matching: int) -> Strategy:
-    """The next, wider attempt after a search returned fewer than k rows while k rows match."""
-    if strategy.kind == "exact" or strategy.depth >= 4096 or strategy.candidates >= matching:
-        return Strategy("exact", selectivity=strategy.selectivity, reason="widening reached its limit")
-    grow = 4
-    return Strategy(strategy.kind, depth=strategy.depth * grow,
-                    candidates=strategy.candidates * (grow if strategy.kind == "postfilter" else 1),
-                    selectivity=strategy.selectivity, reason="widened after too few rows")
+    """The next, wider attempt after a search returned fewer than k rows while k rows match.
+
+    The last resort runs the statement exactly on the engine, which sees every write.
+    """
+    if strategy.kind == "exact":
+        return Strategy("exact_sql", selectivity=strategy.selectivity, reason="rows changed under the search")
+    if strategy.kind == "postfilter":
+        return Strategy("prefilter", depth=strategy.depth, candidates=strategy.candidates,
+                        selectivity=strategy.selectivity, reason="post-filtering kept too few rows")
+    if strategy.depth * 4 > _MAX_DEPTH:
+        return Strategy("exact", candidates=strategy.candidates, selectivity=strategy.selectivity,
+                        reason="the index could not find k rows")
+    return Strategy(strategy.kind, depth=strategy.depth * 4, candidates=strategy.candidates,
+                    selectivity=strategy.selectivity, reason="searched deeper after too few rows")
+
+
+def distrust(strategy: Strategy) -> Strategy:
+    """After a sample showed the index missed nearer matching rows: brute force over them."""
+    return Strategy("exact", candidates=strategy.candidates, selectivity=strategy.selectivity,
+                    reason="a sample of matching rows found nearer rows than the index did")
 
 
 # -- recognising statements ---------------------------------------------------------------------

@@ -340,6 +340,8 @@ def _result(tree: exp.Expr, cursor: duckdb.DuckDBPyConnection) -> Result:
     if cursor.description is None:
         return Result(None, -1)
     table = fetch_arrow(cursor)
+    if table is None:  # DuckDB's CHECKPOINT describes a result it does not return
+        return Result(None, -1)
     if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Copy)) and not tree.args.get("returning"):
         return Result(None, table.column(0)[0].as_py() if table.num_rows else 0)
     if not isinstance(tree, _RETURNS_ROWS):

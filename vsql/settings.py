@@ -53,8 +53,8 @@ SETTINGS = {
                 doc="accepted for pgvector compatibility, as hnsw.iterative_scan"),
         Setting("hnsw.max_scan_tuples", int, 1, 2**31 - 1, default=20000, doc="accepted for pgvector compatibility"),
         Setting("ivfflat.max_probes", int, 1, 32768, default=32768, doc="accepted for pgvector compatibility"),
-        Setting("vsql.exact_below", int, 0, 2**31 - 1, default=10000,
-                doc="filters matching at most this many rows are answered by exact search"),
+        Setting("vsql.exact_below", int, 0, 2**31 - 1, default=20000,
+                doc="searches over at most this many matching rows are answered by brute force, exactly"),
     ]
 }
 

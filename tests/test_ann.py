@@ -1,0 +1,410 @@
+"""Faiss-backed indexes: DDL, settings, filtered search against the NumPy oracle, writes,
+transactions, persistence, and recovery from damaged or stale index files."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import vsql
+from oracle import OPERATORS, distances, knn
+
+DIM = 16
+N = 3000
+
+
+def clustered(n=N, dim=DIM, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.standard_normal((30, dim)) * 4
+    label = rng.integers(0, 30, n)
+    return (centers[label] + rng.standard_normal((n, dim))).astype(np.float32), label
+
+
+def make_items(con, n=N, seed=0):
+    vectors, label = clustered(n, seed=seed)
+    con.execute(f"CREATE TABLE items (id BIGINT PRIMARY KEY, cl INT, r INT, embedding VECTOR({DIM}))")
+    r = np.random.default_rng(seed + 1).integers(0, 1000, n)
+    con.load("items", pa.table({
+        "id": pa.array(np.arange(n, dtype=np.int64)), "cl": pa.array(label.astype(np.int32)),
+        "r": pa.array(r.astype(np.int32)), "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM),
+    }))
+    return vectors, label, r
+
+
+@pytest.fixture
+def db():
+    con = vsql.connect(":memory:", autocommit=True)
+    data = make_items(con)
+    yield con, data
+    con.close()
+
+
+def nearest(con, sql, params):
+    return [row[0] for row in con.execute(sql, params).fetchall()]
+
+
+# -- DDL ----------------------------------------------------------------------------------------
+
+
+def test_create_index_records_pgvector_defaults(db):
+    con, _ = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute("CREATE INDEX flat ON items USING ivfflat (embedding vector_cosine_ops) WITH (lists = 20)")
+    rows = con.execute("SELECT name, method, opclass, options, rows FROM vsql.indexes ORDER BY name").fetchall()
+    assert rows == [
+        ("flat", "ivfflat", "vector_cosine_ops", '{"lists": 20}', N),
+        ("items_embedding_idx", "hnsw", "vector_l2_ops", '{"m": 16, "ef_construction": 64}', N),
+    ]
+    con.execute("CREATE INDEX IF NOT EXISTS flat ON items USING ivfflat (embedding vector_cosine_ops)")
+    with pytest.raises(vsql.ProgrammingError, match='"flat" already exists'):
+        con.execute("CREATE INDEX flat ON items USING ivfflat (embedding vector_cosine_ops)")
+    con.execute("DROP INDEX flat")
+    con.execute("REINDEX INDEX items_embedding_idx")
+    con.execute("REINDEX TABLE items")
+    assert con.execute("SELECT name, version FROM vsql.indexes").fetchall() == [("items_embedding_idx", 3)]
+
+
+@pytest.mark.parametrize("ddl, message", [
+    ("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH (m = 1)", "out of bounds for option \"m\""),
+    ("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH (m = 40, ef_construction = 64)",
+     "ef_construction must be greater than or equal to 2 \\* m"),
+    ("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH (lists = 5)", 'unrecognized parameter "lists"'),
+    ("CREATE INDEX ON items USING ivfflat (embedding vector_l2_ops) WITH (lists = 0)", "out of bounds"),
+    ("CREATE INDEX ON items USING ivfflat (embedding vector_l2_ops) WITH (lists = 'x')", "invalid value"),
+    ("CREATE INDEX ON items USING hnsw (embedding)", "no default operator class"),
+    ("CREATE INDEX ON items USING hnsw (embedding vector_jaccard_ops)", "vector_jaccard_ops"),
+    ("CREATE INDEX ON items USING hnsw (cl vector_l2_ops)", "not a vector column"),
+    ("CREATE INDEX ON nowhere USING hnsw (embedding vector_l2_ops)", '"nowhere" does not exist'),
+])
+def test_bad_index_definitions_are_refused(db, ddl, message):
+    con, _ = db
+    with pytest.raises(vsql.DatabaseError, match=message):
+        con.execute(ddl)
+    assert _index_count(con) == 0
+
+
+def _index_count(con):
+    if not con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql'").fetchone()[0]:
+        return 0
+    return con.execute("SELECT count(*) FROM vsql.indexes").fetchone()[0]
+
+
+def test_an_index_needs_an_integer_primary_key():
+    con = vsql.connect(autocommit=True)
+    con.execute("CREATE TABLE t (name TEXT, e VECTOR(2))")
+    with pytest.raises(vsql.NotSupportedError, match="single-column integer PRIMARY KEY"):
+        con.execute("CREATE INDEX ON t USING hnsw (e vector_l2_ops)")
+
+
+def test_plain_duckdb_indexes_still_work(db):
+    con, _ = db
+    con.execute("CREATE INDEX by_cluster ON items (cl)")
+    assert con.execute("SELECT count(*) FROM items WHERE cl = 3").fetchone()[0] > 0
+    con.execute("DROP INDEX by_cluster")
+
+
+def test_drop_table_drops_its_indexes(db):
+    con, _ = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute("DROP TABLE items")
+    assert con.execute("SELECT count(*) FROM vsql.indexes").fetchone()[0] == 0
+
+
+# -- settings -----------------------------------------------------------------------------------
+
+
+def test_settings_follow_postgresql_scoping(db):
+    con, _ = db
+    assert con.execute("SHOW hnsw.ef_search").fetchall() == [("auto",)]
+    con.execute("SET hnsw.ef_search = 100")
+    assert con.execute("SHOW hnsw.ef_search").fetchall() == [("100",)]
+    con.execute("BEGIN")
+    con.execute("SET LOCAL hnsw.ef_search = 7")
+    assert con.execute("SHOW hnsw.ef_search").fetchall() == [("7",)]
+    con.execute("COMMIT")
+    assert con.execute("SHOW hnsw.ef_search").fetchall() == [("100",)]
+    con.execute("BEGIN")
+    con.execute("SET hnsw.ef_search = 200")
+    con.execute("ROLLBACK")
+    assert con.execute("SHOW hnsw.ef_search").fetchall() == [("100",)]
+    con.execute("RESET hnsw.ef_search")
+    assert con.execute("SHOW hnsw.ef_search").fetchall() == [("auto",)]
+    con.execute("SET ivfflat.probes = 3")
+    con.execute("RESET ALL")
+    assert con.execute("SHOW ivfflat.probes").fetchall() == [("auto",)]
+    with pytest.raises(vsql.ProgrammingError, match="outside the valid range"):
+        con.execute("SET hnsw.ef_search = 0")
+    with pytest.raises(vsql.ProgrammingError, match="invalid value"):
+        con.execute("SET hnsw.iterative_scan = sideways")
+    con.execute("SET threads = 2")  # DuckDB's own settings pass through
+
+
+# -- search against the oracle ------------------------------------------------------------------
+
+INDEXES = [
+    ("hnsw", "vector_l2_ops", "l2"), ("hnsw", "vector_ip_ops", "ip"), ("hnsw", "vector_cosine_ops", "cosine"),
+    ("ivfflat", "vector_l2_ops", "l2"), ("ivfflat", "vector_ip_ops", "ip"), ("ivfflat", "vector_cosine_ops", "cosine"),
+]
+FILTERS = [  # (SQL, mask over rows) — r is independent of the vectors, cl is their cluster
+    (None, lambda cl, r: None),
+    ("r < 500", lambda cl, r: r < 500),
+    ("r < 100", lambda cl, r: r < 100),
+    ("r < 10", lambda cl, r: r < 10),
+    ("cl < 3", lambda cl, r: cl < 3),
+    ("cl = 29 AND r < 200", lambda cl, r: (cl == 29) & (r < 200)),
+]
+
+
+@pytest.mark.parametrize("method, opclass, metric", INDEXES)
+@pytest.mark.parametrize("exact_below, floor", [(0, 0.75), (100, 0.9), (None, 0.9)])
+def test_filtered_search_returns_k_rows_with_high_recall(db, method, opclass, metric, exact_below, floor):
+    """Every strategy returns k rows whenever k match, with exact distances. exact_below = 0
+    forces the index onto filters a 3,000-row graph serves poorly; recall is checked loosely there."""
+    con, (vectors, label, r) = db
+    options = "WITH (lists = 30)" if method == "ivfflat" else ""
+    con.execute(f"CREATE INDEX ON items USING {method} (embedding {opclass}) {options}")
+    if exact_below is not None:
+        con.execute(f"SET vsql.exact_below = {exact_below}")
+    rng = np.random.default_rng(5)
+    for where, mask_of in FILTERS:
+        mask = mask_of(label, r)
+        hits, total = 0, 0
+        for _ in range(8):
+            query = vectors[rng.integers(N)] + rng.normal(0, 0.3, DIM).astype(np.float32)
+            sql = f"SELECT id, embedding {OPERATORS[metric]} ? AS d FROM items"
+            sql += f" WHERE {where}" if where else ""
+            rows = con.execute(sql + " ORDER BY d LIMIT 10", [query]).fetchall()
+            expected, _ = knn(vectors, query, metric, 10, mask)
+            ids = [row[0] for row in rows]
+            assert len(rows) == len(expected), (where, len(rows))
+            if mask is not None:
+                assert mask[ids].all()
+            got = np.array([row[1] for row in rows])
+            np.testing.assert_allclose(got, distances(vectors, query, metric)[ids], rtol=1e-4, atol=1e-4)
+            assert (np.diff(got) >= -1e-6).all()
+            hits += len(set(ids) & set(expected.tolist()))
+            total += len(expected)
+        assert hits / total >= floor, (method, metric, where, hits / total)
+
+
+def test_explain_shows_the_strategy(db):
+    con, (vectors, _, _) = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH (m = 8, ef_construction = 32)")
+    con.execute("SET vsql.exact_below = 100")
+    q = vectors[0]
+    def plan(where):
+        rows = con.execute(f"EXPLAIN ANALYZE SELECT id FROM items {where} ORDER BY embedding <-> ? LIMIT 10", [q]).fetchall()
+        assert rows[0][0] == "vsql_plan" and len(rows) > 1  # DuckDB's plan follows vsql's
+        return rows[0][1]
+    assert "strategy: ann" in plan("")
+    assert "effective ef_search" in plan("") and "rows returned: 10 of k = 10" in plan("")
+    assert "strategy: postfilter" in plan("WHERE r < 900")
+    assert "strategy: prefilter" in plan("WHERE r < 100")
+    assert "strategy: exact" in plan("WHERE r < 5")
+    assert "selectivity estimated = actual" in plan("WHERE r < 100")
+    con.execute("SET hnsw.ef_search = 77")
+    assert "effective ef_search: 77" in plan("")
+
+
+def test_queries_without_a_usable_index_run_exact(db):
+    con, (vectors, _, _) = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    q = vectors[3]
+    exact = nearest(con, "SELECT id FROM items ORDER BY embedding <=> ? LIMIT 5", [q])  # cosine: no cosine index
+    assert exact[0] == 3
+    assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? DESC LIMIT 1", [q]) != [3]
+
+
+def test_query_vector_from_a_subquery(db):
+    con, _ = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    got = nearest(con, "SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 42) LIMIT 1", None)
+    assert got == [42]
+
+
+# -- writes and transactions --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["hnsw", "ivfflat"])
+def test_writes_keep_the_index_consistent(db, method):
+    con, (vectors, _, _) = db
+    con.execute(f"CREATE INDEX ON items USING {method} (embedding vector_l2_ops)")
+    con.execute("SET vsql.exact_below = 0")
+    far = np.full(DIM, 50, dtype=np.float32)
+    search = "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 3"
+    con.execute("INSERT INTO items VALUES (100000, 0, 0, ?)", [far])
+    assert nearest(con, search, [far])[0] == 100000  # a new row is found at once
+    con.execute("DELETE FROM items WHERE id = 100000")
+    assert 100000 not in nearest(con, search, [far])  # a deleted row is never returned
+    con.execute("UPDATE items SET embedding = ? WHERE id = 7", [far])
+    assert nearest(con, search, [far])[0] == 7  # an update moves the row
+    assert 7 not in nearest(con, search, [vectors[7]])
+    con.cursor().executemany("INSERT INTO items VALUES (?, ?, ?, ?)", [(200000 + i, 0, 0, far + 10 * (i + 1)) for i in range(3)])
+    assert nearest(con, search, [far + 20]) == [200001, 200000, 200002]  # bulk rows are indexed too
+    con.load("items", pa.table({"id": pa.array([300000], pa.int64()), "cl": pa.array([0], pa.int32()),
+                                "r": pa.array([0], pa.int32()),
+                                "embedding": pa.FixedSizeListArray.from_arrays(pa.array(far - 30), DIM)}))
+    assert nearest(con, search, [far - 30])[0] == 300000
+
+
+def test_rollback_leaves_no_trace_and_a_transaction_sees_its_own_writes(db):
+    con, _ = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute("SET vsql.exact_below = 0")
+    far = np.full(DIM, -60, dtype=np.float32)
+    search = "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1"
+    before = nearest(con, search, [far])
+    con.execute("BEGIN")
+    con.execute("INSERT INTO items VALUES (300000, 0, 0, ?)", [far])
+    con.execute("DELETE FROM items WHERE id = ?", [before[0]])
+    assert nearest(con, search, [far]) == [300000]
+    con.execute("ROLLBACK")
+    assert nearest(con, search, [far]) == before
+    with vsql.connect(":memory:") as pep249:  # autocommit off: PEP 249's implicit transaction
+        make_items(pep249, n=200)
+        pep249.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+        pep249.commit()
+        pep249.execute("SET vsql.exact_below = 0")
+        pep249.execute("INSERT INTO items VALUES (5000, 0, 0, ?)", [far])
+        assert nearest(pep249, search, [far]) == [5000]
+        pep249.rollback()
+        assert nearest(pep249, search, [far]) != [5000]
+
+
+def test_heavy_delete_and_checkpoint_keep_answers_right(tmp_path):
+    """DuckDB moves rowids when it compacts after deletes: entries are keyed by primary key."""
+    path = tmp_path / "heavy.duckdb"
+    con = vsql.connect(path, autocommit=True)
+    vectors, label, r = make_items(con)
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute("DELETE FROM items WHERE id % 10 <> 0")
+    con.execute("CHECKPOINT")
+    con.close()
+    con = vsql.connect(path, autocommit=True)
+    con.execute("SET vsql.exact_below = 0")
+    keep = np.arange(N) % 10 == 0
+    for i in range(0, N, 97):
+        got = nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 5", [vectors[i]])
+        expected, _ = knn(vectors, vectors[i], "l2", 5, keep)
+        assert len(got) == 5 and set(got) <= set(np.flatnonzero(keep).tolist())
+        assert len(set(got) & set(expected.tolist())) >= 4
+
+
+# -- persistence and recovery -------------------------------------------------------------------
+
+
+def _open_with_index(path):
+    con = vsql.connect(path, autocommit=True)
+    data = make_items(con)
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    return con, data
+
+
+def _index_file(path):
+    folder = path.parent / (path.name + ".vsql")
+    (file,) = folder.glob("*.vsqlidx")
+    return file
+
+
+def test_index_loads_on_reopen_without_a_rebuild(tmp_path):
+    path = tmp_path / "p.duckdb"
+    con, (vectors, _, _) = _open_with_index(path)
+    built_at = con.execute("SELECT built_at FROM vsql.indexes").fetchone()[0]
+    con.close()
+    stamp = _index_file(path).stat().st_mtime_ns
+    con = vsql.connect(path, autocommit=True)
+    assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [vectors[11]]) == [11]
+    assert con.execute("SELECT built_at FROM vsql.indexes").fetchone()[0] == built_at
+    con.close()
+    assert _index_file(path).stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "garbage", "foreign", "stale"])
+def test_damaged_or_stale_index_files_never_give_wrong_answers(tmp_path, damage):
+    path = tmp_path / "d.duckdb"
+    con, (vectors, _, _) = _open_with_index(path)
+    con.close()
+    file = _index_file(path)
+    if damage == "missing":
+        file.unlink()
+    elif damage == "truncated":
+        file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    elif damage == "garbage":
+        file.write_bytes(os.urandom(4096))
+    elif damage == "foreign":  # an index file from another database, same names
+        other = tmp_path / "other.duckdb"
+        con2, _ = _open_with_index(other)
+        con2.close()
+        shutil.copy(_index_file(other), file)
+    else:  # rows written behind vsql's back, straight through DuckDB
+        import duckdb
+
+        raw = duckdb.connect(str(path))
+        raw.execute("DELETE FROM items WHERE id = 11")
+        raw.close()
+    con = vsql.connect(path, autocommit=True)
+    con.execute("SET vsql.exact_below = 0")
+    remaining = np.arange(N) != 11 if damage == "stale" else None
+    expected, _ = knn(vectors, vectors[11], "l2", 10, remaining)
+    got = nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 10", [vectors[11]])
+    assert len(got) == 10 and got[0] == expected[0]
+    assert len(set(got) & set(expected.tolist())) >= 9
+    con.close()
+
+
+def test_committed_writes_survive_a_reopen_through_the_change_log(tmp_path):
+    path = tmp_path / "log.duckdb"
+    con, (vectors, _, _) = _open_with_index(path)
+    far = np.full(DIM, 70, dtype=np.float32)
+    con.execute("INSERT INTO items VALUES (400000, 0, 0, ?)", [far])
+    con.execute("DELETE FROM items WHERE id = 11")
+    assert con.execute("SELECT count(*) FROM vsql.changes").fetchone()[0] == 2
+    con.session.con.close()  # the process ends without vsql saving the index
+    con = vsql.connect(path, autocommit=True)
+    assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [far]) == [400000]
+    assert 11 not in nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 3", [vectors[11]])
+    con.close()
+
+
+KILLED_WRITER = textwrap.dedent("""
+    import os, signal, sys, numpy as np, vsql
+    con = vsql.connect(sys.argv[1], autocommit=True)
+    stage = sys.argv[2]
+    if stage == "build":
+        import vsql.faiss_index as fi
+        real = fi.FaissIndex._add
+        def add_then_die(self, *args, **kwargs):
+            real(self, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+        fi.FaissIndex._add = add_then_die
+        con.execute("REINDEX INDEX items_embedding_idx")
+    else:
+        con.execute("BEGIN")
+        con.execute("INSERT INTO items VALUES (500000, 0, 0, ?)", [np.full(16, 80, dtype=np.float32)])
+        con.execute("DELETE FROM items WHERE id < 100")
+        os.kill(os.getpid(), signal.SIGKILL)
+""")
+
+
+@pytest.mark.parametrize("stage", ["write", "build"])
+def test_killed_mid_write_or_mid_build(tmp_path, stage):
+    path = tmp_path / "k.duckdb"
+    con, (vectors, _, _) = _open_with_index(path)
+    con.execute("INSERT INTO items VALUES (600000, 0, 0, ?)", [np.full(DIM, -80, dtype=np.float32)])  # committed
+    con.close()
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path), stage], timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    con = vsql.connect(path, autocommit=True)
+    con.execute("SET vsql.exact_below = 0")
+    assert con.execute("SELECT count(*) FROM items").fetchone()[0] == N + 1  # committed rows only
+    assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [np.full(DIM, -80, np.float32)]) == [600000]
+    assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [np.full(DIM, 80, np.float32)]) != [500000]
+    for i in (0, 50, 1234):
+        assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [vectors[i]]) == [i]
+    con.close()
