@@ -358,17 +358,29 @@ def test_damaged_or_stale_index_files_never_give_wrong_answers(tmp_path, damage)
     con.close()
 
 
+EXITING_WRITER = textwrap.dedent("""
+    import os, sys, numpy as np, vsql
+    con = vsql.connect(sys.argv[1], autocommit=True)
+    con.execute("INSERT INTO items VALUES (400000, 0, 0, ?)", [np.full(16, 70, dtype=np.float32)])
+    con.execute("DELETE FROM items WHERE id = 11")
+    os._exit(0)  # the process ends without vsql saving the index
+""")
+
+
 def test_committed_writes_survive_a_reopen_through_the_change_log(tmp_path):
     path = tmp_path / "log.duckdb"
     con, (vectors, _, _) = _open_with_index(path)
-    far = np.full(DIM, 70, dtype=np.float32)
-    con.execute("INSERT INTO items VALUES (400000, 0, 0, ?)", [far])
-    con.execute("DELETE FROM items WHERE id = 11")
-    assert con.execute("SELECT count(*) FROM vsql.changes").fetchone()[0] == 2
-    con.session.con.close()  # the process ends without vsql saving the index
+    built_at = con.execute("SELECT built_at FROM vsql.indexes").fetchone()[0]
+    con.close()
+    stamp = _index_file(path).stat().st_mtime_ns
+    subprocess.run([sys.executable, "-c", EXITING_WRITER, str(path)], check=True, timeout=120)
+    assert _index_file(path).stat().st_mtime_ns == stamp  # the file still holds the old state
     con = vsql.connect(path, autocommit=True)
+    assert con.execute("SELECT count(*) FROM vsql.changes").fetchone()[0] == 2
+    far = np.full(DIM, 70, dtype=np.float32)
     assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [far]) == [400000]
     assert 11 not in nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 3", [vectors[11]])
+    assert con.execute("SELECT built_at FROM vsql.indexes").fetchone()[0] == built_at  # replayed, not rebuilt
     con.close()
 
 

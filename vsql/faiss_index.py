@@ -66,16 +66,11 @@ class FaissIndex:
         return built
 
     def _add(self, keys: np.ndarray, vectors: np.ndarray, progress: bool | None = None) -> None:
-        start = len(self.keys)
         chunk = max(10_000, len(vectors) // 50)
         bar = _progress(len(vectors), progress)
         for begin in range(0, len(vectors), chunk):
             part = vectors[begin : begin + chunk]
-            if self.method == "hnsw":
-                self.index.add(part)
-            else:
-                ids = np.arange(start + begin, start + begin + len(part), dtype=np.int64)
-                self.index.add_with_ids(part, ids)
+            self.index.add(part)  # entries are numbered in order: the slot is the Faiss id
             if bar is not None:
                 bar.update(len(part))
         if bar is not None:
@@ -151,6 +146,13 @@ class FaissIndex:
         nearer = int((self._score(query, picked) < worst).sum())
         missing = nearer * scale - int((found_scores < worst).sum())
         return missing > 0.1 * k + 2 * np.sqrt(nearer) * (scale if scale > 1 else 0)
+
+    def distances(self, query: np.ndarray, keys: np.ndarray) -> np.ndarray:
+        """Exact distances, as SQL's operators give them, from the query to live rows `keys`."""
+        score = self._score(query, self._slots(np.asarray(keys, dtype=np.int64))).astype(np.float64)
+        if self.metric == "l2":
+            return np.sqrt(np.maximum(score, 0))
+        return 1 + score if self.metric == "cosine" else score
 
     def _score(self, query: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """Exact scores, lower is nearer, in the index's own terms (squared L2 or -inner product)."""

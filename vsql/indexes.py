@@ -72,9 +72,17 @@ class Loaded:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-# Indexes loaded in this process, per database file, shared by its connections: a commit on one
-# connection updates the index every other connection searches.
+# Indexes loaded in this process, per database file, shared by its open connections: a commit on
+# one connection updates the index every other connection searches. The last to close drops them.
 _REGISTRY: dict[str, dict[str, Loaded]] = {}
+_OPEN: dict[str, int] = {}
+_GENERATION = [0]  # bumped whenever a commit reaches an in-memory index
+
+
+def generation() -> int:
+    """Which commits the in-memory indexes reflect: a transaction that began at another
+    generation may not see what an index holds, so it asks the table instead."""
+    return _GENERATION[0]
 
 
 def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool] | None:
@@ -154,7 +162,10 @@ class IndexManager:
             "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchall()[0]
         self.folder = Path(path + ".vsql") if path else None
-        self.loaded: dict[str, Loaded] = _REGISTRY.setdefault(str(self.folder.resolve()), {}) if path else {}
+        self._shared = str(self.folder.resolve()) if path else None
+        self.loaded: dict[str, Loaded] = _REGISTRY.setdefault(self._shared, {}) if path else {}
+        if self._shared:
+            _OPEN[self._shared] = _OPEN.get(self._shared, 0) + 1
         self._specs: dict[str, IndexSpec] | None = None
 
     # -- catalog ----------------------------------------------------------------------------
@@ -278,10 +289,22 @@ class IndexManager:
             changed = np.unique(np.asarray(keys, dtype=np.int64))
             loaded.index.apply(changed, *self._vectors(spec, changed))
             loaded.dirty += len(changed)
+            _GENERATION[0] += 1
         if loaded.index.dead > _REBUILD_DEAD_FRACTION * max(len(loaded.index.keys), 1):
             self.reindex(spec.name)
         elif loaded.dirty >= _CHECKPOINT_CHANGES:
             self._save(spec, loaded)
+
+    def close(self) -> None:
+        """Save what lags behind, and forget the indexes when no connection uses them."""
+        try:
+            self.checkpoint()
+        finally:
+            if self._shared and _OPEN.get(self._shared):
+                _OPEN[self._shared] -= 1
+                if not _OPEN[self._shared]:
+                    _OPEN.pop(self._shared)
+                    _REGISTRY.pop(self._shared, None)
 
     def checkpoint(self) -> None:
         """Write every loaded index whose file lags behind, and trim the change log."""

@@ -33,6 +33,7 @@ class KnnStatements:
     filter: Part | None  # the keys the WHERE clause keeps
     query: Part | None  # the query vector, when it is not a literal or a parameter
     candidates_key: Any  # where the candidate keys bind among the parameters
+    key_type: pa.DataType = pa.int64()  # for answers from the index alone
 
 
 @dataclass(frozen=True)
@@ -69,9 +70,14 @@ class Outcome:
     total: int
     rounds: int
     seconds: float
+    index_only: bool
 
 
-def prepare(search: KnnSearch, params: Any) -> KnnStatements:
+_ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int16(), "TINYINT": pa.int8(),
+                "UBIGINT": pa.uint64(), "UINTEGER": pa.uint32()}
+
+
+def prepare(search: KnnSearch, params: Any, key_type: str = "BIGINT") -> KnnStatements:
     spec = search.index
     key = exp.column(spec.key, table=search.alias, quoted=True)
     parameter, slot = _candidates_parameter(params)
@@ -87,7 +93,7 @@ def prepare(search: KnnSearch, params: Any) -> KnnStatements:
     if _constant(search.query) is None:
         dim = search.query.meta_get("vdim") or 0
         query_sql = _part(exp.select(exp.Cast(this=search.query.copy(), to=vector_type(dim))))
-    return KnnStatements(to_sql(select)[-1], filter_sql, query_sql, slot)
+    return KnnStatements(to_sql(select)[-1], filter_sql, query_sql, slot, _ARROW_TYPES.get(key_type, pa.int64()))
 
 
 class KnnExecutor:
@@ -97,8 +103,12 @@ class KnnExecutor:
         self.settings = settings
 
     def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
-            pending: np.ndarray) -> Outcome:
-        """Search through the index, widening until k rows come back or all matching rows did."""
+            pending: np.ndarray, index_only: bool = False) -> Outcome:
+        """Search through the index, widening until k rows come back or all matching rows did.
+
+        With `index_only` (the statement selects just the key and the distance, and the index
+        holds what this transaction sees) the answer comes from the index without a fetch.
+        """
         started = time.perf_counter()
         search = plan.ann
         spec = search.index
@@ -132,17 +142,21 @@ class KnnExecutor:
                     if allowed is not None and loaded.index.missed(query, found, min(search.k, matching), allowed):
                         strategy = distrust(strategy)
                         continue
-            candidates = np.union1d(found, pending) if len(pending) else found
-            table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
+                if index_only:
+                    table = _from_index(search, statements.key_type, loaded.index, query, found)
+            if not index_only:
+                candidates = np.union1d(found, pending) if len(pending) else found
+                table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
             if table.num_rows >= min(search.k, matching):
                 break
             strategy = widen(strategy, matching)
-        return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started)
+        return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started,
+                       index_only and strategy.kind != "exact_sql")
 
     def explain(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
-                pending: np.ndarray, analyze: bool) -> pa.Table:
+                pending: np.ndarray, index_only: bool, analyze: bool) -> pa.Table:
         """vsql's plan for the search, then DuckDB's for the statement that ran."""
-        outcome = self.run(plan, statements, exact_sql, params, pending)
+        outcome = self.run(plan, statements, exact_sql, params, pending, index_only)
         search, strategy = plan.ann, outcome.strategy
         lines = [
             f"vsql k-NN search on {search.table}.{search.column} ({search.metric}), k = {search.k}",
@@ -155,6 +169,8 @@ class KnnExecutor:
         if strategy.kind not in ("exact", "exact_sql"):
             depth_name = "ef_search" if search.index.method == "hnsw" else "probes"
             lines.append(f"effective {depth_name}: {strategy.depth}; candidates asked: {strategy.candidates}")
+        if outcome.index_only:
+            lines.append("answered from the index alone: the statement selects only the key and the distance")
         if analyze:
             lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
                          f"time: {outcome.seconds * 1000:.2f} ms")
@@ -179,6 +195,15 @@ class KnnExecutor:
 
     def _run(self, sql: str, params: Any) -> pa.Table:
         return self.executor.arrow(sql, params)
+
+
+def _from_index(search: KnnSearch, key_type: pa.DataType, index, query: np.ndarray, found: np.ndarray) -> pa.Table:
+    """The k nearest of `found`, ordered by exact distance (ties by key), as the statement's columns."""
+    found = np.asarray(found, dtype=np.int64)
+    dist = index.distances(query, found)
+    order = np.lexsort((found, dist))[: search.k]
+    columns = {"key": pa.array(found[order]).cast(key_type), "distance": pa.array(dist[order].astype(np.float32))}
+    return pa.table({name: columns[kind] for name, kind in search.outputs})
 
 
 def _candidates_parameter(params: Any) -> tuple[exp.Parameter, Any]:

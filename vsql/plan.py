@@ -31,6 +31,7 @@ class KnnSearch:
     filtered: bool
     index: IndexSpec | None = None
     why_exact: str = ""
+    outputs: tuple[tuple[str, str], ...] | None = None  # (name, "key" | "distance"): the index alone answers
     query: exp.Expr | None = field(default=None, compare=False)
     select: exp.Select | None = field(default=None, compare=False)
 
@@ -157,7 +158,24 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
     search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
                        query=query, select=select)
     index, why = _choose_index(search, select, first, indexes)
-    return KnnSearch(**{**search.__dict__, "index": index, "why_exact": why})
+    outputs = _index_only(select, distance, alias, index) if index else None
+    return KnnSearch(**{**search.__dict__, "index": index, "why_exact": why, "outputs": outputs})
+
+
+def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: IndexSpec):
+    """The outputs of a search that selects only the key and the distance: the index holds both."""
+    if any(select.args.get(a) for a in ("group", "having", "distinct", "qualify", "windows", "offset", "with_")):
+        return None
+    outputs = []
+    for projection in select.selects:
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(inner, exp.Column) and inner.table in ("", alias) and inner.name.lower() == spec.key:
+            outputs.append((projection.alias_or_name, "key"))
+        elif inner == distance and isinstance(projection, exp.Alias):
+            outputs.append((projection.alias, "distance"))
+        else:
+            return None
+    return tuple(outputs)
 
 
 def _column_and_query(distance: d.DistanceOp, alias: str, info) -> tuple[str | None, exp.Expr | None]:

@@ -24,7 +24,7 @@ from .catalog import Catalog
 from .dialect import Explain
 from .duckdb_executor import DuckDBExecutor, fetch_arrow, to_sql
 from .errors import ProgrammingError, translate
-from .indexes import IndexManager
+from .indexes import IndexManager, generation
 from .knn_executor import KnnExecutor, KnnStatements, prepare
 from .parse import parse
 from .plan import Plan, plan
@@ -62,6 +62,7 @@ class Session:
         self.knn = KnnExecutor(self.executor, self.indexes, self.settings)
         self.lock = threading.RLock()
         self.in_transaction = False
+        self._began_at = generation()
         self._pending: dict[str, list] = defaultdict(list)  # index -> keys written in this transaction
         self._compiled: OrderedDict[tuple, list[Compiled]] = OrderedDict()
 
@@ -101,7 +102,10 @@ class Session:
         if the_plan.action in ("index", "setting"):
             return Compiled((), the_plan)
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
-        knn = prepare(the_plan.ann, params) if the_plan.action == "knn" else None
+        knn = None
+        if the_plan.action == "knn":
+            spec = the_plan.ann.index
+            knn = prepare(the_plan.ann, params, self.catalog.table(spec.table).columns.get(spec.key, "BIGINT"))
         return Compiled(tuple(to_sql(tree)), the_plan, knn)
 
     def _run(self, statement: Compiled, params: Any) -> Result:
@@ -145,6 +149,7 @@ class Session:
     def _transaction(self, statement: exp.Expr) -> None:
         if isinstance(statement, exp.Transaction):
             self.in_transaction = True
+            self._began_at = generation()
             self.settings.begin()
             return
         committed = isinstance(statement, exp.Commit)
@@ -243,11 +248,15 @@ class Session:
         keys = np.unique(np.concatenate(pending)) if pending else np.empty(0, np.int64)
         bound = _bind(params, the_plan.vector_params)
         exact = statement.sql[-1]
+        # The index holds committed rows: alone it answers only a transaction that sees just those.
+        index_only = bool(the_plan.ann.outputs) and not pending and (
+            not self.in_transaction or self._began_at == generation())
         if isinstance(the_plan.tree, Explain):
             exact = to_sql(the_plan.tree.this)[-1]
-            table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, the_plan.tree.args.get("analyze"))
+            table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, index_only,
+                                     the_plan.tree.args.get("analyze"))
         else:
-            table = self.knn.run(the_plan, statement.knn, exact, bound, keys).table
+            table = self.knn.run(the_plan, statement.knn, exact, bound, keys, index_only).table
         return Result(table, table.num_rows)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -272,7 +281,7 @@ class Session:
             if self.in_transaction:
                 self.rollback()
             try:
-                self.indexes.checkpoint()
+                self.indexes.close()
             finally:
                 self.con.close()
 
