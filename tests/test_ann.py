@@ -14,6 +14,7 @@ import pytest
 
 import vsql
 from oracle import OPERATORS, distances, knn
+from vsql.faiss_index import FaissIndex
 
 DIM = 16
 N = 3000
@@ -420,3 +421,64 @@ def test_killed_mid_write_or_mid_build(tmp_path, stage):
     for i in (0, 50, 1234):
         assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [vectors[i]]) == [i]
     con.close()
+
+
+# -- LATERAL batches ----------------------------------------------------------------------------
+
+LATERALS = [
+    ("SELECT q.qid, s.id FROM queries q CROSS JOIN LATERAL "
+     "(SELECT id FROM items ORDER BY items.embedding <-> q.q LIMIT 10) s", None),
+    ("SELECT q.qid, s.id, s.d FROM queries q CROSS JOIN LATERAL "
+     "(SELECT id, items.embedding <-> q.q AS d FROM items ORDER BY d LIMIT 10) s", None),
+    ("SELECT q.qid, s.id, s.cl FROM queries q CROSS JOIN LATERAL "
+     "(SELECT id, cl FROM items WHERE r < 300 ORDER BY items.embedding <-> q.q LIMIT 10) s", lambda cl, r: r < 300),
+    ("SELECT q.qid, s.id FROM queries q CROSS JOIN LATERAL "
+     "(SELECT id FROM items WHERE cl < 2 ORDER BY items.embedding <-> q.q LIMIT 10) s", lambda cl, r: cl < 2),
+]
+
+
+@pytest.mark.parametrize("method", ["hnsw", "ivfflat"])
+@pytest.mark.parametrize("sql, mask_of", LATERALS)
+def test_lateral_batches_use_one_index_call(db, method, sql, mask_of):
+    con, (vectors, label, r) = db
+    con.execute(f"CREATE INDEX ON items USING {method} (embedding vector_l2_ops)")
+    con.execute("SET vsql.exact_below = 0")
+    qs = vectors[::150] + 0.05
+    con.execute(f"CREATE TABLE queries (qid INT, q VECTOR({DIM}))")
+    con.cursor().executemany("INSERT INTO queries VALUES (?, ?)", list(enumerate(qs)))
+    (compiled,) = con.session.compile(sql)
+    assert compiled.batch_sql.count("VSQL_KNN") == 1
+    calls = []
+    real = FaissIndex.search
+    def counted(index, queries, *args):
+        calls.append(len(queries))
+        return real(index, queries, *args)
+    FaissIndex.search = counted
+    try:
+        rows = con.execute(sql).fetchall()
+    finally:
+        FaissIndex.search = real
+    # one index call per chunk of outer rows DuckDB hands a thread, not one per row
+    assert sum(calls) == len(qs) and len(calls) <= 4
+    mask = mask_of(label, r) if mask_of else None
+    hits = 0
+    for qid, query in enumerate(qs):
+        got = [row[1] for row in rows if row[0] == qid]
+        expected, _ = knn(vectors, query, "l2", 10, mask)
+        assert len(got) == 10
+        hits += len(set(got) & set(expected.tolist()))
+    assert hits / (10 * len(qs)) >= 0.9
+
+
+def test_lateral_sees_the_transactions_own_writes(db):
+    con, (vectors, _, _) = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute(f"CREATE TABLE queries (qid INT, q VECTOR({DIM}))")
+    far = np.full(DIM, 90, dtype=np.float32)
+    con.execute("INSERT INTO queries VALUES (1, ?)", [far])
+    sql = LATERALS[0][0]
+    con.execute("BEGIN")
+    con.execute("INSERT INTO items VALUES (700000, 0, 0, ?)", [far])
+    assert (1, 700000) in con.execute(sql).fetchall()  # pending writes: answered exactly
+    con.execute("ROLLBACK")
+    assert (1, 700000) not in con.execute(sql).fetchall()

@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
 import numpy as np
 import pyarrow as pa
+from duckdb import sqltypes
 from sqlglot import exp
 
 from . import dialect as d
@@ -77,6 +79,16 @@ _ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int1
                 "UBIGINT": pa.uint64(), "UINTEGER": pa.uint32()}
 
 
+def filter_part(search: KnnSearch) -> Part | None:
+    """The keys a search's WHERE clause keeps, as a statement of its own."""
+    where = search.select.args.get("where")
+    if where is None:
+        return None
+    key = exp.column(search.index.key, table=search.alias, quoted=True)
+    table = search.select.args["from_"].this.copy()
+    return _part(exp.select(key).from_(table).where(where.this.copy()))
+
+
 def prepare(search: KnnSearch, params: Any, key_type: str = "BIGINT") -> KnnStatements:
     spec = search.index
     key = exp.column(spec.key, table=search.alias, quoted=True)
@@ -84,11 +96,7 @@ def prepare(search: KnnSearch, params: Any, key_type: str = "BIGINT") -> KnnStat
     select = search.select.copy()
     candidates = exp.select(exp.Unnest(expressions=[parameter])).subquery()
     select.where(exp.In(this=key, query=candidates), append=True, copy=False)
-    where = search.select.args.get("where")
-    filter_sql = None
-    if where is not None:
-        table = search.select.args["from_"].this.copy()
-        filter_sql = _part(exp.select(key).from_(table).where(where.this.copy()))
+    filter_sql = filter_part(search)
     query_sql = None
     if _constant(search.query) is None:
         dim = search.query.meta_get("vdim") or 0
@@ -101,6 +109,12 @@ class KnnExecutor:
         self.executor = executor
         self.indexes = indexes
         self.settings = settings
+        self._batches: dict[str, tuple] = {}
+        executor.con.create_function(
+            BATCH_FUNCTION, self.batch, [sqltypes.VARCHAR, duckdb.list_type(sqltypes.FLOAT), sqltypes.INTEGER],
+            duckdb.list_type(duckdb.struct_type({"key": sqltypes.BIGINT, "distance": sqltypes.DOUBLE})),
+            type="arrow", null_handling="special",
+        )
 
     def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
             pending: np.ndarray, index_only: bool = False) -> Outcome:
@@ -152,6 +166,52 @@ class KnnExecutor:
             strategy = widen(strategy, matching)
         return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started,
                        index_only and strategy.kind != "exact_sql")
+
+    # -- LATERAL batches ----------------------------------------------------------------------
+
+    def set_batches(self, plan: Plan, filters: dict, params: Any) -> None:
+        """Before a statement with batched LATERAL searches: each index, depth and filter."""
+        self._batches = {}
+        for search in plan.batches:
+            spec = search.index
+            loaded = self.indexes.get(spec)
+            part = filters.get(spec.name)
+            allowed, matching = None, loaded.index.live
+            if part is not None:
+                keys = self._run(part.sql, part.bind(params)).column(0).to_numpy()
+                allowed, matching = loaded.index.slots_for(keys), len(keys)
+            depth = settings_depth(spec, self.settings) or _scaled(loaded.index.tuned, search.k)
+            self._batches[spec.name] = (loaded, depth, allowed, matching)
+
+    def batch(self, names: pa.Array, queries: pa.Array, ks: pa.Array) -> pa.Array:
+        """The `vsql_knn(index, query, k)` function: one index call for a whole batch of queries."""
+        loaded, depth, allowed, matching = self._batches[names[0].as_py()]
+        index, k = loaded.index, int(ks[0].as_py())
+        if isinstance(queries, pa.ChunkedArray):
+            queries = queries.combine_chunks()
+        valid = queries.is_valid().to_numpy(zero_copy_only=False)
+        matrix = np.zeros((len(queries), index.dim), np.float32)
+        if valid.any():
+            matrix[valid] = queries.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(-1, index.dim)
+        filtered = allowed is not None
+        strategy = choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered)
+        need = min(k, matching)
+        with loaded.lock:
+            if strategy.kind == "exact":
+                found = [index.exact(q, k, allowed) for q in matrix]
+            else:
+                found = index.search(matrix, k, strategy.depth, allowed)
+                found = [f if len(f) >= need and not (filtered and index.missed(q, f, need, allowed))
+                         else index.exact(q, k, allowed) for q, f in zip(matrix, found)]
+            rows = []
+            for q, keys, ok in zip(matrix, found, valid):
+                if not ok:
+                    rows.append((np.empty(0, np.int64), np.empty(0)))
+                    continue
+                dist = index.distances(q, keys)
+                order = np.lexsort((keys, dist))[:k]
+                rows.append((keys[order], dist[order]))
+        return batch_result(rows)
 
     def explain(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
                 pending: np.ndarray, index_only: bool, analyze: bool) -> pa.Table:
@@ -233,3 +293,54 @@ def _with(params: Any, slot: Any, candidates: np.ndarray) -> Any:
     if isinstance(params, dict):
         return {**params, slot: values}
     return [*(params or []), values]
+
+
+# -- LATERAL batches ----------------------------------------------------------------------------
+
+BATCH_FUNCTION = "vsql_knn"
+_HITS, _HIT = "__vsql_hits", "__vsql_hit"
+
+
+def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[str, str]) -> str:
+    """The statement with each LATERAL search drawing its rows from one batched index call.
+
+    The call returns, per outer row, the nearest keys with their distances; a search that selects
+    only those takes them as they are, any other joins them back to its table.
+    """
+    swapped = []
+    for search in batches:
+        replacement = _batched_select(search, key_types[search.index.name])
+        search.select.replace(replacement)
+        swapped.append((replacement, search.select))
+    try:
+        return to_sql(tree)[-1]
+    finally:
+        for replacement, original in swapped:
+            replacement.replace(original)
+
+
+def _batched_select(search: KnnSearch, key_type: str) -> exp.Select:
+    call = exp.Anonymous(this=BATCH_FUNCTION, expressions=[
+        exp.Literal.string(search.index.name), search.query.copy(), exp.Literal.number(search.k)])
+    hits = exp.select(exp.alias_(exp.Unnest(expressions=[call]), _HIT)).subquery(_HITS)
+    field = lambda name: exp.Dot(this=exp.column(_HIT, table=_HITS), expression=exp.to_identifier(name))  # noqa: E731
+    if search.outputs:
+        columns = {"key": exp.cast(field("key"), key_type), "distance": exp.cast(field("distance"), "FLOAT")}
+        return (exp.select(*[exp.alias_(columns[kind], name) for name, kind in search.outputs])
+                .from_(hits).order_by(field("distance"), field("key")).limit(search.k))
+    select = search.select.copy()
+    table = select.args["from_"].this
+    select.set("from_", exp.From(this=hits))
+    on = exp.EQ(this=exp.column(search.index.key, table=search.alias, quoted=True), expression=field("key"))
+    return select.join(table, on=on, copy=False)
+
+
+def batch_result(matrix_rows: list[tuple[np.ndarray, np.ndarray]]) -> pa.Array:
+    """Per outer row, the (key, distance) pairs found, as DuckDB's LIST(STRUCT(key, distance))."""
+    lengths = np.array([len(keys) for keys, _ in matrix_rows], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    keys = np.concatenate([k for k, _ in matrix_rows]) if matrix_rows else np.empty(0, np.int64)
+    dists = np.concatenate([d for _, d in matrix_rows]) if matrix_rows else np.empty(0)
+    structs = pa.StructArray.from_arrays([pa.array(keys, pa.int64()), pa.array(dists, pa.float64())],
+                                         names=["key", "distance"])
+    return pa.ListArray.from_arrays(pa.array(offsets), structs)

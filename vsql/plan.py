@@ -48,6 +48,7 @@ class Plan:
     changes_schema: bool
     action: str = "sql"  # sql | knn | write | index | setting | transaction
     ann: KnnSearch | None = None  # the search an index answers, for action "knn"
+    batches: tuple[KnnSearch, ...] = ()  # LATERAL searches an index answers for all outer rows at once
     writes: tuple[IndexSpec, ...] = ()  # indexes a write keeps current, for action "write"
     command: tuple = ()  # what an "index" or "setting" action does
 
@@ -68,7 +69,17 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
         return Plan(searches=searches, action="write", writes=tuple(indexes.for_table(target)), **base)
     top = tree.this if isinstance(tree, d.Explain) else tree
     ann = next((s for s in searches if s.index is not None and s.select is top), None)
-    return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, **base)
+    batches = tuple(s for s in searches if s.index is not None and _is_batch(s))
+    return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, batches=batches, **base)
+
+
+def _is_batch(search: KnnSearch) -> bool:
+    """A LATERAL search whose query vector comes from the outer rows and whose filter does not."""
+    if not isinstance(search.select.parent, exp.Subquery) or not isinstance(search.select.parent.parent, exp.Lateral):
+        return False
+    where = search.select.args.get("where")
+    outer = lambda node: any(c.table not in ("", search.alias) for c in node.find_all(exp.Column))  # noqa: E731
+    return outer(search.query) and (where is None or not outer(where))
 
 
 # -- filtered search strategy ------------------------------------------------------------------

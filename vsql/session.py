@@ -25,7 +25,7 @@ from .dialect import Explain
 from .duckdb_executor import DuckDBExecutor, fetch_arrow, to_sql
 from .errors import ProgrammingError, translate
 from .indexes import IndexManager, generation
-from .knn_executor import KnnExecutor, KnnStatements, prepare
+from .knn_executor import KnnExecutor, KnnStatements, batch_sql, filter_part, prepare
 from .parse import parse
 from .plan import Plan, plan
 from .settings import Settings
@@ -44,6 +44,8 @@ class Compiled:
     sql: tuple[str, ...]
     plan: Plan
     knn: KnnStatements | None = None
+    batch_sql: str | None = None  # the statement with its LATERAL searches batched through indexes
+    batch_filters: dict | None = None
 
 
 @dataclass
@@ -102,11 +104,14 @@ class Session:
         if the_plan.action in ("index", "setting"):
             return Compiled((), the_plan)
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
-        knn = None
-        if the_plan.action == "knn":
-            spec = the_plan.ann.index
-            knn = prepare(the_plan.ann, params, self.catalog.table(spec.table).columns.get(spec.key, "BIGINT"))
-        return Compiled(tuple(to_sql(tree)), the_plan, knn)
+        key_type = lambda spec: self.catalog.table(spec.table).columns.get(spec.key, "BIGINT")  # noqa: E731
+        knn = prepare(the_plan.ann, params, key_type(the_plan.ann.index)) if the_plan.action == "knn" else None
+        batched = filters = None
+        if the_plan.batches and the_plan.action == "sql":
+            types = {s.index.name: key_type(s.index) for s in the_plan.batches}
+            filters = {s.index.name: filter_part(s) for s in the_plan.batches}
+            batched = batch_sql(the_plan.tree, the_plan.batches, types)
+        return Compiled(tuple(to_sql(tree)), the_plan, knn, batched, filters)
 
     def _run(self, statement: Compiled, params: Any) -> Result:
         action = statement.plan.action
@@ -122,7 +127,11 @@ class Session:
             *prelude, sql = statement.sql
             for setup in prelude:
                 self.executor.run(setup)
-            cursor = self.executor.run(sql, _bind(params, statement.plan.vector_params))
+            bound = _bind(params, statement.plan.vector_params)
+            if statement.batch_sql and self._index_current([s.index for s in statement.plan.batches]):
+                self.knn.set_batches(statement.plan, statement.batch_filters, bound)
+                sql = statement.batch_sql
+            cursor = self.executor.run(sql, bound)
         finally:
             if statement.plan.changes_schema:
                 self._schema_changed()
@@ -248,9 +257,7 @@ class Session:
         keys = np.unique(np.concatenate(pending)) if pending else np.empty(0, np.int64)
         bound = _bind(params, the_plan.vector_params)
         exact = statement.sql[-1]
-        # The index holds committed rows: alone it answers only a transaction that sees just those.
-        index_only = bool(the_plan.ann.outputs) and not pending and (
-            not self.in_transaction or self._began_at == generation())
+        index_only = bool(the_plan.ann.outputs) and self._index_current([spec])
         if isinstance(the_plan.tree, Explain):
             exact = to_sql(the_plan.tree.this)[-1]
             table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, index_only,
@@ -264,6 +271,13 @@ class Session:
     def _atomic(self):
         """The statement's own transaction, unless one is open (then it is the caller's)."""
         return _Atomic(self)
+
+    def _index_current(self, specs) -> bool:
+        """Whether the indexes hold exactly the rows this transaction sees: none of its own
+        writes are pending, and no other commit reached them since it began."""
+        if any(self._pending.get(spec.name) for spec in specs):
+            return False
+        return not self.in_transaction or self._began_at == generation()
 
     def _note_written(self, specs, keys: np.ndarray | None, applied_now: bool) -> None:
         for spec in specs:
