@@ -115,6 +115,24 @@ def test_drop_table_drops_its_indexes(db):
     con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
     con.execute("DROP TABLE items")
     assert con.execute("SELECT count(*) FROM vsql.indexes").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'items'").fetchone()[0] == 0
+
+
+def test_alter_table_moves_or_drops_indexes(db):
+    con, (vectors, _, _) = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute("ALTER TABLE items RENAME TO things")
+    assert con.execute("SELECT table_name FROM vsql.indexes").fetchall() == [("things",)]
+    plan = con.execute("EXPLAIN SELECT id FROM things ORDER BY embedding <-> ? LIMIT 1", [vectors[0]]).fetchone()[1]
+    assert "index: items_embedding_idx" in plan
+    con.execute("ALTER TABLE things ADD COLUMN extra INT")
+    assert con.execute("SELECT count(*) FROM vsql.indexes").fetchone()[0] == 1
+    con.execute("ALTER TABLE things DROP COLUMN embedding")
+    assert con.execute("SELECT count(*) FROM vsql.indexes").fetchone()[0] == 0
+    con.execute(f"CREATE TABLE items (id INT PRIMARY KEY, embedding VECTOR({DIM}))")
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute(f"CREATE OR REPLACE TABLE items (id INT PRIMARY KEY, embedding VECTOR({DIM}))")
+    assert con.execute("SELECT count(*) FROM vsql.indexes").fetchone()[0] == 0
 
 
 # -- settings -----------------------------------------------------------------------------------
@@ -199,10 +217,13 @@ def test_explain_shows_the_strategy(db):
     con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH (m = 8, ef_construction = 32)")
     con.execute("SET vsql.exact_below = 100")
     q = vectors[0]
-    def plan(where):
-        rows = con.execute(f"EXPLAIN ANALYZE SELECT id FROM items {where} ORDER BY embedding <-> ? LIMIT 10", [q]).fetchall()
-        assert rows[0][0] == "vsql_plan" and len(rows) > 1  # DuckDB's plan follows vsql's
+    def plan(where, select="id, cl"):
+        rows = con.execute(f"EXPLAIN ANALYZE SELECT {select} FROM items {where} ORDER BY embedding <-> ? LIMIT 10",
+                           [q]).fetchall()
+        assert rows[0][0] == "vsql_plan" and len(rows) > 1  # DuckDB's plan for the fetch follows vsql's
         return rows[0][1]
+    only = con.execute("EXPLAIN SELECT id FROM items ORDER BY embedding <-> ? LIMIT 10", [q]).fetchall()
+    assert len(only) == 1 and "answered from the index alone" in only[0][1]
     assert "strategy: ann" in plan("")
     assert "effective ef_search" in plan("") and "rows returned: 10 of k = 10" in plan("")
     assert "strategy: postfilter" in plan("WHERE r < 900")

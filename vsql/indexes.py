@@ -252,6 +252,24 @@ class IndexManager:
         for spec in self.for_table(table):
             self.drop(spec.name, True)
 
+    def table_altered(self, table: str, renamed: str | None) -> None:
+        """Follow ALTER TABLE: a rename moves the indexes; an index whose column or key is gone,
+        or whose column changed type, is dropped rather than left to answer wrongly."""
+        if renamed:
+            self.con.execute("UPDATE vsql.indexes SET table_name = ? WHERE lower(table_name) = lower(?)", [renamed, table])
+            self.invalidate()
+            return
+        columns = {c.lower(): t for c, t in self.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
+            "AND database_name = current_database()", [table]).fetchall()}
+        for spec in self.for_table(table):
+            loaded = self.loaded.get(spec.name)
+            vector = columns.get(spec.column, "")
+            intact = spec.key in columns and vector.startswith("FLOAT[") and (
+                loaded is None or vector == f"FLOAT[{loaded.index.dim}]")
+            if not intact:
+                self.drop(spec.name, True)
+
     # -- using ------------------------------------------------------------------------------
 
     def get(self, spec: IndexSpec) -> Loaded:

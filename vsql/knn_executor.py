@@ -234,7 +234,9 @@ class KnnExecutor:
         if analyze:
             lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
                          f"time: {outcome.seconds * 1000:.2f} ms")
-        if strategy.kind == "exact_sql":
+        if outcome.index_only:
+            engine = pa.table({"k": pa.array([], pa.string()), "v": pa.array([], pa.string())})
+        elif strategy.kind == "exact_sql":
             engine = self._run(f"EXPLAIN {exact_sql}", params)
         else:
             engine = self._run(f"EXPLAIN {statements.fetch}",

@@ -252,6 +252,13 @@ def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
     if isinstance(tree, exp.Drop) and tree.kind == "TABLE":
         names = [t.name for t in tree.args.get("tables") or [] if indexes.for_table(t.name)]
         return ("drop_table", names) if names else ()
+    if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("replace"):
+        target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
+        return ("drop_table", [target.name]) if indexes.for_table(target.name) else ()
+    if isinstance(tree, exp.Alter) and tree.kind == "TABLE" and indexes.for_table(tree.this.name):
+        actions = tree.args.get("actions") or []
+        renamed = actions[0].this.name if len(actions) == 1 and isinstance(actions[0], exp.AlterRename) else None
+        return ("alter_table", tree.this.name, renamed)
     if isinstance(tree, exp.Command):
         word, rest = tree.name.upper(), tree.expression.name if tree.expression else ""
         if word == "REINDEX":

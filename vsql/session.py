@@ -101,8 +101,8 @@ class Session:
 
     def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
         the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes)
-        if the_plan.action in ("index", "setting"):
-            return Compiled((), the_plan)
+        if the_plan.action == "setting" or the_plan.command[:1] in (("create",), ("drop",), ("reindex",)):
+            return Compiled((), the_plan)  # vsql's own: nothing for the engine to run
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
         key_type = lambda spec: self.catalog.table(spec.table).columns.get(spec.key, "BIGINT")  # noqa: E731
         knn = prepare(the_plan.ann, params, key_type(the_plan.ann.index)) if the_plan.action == "knn" else None
@@ -118,7 +118,7 @@ class Session:
         if action == "setting":
             return self._setting(statement.plan.command)
         if action == "index":
-            return self._index_command(statement.plan.command)
+            return self._index_command(statement)
         if action == "write":
             return self._write(statement, params)
         if action == "knn":
@@ -186,9 +186,11 @@ class Session:
             return Result(pa.table({name: [self.settings.show(name)]}), 1)
         return Result(None, -1)
 
-    def _index_command(self, command: tuple) -> Result:
-        action, *args = command
+    def _index_command(self, statement: Compiled) -> Result:
+        action, *args = statement.plan.command
         with self._atomic():
+            for sql in statement.sql:  # DROP TABLE, ALTER TABLE: the engine's part first
+                self.executor.run(sql)
             if action == "create":
                 spec, if_not_exists = args
                 self.indexes.create(spec, if_not_exists)
@@ -199,6 +201,8 @@ class Session:
             elif action == "drop_table":
                 for table in args[0]:
                     self.indexes.drop_for_table(table)
+            elif action == "alter_table":
+                self.indexes.table_altered(*args)
             else:
                 kind, name = args
                 names = [s.name for s in self.indexes.for_table(name)] if kind == "TABLE" else [name]

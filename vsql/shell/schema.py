@@ -31,7 +31,15 @@ SELECT i.index_name AS name, i.table_name AS "table", 'art' AS type, i.expressio
        t.estimated_size AS rows, NULL AS size, 'ready' AS state
 FROM duckdb_indexes() i JOIN duckdb_tables() t ON i.table_oid = t.table_oid
 WHERE i.database_name = current_database() AND i.schema_name = current_schema()
-ORDER BY name
+"""
+_VECTOR_INDEXES = """
+SELECT name, table_name, method || ' (' || opclass || ')', options, rows, size_bytes,
+       'ready, version ' || version || ', search depth ' || coalesce(tuned::VARCHAR, 'auto')
+FROM vsql.indexes
+"""
+_HAS_VECTOR_INDEXES = """
+SELECT count(*) FROM duckdb_tables()
+WHERE database_name = current_database() AND schema_name = 'vsql' AND table_name = 'indexes'
 """
 _VECTOR = re.compile(r"FLOAT\[(\d+)\]")
 
@@ -68,8 +76,10 @@ def describe(cursor: Cursor, table: str) -> Result:
 
 
 def indexes(cursor: Cursor) -> Result:
-    """`\\di`: every index with its table, type, options, rows, size and state (None when unknown).
-
-    For now DuckDB's own indexes; vsql's index catalog replaces this one query.
-    """
-    return Result.of(cursor.execute(_INDEXES), _INDEXES)
+    """`\\di`: every index with its table, type, options, rows, size and state (None when unknown):
+    DuckDB's own and vsql's vector indexes."""
+    query = _INDEXES
+    if cursor.execute(_HAS_VECTOR_INDEXES).fetchone()[0]:
+        query += " UNION ALL " + _VECTOR_INDEXES
+    query += " ORDER BY name"
+    return Result.of(cursor.execute(query), query)
