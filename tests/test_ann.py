@@ -503,3 +503,16 @@ def test_lateral_sees_the_transactions_own_writes(db):
     assert (1, 700000) in con.execute(sql).fetchall()  # pending writes: answered exactly
     con.execute("ROLLBACK")
     assert (1, 700000) not in con.execute(sql).fetchall()
+
+
+def test_long_builds_show_progress_only_to_a_person(monkeypatch):
+    from vsql.faiss_index import _progress
+
+    assert _progress(100, True) is not None
+    assert _progress(1_000_000, False) is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+    assert _progress(1_000_000, None) is None  # a script or CI: silent
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert _progress(1_000_000, None) is not None  # a terminal
+    assert _progress(1_000, None) is None  # short builds need no bar
