@@ -193,3 +193,24 @@ def test_persisted_vectors_survive_reopen(tmp_path):
     with vsql.connect(path, read_only=True) as con:
         rows = con.execute("SELECT id, e <-> '[4,5,6]' FROM t ORDER BY 2").fetchall()
         assert rows == [(2, 0.0), (1, pytest.approx(5.196152, rel=1e-6))]
+
+
+def test_a_failed_commit_ends_the_transaction(tmp_path):
+    path = tmp_path / "c.duckdb"
+    first = vsql.connect(path)
+    first.execute("CREATE TABLE t (id INT PRIMARY KEY, n INT)")
+    first.execute("INSERT INTO t VALUES (1, 0)")
+    first.commit()
+    second = vsql.Connection(first.session.con.cursor())  # a second connection to the same database
+    first.execute("UPDATE t SET n = 1 WHERE id = 1")
+    with pytest.raises(vsql.DatabaseError):
+        second.execute("UPDATE t SET n = 2 WHERE id = 1")  # conflicts with the open transaction
+    try:
+        second.commit()  # DuckDB refuses to commit an aborted transaction
+    except vsql.DatabaseError:
+        pass
+    assert not second.session.in_transaction  # either way, it is over
+    first.commit()
+    assert second.execute("SELECT n FROM t").fetchall() == [(1,)]
+    second.close()
+    first.close()

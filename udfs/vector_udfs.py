@@ -133,6 +133,15 @@ UDFS = {
 
 
 def register(con: duckdb.DuckDBPyConnection) -> None:
-    """Register every vsql vector UDF on a DuckDB connection."""
+    """Register every vsql vector UDF with a DuckDB database (once: DuckDB keeps functions per
+    database, shared by all its connections)."""
     for name, (function, params, returns) in UDFS.items():
+        create_once(con, name, function, params, returns)
+
+
+def create_once(con: duckdb.DuckDBPyConnection, name: str, function, params, returns) -> None:
+    try:
         con.create_function(name, function, params, returns, type="arrow", null_handling="special")
+    except duckdb.CatalogException as error:
+        if "already exists" not in str(error):
+            raise

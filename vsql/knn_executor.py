@@ -8,7 +8,9 @@ correlated filter, rows written since), the search widens, and in the end falls 
 
 from __future__ import annotations
 
+import itertools
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,8 @@ import numpy as np
 import pyarrow as pa
 from duckdb import sqltypes
 from sqlglot import exp
+
+from udfs.vector_udfs import create_once
 
 from . import dialect as d
 from . import vectors
@@ -110,10 +114,11 @@ class KnnExecutor:
         self.indexes = indexes
         self.settings = settings
         self._batches: dict[str, tuple] = {}
-        executor.con.create_function(
-            BATCH_FUNCTION, self.batch, [sqltypes.VARCHAR, duckdb.list_type(sqltypes.FLOAT), sqltypes.INTEGER],
+        self.token = next(_TOKENS)
+        _EXECUTORS[self.token] = self
+        create_once(
+            executor.con, BATCH_FUNCTION, _batch, [sqltypes.VARCHAR, duckdb.list_type(sqltypes.FLOAT), sqltypes.INTEGER],
             duckdb.list_type(duckdb.struct_type({"key": sqltypes.BIGINT, "distance": sqltypes.DOUBLE})),
-            type="arrow", null_handling="special",
         )
 
     def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
@@ -183,9 +188,9 @@ class KnnExecutor:
             depth = settings_depth(spec, self.settings) or _scaled(loaded.index.tuned, search.k)
             self._batches[spec.name] = (loaded, depth, allowed, matching)
 
-    def batch(self, names: pa.Array, queries: pa.Array, ks: pa.Array) -> pa.Array:
-        """The `vsql_knn(index, query, k)` function: one index call for a whole batch of queries."""
-        loaded, depth, allowed, matching = self._batches[names[0].as_py()]
+    def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
+        """One index call for a whole batch of queries (see `_batch`)."""
+        loaded, depth, allowed, matching = self._batches[name]
         index, k = loaded.index, int(ks[0].as_py())
         if isinstance(queries, pa.ChunkedArray):
             queries = queries.combine_chunks()
@@ -301,9 +306,19 @@ def _with(params: Any, slot: Any, candidates: np.ndarray) -> Any:
 
 BATCH_FUNCTION = "vsql_knn"
 _HITS, _HIT = "__vsql_hits", "__vsql_hit"
+# DuckDB keeps functions per database, shared by its connections: one `vsql_knn` serves every
+# session, which its first argument names ("<session token>:<index>").
+_EXECUTORS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_TOKENS = itertools.count(1)
 
 
-def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[str, str]) -> str:
+def _batch(targets: pa.Array, queries: pa.Array, ks: pa.Array) -> pa.Array:
+    """`vsql_knn(target, query, k)`: per query, its k nearest (key, distance) pairs."""
+    token, _, name = targets[0].as_py().partition(":")
+    return _EXECUTORS[int(token)].batch(name, queries, ks)
+
+
+def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[str, str], token: int) -> str:
     """The statement with each LATERAL search drawing its rows from one batched index call.
 
     The call returns, per outer row, the nearest keys with their distances; a search that selects
@@ -311,7 +326,7 @@ def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[st
     """
     swapped = []
     for search in batches:
-        replacement = _batched_select(search, key_types[search.index.name])
+        replacement = _batched_select(search, key_types[search.index.name], token)
         search.select.replace(replacement)
         swapped.append((replacement, search.select))
     try:
@@ -321,9 +336,9 @@ def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[st
             replacement.replace(original)
 
 
-def _batched_select(search: KnnSearch, key_type: str) -> exp.Select:
+def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
     call = exp.Anonymous(this=BATCH_FUNCTION, expressions=[
-        exp.Literal.string(search.index.name), search.query.copy(), exp.Literal.number(search.k)])
+        exp.Literal.string(f"{token}:{search.index.name}"), search.query.copy(), exp.Literal.number(search.k)])
     hits = exp.select(exp.alias_(exp.Unnest(expressions=[call]), _HIT)).subquery(_HITS)
     field = lambda name: exp.Dot(this=exp.column(_HIT, table=_HITS), expression=exp.to_identifier(name))  # noqa: E731
     if search.outputs:

@@ -110,7 +110,7 @@ class Session:
         if the_plan.batches and the_plan.action == "sql":
             types = {s.index.name: key_type(s.index) for s in the_plan.batches}
             filters = {s.index.name: filter_part(s) for s in the_plan.batches}
-            batched = batch_sql(the_plan.tree, the_plan.batches, types)
+            batched = batch_sql(the_plan.tree, the_plan.batches, types, self.knn.token)
         return Compiled(tuple(to_sql(tree)), the_plan, knn, batched, filters)
 
     def _run(self, statement: Compiled, params: Any) -> Result:
@@ -123,6 +123,10 @@ class Session:
             return self._write(statement, params)
         if action == "knn":
             return self._knn(statement, params)
+        if action == "transaction":
+            {exp.Transaction: self.begin, exp.Commit: self.commit, exp.Rollback: self.rollback}[
+                type(statement.plan.tree)]()
+            return Result(None, -1)
         try:
             *prelude, sql = statement.sql
             for setup in prelude:
@@ -135,9 +139,7 @@ class Session:
         finally:
             if statement.plan.changes_schema:
                 self._schema_changed()
-        if action == "transaction":
-            self._transaction(statement.plan.tree)
-        elif isinstance(statement.plan.tree, exp.Command) and "CHECKPOINT" in statement.plan.tree.name.upper():
+        if isinstance(statement.plan.tree, exp.Command) and "CHECKPOINT" in statement.plan.tree.name.upper():
             self.indexes.checkpoint()
         return _result(statement.plan.tree, cursor)
 
@@ -148,12 +150,18 @@ class Session:
         self._transaction(exp.Transaction())
 
     def commit(self) -> None:
-        self.executor.run("COMMIT")
-        self._transaction(exp.Commit())
+        self._finish("COMMIT")
 
     def rollback(self) -> None:
-        self.executor.run("ROLLBACK")
-        self._transaction(exp.Rollback())
+        self._finish("ROLLBACK")
+
+    def _finish(self, sql: str) -> None:
+        try:
+            self.executor.run(sql)
+        except Exception:
+            self._transaction(exp.Rollback())  # a COMMIT that fails rolls the transaction back
+            raise
+        self._transaction(exp.Commit() if sql == "COMMIT" else exp.Rollback())
 
     def _transaction(self, statement: exp.Expr) -> None:
         if isinstance(statement, exp.Transaction):
