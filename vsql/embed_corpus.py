@@ -2,8 +2,9 @@
 
 `stdlib_docs()` returns one row per public module, class and function of the standard library
 that has a docstring: its module, its name ('' for the module itself) and its first paragraph.
-The modules are imported in a child interpreter (`python -m vsql.embed_corpus OUT.json`), so that
-importing a few hundred of them leaves the caller's process, its threads and its output alone.
+The modules are imported in a child interpreter, so that
+importing a few hundred of them leaves the caller's process, its threads and its output alone
+(`python -I vsql/embed_corpus.py OUT.json`: isolated, so nothing but the standard library is seen).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def stdlib_docs(timeout: float = 300) -> list[dict]:
     """[{"module", "name", "doc"}, ...] for this interpreter's standard library, in a fixed order."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "docs.json")
-        subprocess.run([sys.executable, "-m", __name__, out], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        subprocess.run([sys.executable, "-I", os.path.abspath(__file__), out], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=timeout, check=True)
         with open(out, encoding="utf-8") as file:
             return json.load(file)

@@ -127,7 +127,7 @@ class FaissIndex:
         return self.keys[slots[top[np.argsort(score[top], kind="stable")]]]
 
     def missed(self, query: np.ndarray, found: np.ndarray, k: int, allowed: np.ndarray | None,
-               sample: int = 4096) -> bool:
+               sample: int = 2048) -> bool:
         """Whether the index likely missed more than a tenth of the k nearest allowed rows.
 
         Counts the allowed rows nearer than the farthest row found: all of them when they are
@@ -141,8 +141,8 @@ class FaissIndex:
         worst = found_scores.max()
         picked, scale = slots, 1.0
         if len(slots) > sample:
-            picked = np.sort(np.random.default_rng(len(slots)).choice(slots, sample, replace=False))
-            scale = len(slots) / sample
+            picked = np.unique(slots[np.random.default_rng(len(slots)).integers(0, len(slots), sample)])
+            scale = len(slots) / len(picked)
         nearer = int((self._score(query, picked) < worst).sum())
         missing = nearer * scale - int((found_scores < worst).sum())
         return missing > 0.1 * k + 2 * np.sqrt(nearer) * (scale if scale > 1 else 0)

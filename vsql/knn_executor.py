@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import OrderedDict
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,7 @@ from . import dialect as d
 from . import vectors
 from .analyze import param_key
 from .duckdb_executor import DuckDBExecutor, to_sql, vector_type
-from .indexes import IndexManager, settings_depth
+from .indexes import IndexManager, generation, settings_depth
 from .plan import KnnSearch, Plan, Strategy, choose, distrust, widen
 from .settings import Settings
 
@@ -49,6 +50,7 @@ class Part:
     sql: str
     keys: tuple  # the user's parameter keys, in the order of `names`
     names: tuple[str, ...]
+    self_contained: bool = True  # reads only its own table: its answer changes only with it
 
     def bind(self, params: Any) -> dict | None:
         return {name: params[key] for name, key in zip(self.names, self.keys)} or None
@@ -65,7 +67,7 @@ def _part(tree: exp.Expr) -> Part:
         if name not in names:
             keys.append(key)
             names.append(name)
-    return Part(to_sql(tree)[-1], tuple(keys), tuple(names))
+    return Part(to_sql(tree)[-1], tuple(keys), tuple(names), len(list(tree.find_all(exp.Table))) == 1)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Outcome:
     index_only: bool
 
 
+_FILTER_MEMORY = 32
 _ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int16(), "TINYINT": pa.int8(),
                 "UBIGINT": pa.uint64(), "UINTEGER": pa.uint32()}
 
@@ -114,6 +117,7 @@ class KnnExecutor:
         self.indexes = indexes
         self.settings = settings
         self._batches: dict[str, tuple] = {}
+        self._filters: OrderedDict[tuple, tuple] = OrderedDict()
         self.token = next(_TOKENS)
         _EXECUTORS[self.token] = self
         create_once(
@@ -122,11 +126,12 @@ class KnnExecutor:
         )
 
     def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
-            pending: np.ndarray, index_only: bool = False) -> Outcome:
+            pending: np.ndarray, current: bool = False, index_only: bool = False) -> Outcome:
         """Search through the index, widening until k rows come back or all matching rows did.
 
-        With `index_only` (the statement selects just the key and the distance, and the index
-        holds what this transaction sees) the answer comes from the index without a fetch.
+        `current`: the index holds exactly what this transaction sees, so the keys a filter
+        keeps may be reused until the next commit. With `index_only` as well (the statement
+        selects just the key and the distance) the answer comes from the index, without a fetch.
         """
         started = time.perf_counter()
         search = plan.ann
@@ -137,13 +142,11 @@ class KnnExecutor:
         total = loaded.index.live + len(pending)
         matching = total
         if statements.filter is not None:
-            keys = self._run(statements.filter.sql, statements.filter.bind(params)).column(0).to_numpy()
+            keys, allowed = self._filter(statements.filter, params, loaded, current)
             matching = len(keys)
         depth = settings_depth(spec, self.settings) or _scaled(loaded.index.tuned, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None)
-        if statements.filter is not None:
-            allowed = loaded.index.slots_for(keys)
         rounds = 0
         while True:
             rounds += 1
@@ -219,9 +222,9 @@ class KnnExecutor:
         return batch_result(rows)
 
     def explain(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
-                pending: np.ndarray, index_only: bool, analyze: bool) -> pa.Table:
+                pending: np.ndarray, current: bool, index_only: bool, analyze: bool) -> pa.Table:
         """vsql's plan for the search, then DuckDB's for the statement that ran."""
-        outcome = self.run(plan, statements, exact_sql, params, pending, index_only)
+        outcome = self.run(plan, statements, exact_sql, params, pending, current, index_only)
         search, strategy = plan.ann, outcome.strategy
         lines = [
             f"vsql k-NN search on {search.table}.{search.column} ({search.metric}), k = {search.k}",
@@ -250,6 +253,24 @@ class KnnExecutor:
             "explain_key": ["vsql_plan", *engine.column(0).to_pylist()],
             "explain_value": ["\n".join(lines), *engine.column(1).to_pylist()],
         })
+
+    def _filter(self, part: Part, params: Any, loaded, reusable: bool) -> tuple[np.ndarray, np.ndarray]:
+        """The keys a filter keeps, and the index slots holding them; remembered for repeated
+        filters until the next commit reaches the index."""
+        bound = part.bind(params)
+        memo = None
+        if reusable and part.self_contained:
+            memo = (part.sql, _frozen(bound), generation(), id(loaded.index))
+            if memo in self._filters:
+                self._filters.move_to_end(memo)
+                return self._filters[memo]
+        keys = self._run(part.sql, bound).column(0).to_numpy()
+        found = keys, loaded.index.slots_for(keys)
+        if memo is not None:
+            self._filters[memo] = found
+            if len(self._filters) > _FILTER_MEMORY:
+                self._filters.popitem(last=False)
+        return found
 
     def _query_vector(self, search: KnnSearch, statements: KnnStatements, params: Any) -> np.ndarray:
         constant = _constant(search.query)
@@ -288,6 +309,14 @@ def _constant(query: exp.Expr | None):
     if isinstance(query, d.VectorCast) and param_key(query.this) is not None:
         return param_key(query.this)
     return None
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def _scaled(tuned: int | None, k: int) -> int:

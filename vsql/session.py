@@ -269,13 +269,14 @@ class Session:
         keys = np.unique(np.concatenate(pending)) if pending else np.empty(0, np.int64)
         bound = _bind(params, the_plan.vector_params)
         exact = statement.sql[-1]
-        index_only = bool(the_plan.ann.outputs) and self._index_current([spec])
+        current = self._index_current([spec])
+        index_only = bool(the_plan.ann.outputs) and current
         if isinstance(the_plan.tree, Explain):
             exact = to_sql(the_plan.tree.this)[-1]
-            table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, index_only,
+            table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, current, index_only,
                                      the_plan.tree.args.get("analyze"))
         else:
-            table = self.knn.run(the_plan, statement.knn, exact, bound, keys, index_only).table
+            table = self.knn.run(the_plan, statement.knn, exact, bound, keys, current, index_only).table
         return Result(table, table.num_rows)
 
     # -- helpers ----------------------------------------------------------------------------
