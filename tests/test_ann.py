@@ -516,3 +516,22 @@ def test_long_builds_show_progress_only_to_a_person(monkeypatch):
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert _progress(1_000_000, None) is not None  # a terminal
     assert _progress(1_000, None) is None  # short builds need no bar
+
+
+def test_a_remembered_filter_sees_new_rows(db):
+    con, (vectors, _, _) = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute("SET vsql.exact_below = 0")
+    far = np.full(DIM, 40, dtype=np.float32)
+    search = "SELECT id FROM items WHERE r < ? ORDER BY embedding <-> ? LIMIT 1"
+    first = nearest(con, search, [500, far])
+    assert nearest(con, search, [500, far]) == first  # the same filter again: remembered
+    con.execute("INSERT INTO items VALUES (800000, 0, 7, ?)", [far])
+    assert nearest(con, search, [500, far]) == [800000]
+    con.execute("UPDATE items SET r = 900 WHERE id = 800000")
+    assert nearest(con, search, [500, far]) == first
+    con.execute("BEGIN")
+    con.execute("UPDATE items SET r = 1 WHERE id = 800000")
+    assert nearest(con, search, [500, far]) == [800000]
+    con.execute("ROLLBACK")
+    assert nearest(con, search, [500, far]) == first
