@@ -535,3 +535,15 @@ def test_a_remembered_filter_sees_new_rows(db):
     assert nearest(con, search, [500, far]) == [800000]
     con.execute("ROLLBACK")
     assert nearest(con, search, [500, far]) == first
+
+
+def test_updates_of_other_columns_keep_index_entries(db):
+    con, (vectors, _, _) = db
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    index = con.session.indexes.get(con.session.indexes.specs()["items_embedding_idx"]).index
+    size = len(index.keys)
+    con.execute("UPDATE items SET r = r + 1")
+    assert len(index.keys) == size and index.dead == 0
+    con.execute("UPDATE items SET embedding = embedding * '[2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2]' WHERE id < 10")
+    assert len(index.keys) == size + 10 and index.dead == 10
+    assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [vectors[3] * 2]) == [3]

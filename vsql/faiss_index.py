@@ -208,11 +208,22 @@ class FaissIndex:
     # -- maintenance ------------------------------------------------------------------------
 
     def apply(self, changed: np.ndarray, keys: np.ndarray, vectors: np.ndarray) -> None:
-        """Rows `changed` were written: drop their old entries, add their current vectors."""
-        self.alive[self._slots(np.asarray(changed, dtype=np.int64))] = False
+        """Rows `changed` were written: drop their old entries, add their current vectors.
+
+        A row whose vector did not change (an UPDATE of other columns) keeps its entry.
+        """
+        vectors = _prepare(vectors, self.metric)
+        old = self._slots(np.asarray(keys, dtype=np.int64))
+        same = np.zeros(len(keys), bool)
+        if len(old):
+            held = dict(zip(self.keys[old].tolist(), self._vectors_at(old)))
+            same = np.array([k in held and np.array_equal(held[k], v) for k, v in zip(keys.tolist(), vectors)], bool)
+        unchanged = set(np.asarray(keys)[same].tolist())
+        dropped = np.array([k for k in np.asarray(changed).tolist() if k not in unchanged], dtype=np.int64)
+        self.alive[self._slots(dropped)] = False
         self._lookup = None
-        if len(keys):
-            self._add(keys, _prepare(vectors, self.metric), progress=False)
+        if (~same).any():
+            self._add(np.asarray(keys)[~same], vectors[~same], progress=False)
 
     @property
     def live(self) -> int:
