@@ -108,23 +108,31 @@ class FaissIndex:
         if len(self.keys) == 0 or k <= 0:
             return [np.empty(0, np.int64) for _ in range(len(queries))]
         mask = self.alive if allowed is None else self.alive & allowed
-        selector = None
-        if not mask.all():
-            bits = np.packbits(mask, bitorder="little")
-            selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        selector = None if mask.all() else self._selector(mask)
         k = min(k, len(self.keys))
         _, slots = self.index.search(_prepare(queries, self.metric), k, params=self._params(max(depth, k), selector))
         return [self.keys[row[row >= 0]] for row in slots]
 
-    def exact(self, query: np.ndarray, k: int, allowed: np.ndarray | None = None) -> np.ndarray:
-        """Keys of the k nearest live rows by brute force over the index's own copy of the
-        vectors: for few matching rows this is faster than a graph search, and exact."""
-        slots = np.flatnonzero(self.alive if allowed is None else self.alive & allowed)
-        if not len(slots) or k <= 0:
-            return np.empty(0, np.int64)
-        score = self._score(query, slots)
-        top = np.argpartition(score, k - 1)[:k] if len(score) > k else np.arange(len(score))
-        return self.keys[slots[top[np.argsort(score[top], kind="stable")]]]
+    def _selector(self, mask: np.ndarray) -> faiss.IDSelector:
+        bits = np.packbits(mask, bitorder="little")
+        selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        selector.bits_owner = bits  # the selector reads the array: keep it alive as long
+        return selector
+
+    def exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[np.ndarray]:
+        """Keys of the k nearest live allowed rows per query, by brute force over the vectors the
+        index holds (Faiss's flat scan with a bitmap): for few matching rows this beats a graph
+        search, and it is exact."""
+        if len(self.keys) == 0 or k <= 0:
+            return [np.empty(0, np.int64) for _ in range(len(queries))]
+        selector = self._selector(self.alive if allowed is None else self.alive & allowed)
+        k = min(k, len(self.keys))
+        if self.method == "hnsw":
+            flat, params = self.index.storage, faiss.SearchParameters(sel=selector)
+        else:
+            flat, params = self.index, faiss.SearchParametersIVF(nprobe=self.index.nlist, sel=selector)
+        _, slots = flat.search(_prepare(queries, self.metric), k, params=params)
+        return [self.keys[row[row >= 0]] for row in slots]
 
     def missed(self, query: np.ndarray, found: np.ndarray, k: int, allowed: np.ndarray | None,
                sample: int = 2048) -> bool:

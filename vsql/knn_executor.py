@@ -155,7 +155,7 @@ class KnnExecutor:
                 break
             with loaded.lock:
                 if strategy.kind == "exact":
-                    found = loaded.index.exact(query, strategy.candidates, allowed)
+                    found = loaded.index.exact(query[None, :], strategy.candidates, allowed)[0]
                 else:
                     within = allowed if strategy.kind == "prefilter" else None
                     found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
@@ -206,11 +206,11 @@ class KnnExecutor:
         need = min(k, matching)
         with loaded.lock:
             if strategy.kind == "exact":
-                found = [index.exact(q, k, allowed) for q in matrix]
+                found = index.exact(matrix, k, allowed)
             else:
                 found = index.search(matrix, k, strategy.depth, allowed)
                 found = [f if len(f) >= need and not (filtered and index.missed(q, f, need, allowed))
-                         else index.exact(q, k, allowed) for q, f in zip(matrix, found)]
+                         else index.exact(q[None, :], k, allowed)[0] for q, f in zip(matrix, found)]
             rows = []
             for q, keys, ok in zip(matrix, found, valid):
                 if not ok:
