@@ -82,7 +82,7 @@ TO_DUCKDB = [
     ),
     (
         "SELECT q.qid, s.id FROM queries q CROSS JOIN LATERAL (SELECT id FROM items ORDER BY items.embedding <-> q.q LIMIT 1) s",
-        'SELECT q.qid, s.id FROM queries AS q CROSS JOIN LATERAL (SELECT id FROM items ORDER BY ARRAY_DISTANCE(items.embedding, q.q), items.rowid LIMIT 1) AS s',
+        'SELECT q.qid, s.id FROM queries AS q CROSS JOIN LATERAL (SELECT id FROM items ORDER BY ARRAY_DISTANCE(items.embedding, q.q) LIMIT 1) AS s',
     ),
     (
         "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1",

@@ -2,9 +2,8 @@
 
 `stdlib_docs()` returns one row per public module, class and function of the standard library
 that has a docstring: its module, its name ('' for the module itself) and its first paragraph.
-The modules are imported in a child interpreter, so that
-importing a few hundred of them leaves the caller's process, its threads and its output alone
-(`python -I vsql/embed_corpus.py OUT.json`: isolated, so nothing but the standard library is seen).
+The modules are imported in a child interpreter, isolated (`python -I embed_corpus.py OUT.json`),
+so that importing a few hundred of them leaves the caller's process, threads and output alone.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import warnings
 # Modules whose import has side effects (opens a browser, prints, starts a GUI or a program),
 # internal test suites, and packages of generated or deprecated boilerplate.
 SKIP = {"antigravity", "this", "idlelib", "tkinter", "turtle", "turtledemo", "__main__", "test",
-        "lib2to3", "distutils", "encodings", "pydoc_data", "ensurepip", "venv"}
+        "lib2to3", "distutils", "encodings"}
 
 
 def stdlib_docs(timeout: float = 300) -> list[dict]:

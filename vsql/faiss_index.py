@@ -42,6 +42,8 @@ class FaissIndex:
     alive: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
     tuned: int | None = None  # calibrated ef_search / probes reaching TARGET_RECALL
     _lookup: tuple | None = field(default=None, repr=False)  # key -> live slot, built on demand
+    _copy: np.ndarray | None = field(default=None, repr=False)  # IVF's vectors by slot
+    _copied: int = field(default=0, repr=False)
 
     # -- building ---------------------------------------------------------------------------
 
@@ -71,6 +73,7 @@ class FaissIndex:
         for begin in range(0, len(vectors), chunk):
             part = vectors[begin : begin + chunk]
             self.index.add(part)  # entries are numbered in order: the slot is the Faiss id
+            self._keep_copy(part)
             if bar is not None:
                 bar.update(len(part))
         if bar is not None:
@@ -93,7 +96,7 @@ class FaissIndex:
         _, expected = truth.search(queries, 10)
         steps = _EF_STEPS if self.method == "hnsw" else _probe_steps(self.index.nlist)
         for depth in steps:
-            _, found = self.index.search(queries, 10, params=self._params(depth, None))
+            _, found = self.index.search(queries, 10, params=self._params(depth, 10, None))
             if self.method == "ivfflat":
                 found = np.where(found >= 0, found, -1)
             hits = sum(len(np.intersect1d(f, e)) for f, e in zip(found, expected))
@@ -110,7 +113,7 @@ class FaissIndex:
         mask = self.alive if allowed is None else self.alive & allowed
         selector = None if mask.all() else self._selector(mask)
         k = min(k, len(self.keys))
-        _, slots = self.index.search(_prepare(queries, self.metric), k, params=self._params(max(depth, k), selector))
+        _, slots = self.index.search(_prepare(queries, self.metric), k, params=self._params(depth, k, selector))
         return [self.keys[row[row >= 0]] for row in slots]
 
     def _selector(self, mask: np.ndarray) -> faiss.IDSelector:
@@ -172,13 +175,32 @@ class FaissIndex:
         return -(rows @ q)
 
     def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
+        return self._vectors()[slots]
+
+    def _vectors(self) -> np.ndarray:
+        """Every slot's vector: HNSW's own flat storage, or (IVF lists hold them scattered) a
+        contiguous copy kept beside the index."""
         if self.method == "hnsw":
             storage = faiss.downcast_index(self.index.storage)
             everything = faiss.rev_swig_ptr(storage.get_xb(), self.index.ntotal * self.dim)
-            return np.asarray(everything).reshape(self.index.ntotal, self.dim)[slots]
-        if not self.index.direct_map.type:
+            return np.asarray(everything).reshape(self.index.ntotal, self.dim)
+        if self._copy is None:
             self.index.make_direct_map(True)
-        return self.index.reconstruct_batch(slots.astype(np.int64))
+            self._copy = self.index.reconstruct_n(0, self.index.ntotal)
+            self._copied = len(self._copy)
+        return self._copy[: self._copied]
+
+    def _keep_copy(self, part: np.ndarray) -> None:
+        """Append to IVF's copy of the vectors, in room that doubles as it fills."""
+        if self._copy is None:
+            return
+        end = self._copied + len(part)
+        if end > len(self._copy):
+            grown = np.empty((max(end, 2 * len(self._copy)), self.dim), np.float32)
+            grown[: self._copied] = self._copy[: self._copied]
+            self._copy = grown
+        self._copy[self._copied : end] = part
+        self._copied = end
 
     def slots_for(self, keys: np.ndarray) -> np.ndarray:
         """A mask over slots holding the live entries of `keys`."""
@@ -208,10 +230,10 @@ class FaissIndex:
         pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
         return sorted_slots[pos[sorted_keys[pos] == keys]]
 
-    def _params(self, depth: int, selector) -> faiss.SearchParameters:
+    def _params(self, depth: int, k: int, selector) -> faiss.SearchParameters:
         if self.method == "hnsw":
-            return faiss.SearchParametersHNSW(efSearch=int(depth), sel=selector)
-        return faiss.SearchParametersIVF(nprobe=int(min(depth, self.index.nlist)), sel=selector)
+            return faiss.SearchParametersHNSW(efSearch=int(max(depth, k)), sel=selector)
+        return faiss.SearchParametersIVF(nprobe=int(min(max(depth, 1), self.index.nlist)), sel=selector)
 
     # -- maintenance ------------------------------------------------------------------------
 

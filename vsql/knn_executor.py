@@ -144,7 +144,7 @@ class KnnExecutor:
         if statements.filter is not None:
             keys, allowed = self._filter(statements.filter, params, loaded, current)
             matching = len(keys)
-        depth = settings_depth(spec, self.settings) or _scaled(loaded.index.tuned, search.k)
+        depth = settings_depth(spec, self.settings) or _scaled(loaded.index, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None)
         rounds = 0
@@ -188,7 +188,7 @@ class KnnExecutor:
             if part is not None:
                 keys = self._run(part.sql, part.bind(params)).column(0).to_numpy()
                 allowed, matching = loaded.index.slots_for(keys), len(keys)
-            depth = settings_depth(spec, self.settings) or _scaled(loaded.index.tuned, search.k)
+            depth = settings_depth(spec, self.settings) or _scaled(loaded.index, search.k)
             self._batches[spec.name] = (loaded, depth, allowed, matching)
 
     def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
@@ -319,9 +319,12 @@ def _frozen(value: Any) -> Any:
     return value
 
 
-def _scaled(tuned: int | None, k: int) -> int:
-    """The calibrated depth (for k = 10), never below pgvector's default of 40, scaled to k."""
-    return max(k, round(max(tuned or 0, 40) * max(1.0, k / 10)))
+def _scaled(index, k: int) -> int:
+    """The calibrated depth (for k = 10) scaled to k: HNSW's ef_search never below pgvector's
+    default of 40, IVFFlat's probes as calibrated."""
+    if index.method == "hnsw":
+        return round(max(index.tuned or 0, 40) * max(1.0, k / 10))
+    return max(1, round((index.tuned or 1) * max(1.0, k / 10)))
 
 
 def _with(params: Any, slot: Any, candidates: np.ndarray) -> Any:

@@ -75,7 +75,7 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
 
 def _is_batch(search: KnnSearch) -> bool:
     """A LATERAL search whose query vector comes from the outer rows and whose filter does not."""
-    if not isinstance(search.select.parent, exp.Subquery) or not isinstance(search.select.parent.parent, exp.Lateral):
+    if not _in_lateral(search.select):
         return False
     where = search.select.args.get("where")
     outer = lambda node: any(c.table not in ("", search.alias) for c in node.find_all(exp.Column))  # noqa: E731
@@ -99,6 +99,9 @@ class Strategy:
 def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filtered: bool) -> Strategy:
     """Pick a strategy from the filter's selectivity (matching rows over indexed rows).
 
+    `depth` is the index's search depth for k (HNSW ef_search, IVFFlat probes); the index
+    itself keeps ef_search at least k and probes within its lists.
+
     Few matching rows: brute force over them is both faster and exact. Otherwise the index,
     searching deeper as the filter gets more selective; an unselective filter is applied after.
     """
@@ -107,13 +110,13 @@ def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filt
         return Strategy("exact", candidates=k, selectivity=selectivity,
                         reason=f"{matching} matching rows <= {max(exact_below, k)}")
     if not filtered:
-        return Strategy("ann", depth=max(depth, k), candidates=k, selectivity=1.0)
+        return Strategy("ann", depth=depth, candidates=k, selectivity=1.0)
     if selectivity >= 0.5:
         candidates = math.ceil(k / selectivity * 1.5)
-        return Strategy("postfilter", depth=max(depth, candidates), candidates=candidates, selectivity=selectivity,
+        return Strategy("postfilter", depth=depth, candidates=candidates, selectivity=selectivity,
                         reason=f"the filter keeps {selectivity:.0%}: applied to the nearest rows")
     # A bitmap leaves the graph sparse in matching rows: search deeper in proportion.
-    deeper = min(math.ceil(max(depth, k) / selectivity), _MAX_DEPTH)
+    deeper = min(math.ceil(depth / selectivity), _MAX_DEPTH)
     return Strategy("prefilter", depth=deeper, candidates=k, selectivity=selectivity)
 
 
@@ -164,7 +167,7 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
     column, query = _column_and_query(distance, alias, info)
     limit = select.args.get("limit")
     k = int(limit.expression.this) if limit is not None and isinstance(limit.expression, exp.Literal) else None
-    if not info.is_view and _can_add_tiebreak(select):
+    if not info.is_view and _can_add_tiebreak(select) and not _in_lateral(select):
         order.append("expressions", exp.Ordered(this=exp.column("rowid", table=alias)))
     search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
                        query=query, select=select)
@@ -214,6 +217,11 @@ def _choose_index(search: KnnSearch, select: exp.Select, first: exp.Ordered, ind
     if select.args.get("group") or select.args.get("distinct") or any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
         return None, "grouping, DISTINCT or window functions"
     return spec, ""
+
+
+def _in_lateral(select: exp.Select) -> bool:
+    """Inside LATERAL a second sort key costs DuckDB an order of magnitude: ties stay DuckDB's."""
+    return isinstance(select.parent, exp.Subquery) and isinstance(select.parent.parent, exp.Lateral)
 
 
 def _can_add_tiebreak(select: exp.Select) -> bool:

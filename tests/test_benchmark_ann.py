@@ -1,0 +1,96 @@
+"""`python -m benchmarks.ann --quick` end to end (without pgvector, to stay fast): the report is
+complete, and vsql keeps its promise on every workload, filtered or not, correlated or not: it
+returns k rows whenever k rows match, and only rows that pass the filter."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SYSTEMS = "vsql-hnsw,vsql-ivfflat,faiss-hnsw,vsql-exact"
+WORKLOADS = ["unfiltered", "indep 50%", "indep 10%", "indep 1%", "indep 0.1%",
+             "corr 50%", "corr 10%", "corr 1%", "corr 0.1%"]
+METRICS = ["n", "p50_ms", "p99_ms", "mean_ms", "qps_median", "qps_total", "recall", "recall_min",
+           "rows_mean", "rows_min", "rows_expected", "short_queries", "bad_rows"]
+VSQL = {"hnsw": ["vsql-exact", "vsql-hnsw"], "ivfflat": ["vsql-exact", "vsql-ivfflat"]}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ann")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ann", "--quick", "--out", str(out), "--systems", SYSTEMS],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "ann.json").read_text()), (out / "ann.md").read_text()
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def test_report_is_complete(quick_run):
+    result, md = quick_run
+    meta = result["meta"]
+    assert meta["quick"] and meta["k"] == 10 and meta["queries"] > 0
+    assert [w["name"] for w in result["workloads"]] == WORKLOADS
+    for w in result["workloads"]:
+        assert 0 < w["matching"] <= meta["rows"] and w["expected_rows"] == min(10, w["matching"])
+        # the share each workload was meant to keep, within the noise of a random table
+        assert w["target_share"] / 2 < w["share"] < w["target_share"] * 2, w
+    assert result["systems"]["selected"] == ["vsql-exact", "vsql-hnsw", "vsql-ivfflat", "faiss-hnsw"]
+    assert set(result["results"]) == {"hnsw", "ivfflat"}
+    tuned = meta["tuned"]
+    assert set(tuned) == {"hnsw", "ivfflat"} and all(v >= 1 for v in tuned.values())
+    expected_labels = {
+        "hnsw": {"vsql-exact", "vsql-hnsw", "faiss-hnsw ef=40", f"faiss-hnsw ef={tuned['hnsw']}"},
+        "ivfflat": {"vsql-exact", "vsql-ivfflat"},
+    }
+    for kind, by_workload in result["results"].items():
+        assert list(by_workload) == WORKLOADS
+        for workload, by_system in by_workload.items():
+            assert set(by_system) == expected_labels[kind], (kind, workload)
+            for label, s in by_system.items():
+                assert set(METRICS) <= set(s), (kind, workload, label)
+                assert all(_finite(s[m]) for m in METRICS), (kind, workload, label, s)
+                assert s["n"] == meta["queries"]
+                assert 0 < s["p50_ms"] <= s["p99_ms"] and s["qps_median"] > 0 and s["qps_total"] > 0
+                assert 0 <= s["recall_min"] <= s["recall"] <= 1
+                assert 0 <= s["rows_min"] <= s["rows_mean"] <= 10
+        assert set(result["ratios"][kind]) == set(WORKLOADS)
+        assert set(result["vsql_plans"][kind]) == set(WORKLOADS)
+        assert f"## {'HNSW' if kind == 'hnsw' else 'IVFFlat'}" in md
+    for kind in ("hnsw", "ivfflat"):
+        assert result["build"][kind]["vsql_s"] > 0
+    assert result["build"]["hnsw"]["faiss_s"] > 0 and result["build"]["hnsw"]["ratio_vsql_over_faiss"] > 0
+    assert set(result["load_s"]) >= {"vsql-exact", "vsql-hnsw", "vsql-ivfflat"}
+    batch = result["batch"]
+    assert batch["queries"] == meta["batch"] and not batch["vsql"]["timed_out"]
+    assert batch["vsql"]["rows"] == 10 * batch["queries"] and batch["vsql"]["recall"] > 0
+    assert batch["ratio_vsql_over_faiss_qps"] > 0
+    assert set(result["headline"]) == {"hnsw", "ivfflat"}
+
+
+def test_vsql_returns_k_rows_on_every_workload(quick_run):
+    """The hard promise: k rows whenever k rows match, at default settings, on every workload."""
+    result, _ = quick_run
+    for kind, labels in VSQL.items():
+        for workload, by_system in result["results"][kind].items():
+            for label in labels:
+                s = by_system[label]
+                assert s["rows_min"] == s["rows_expected"], (kind, workload, label, s)
+                assert s["short_queries"] == 0 and s["bad_rows"] == 0, (kind, workload, label, s)
+        assert result["headline"][kind]["k_rows_everywhere"], result["headline"][kind]
+
+
+def test_exact_baseline_is_exact(quick_run):
+    """vsql without an index agrees with NumPy: the ground truth and the baseline check each other."""
+    result, _ = quick_run
+    for kind in VSQL:
+        for workload, by_system in result["results"][kind].items():
+            assert by_system["vsql-exact"]["recall_min"] == 1.0, (kind, workload)
