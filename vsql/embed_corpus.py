@@ -30,8 +30,8 @@ def stdlib_docs(timeout: float = 300) -> list[dict]:
     """[{"module", "name", "doc"}, ...] for this interpreter's standard library, in a fixed order."""
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "docs.json")
-        subprocess.run([sys.executable, "-I", os.path.abspath(__file__), out], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, timeout=timeout, check=True)
+        subprocess.run([sys.executable, "-I", os.path.abspath(__file__), out], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=timeout, check=True)
         with open(out, encoding="utf-8") as file:
             return json.load(file)
 
@@ -68,10 +68,10 @@ def _collect() -> list[dict]:
     rows, seen = [], set()
     for module in _modules():
         entries = [("", module)] + [(name, value) for name, value in sorted(vars(module).items())
-                                    if not name.startswith("_") and (inspect.isclass(value) or callable(value))
+                                    if not name.startswith("_") and callable(value)
                                     and getattr(value, "__module__", None) == module.__name__]
         for name, value in entries:
-            doc = _first_paragraph(value.__doc__ if name else module.__doc__)
+            doc = _first_paragraph(value.__doc__)
             if len(doc) >= 20 and (module.__name__, doc) not in seen:
                 seen.add((module.__name__, doc))
                 rows.append({"module": module.__name__, "name": name, "doc": doc})

@@ -16,15 +16,24 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import faiss
 import numpy as np
 
 FORMAT = 1
 METRICS = {"l2": faiss.METRIC_L2, "ip": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT}
-_EF_STEPS = (10, 16, 24, 32, 40, 48, 64, 80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1000)
-_CALIBRATION_QUERIES = 200
+_EF_STEPS = (40, 48, 64, 80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1000)  # 40: pgvector's default
+_CALIBRATION_QUERIES = 100
 TARGET_RECALL = 0.97  # calibrated a little above the 0.95 promised, for unseen queries
+
+
+class Hits(NamedTuple):
+    keys: np.ndarray
+    distances: np.ndarray
+
+
+_NO_HITS = Hits(np.empty(0, np.int64), np.empty(0))
 
 
 class IndexFileError(Exception):
@@ -106,15 +115,23 @@ class FaissIndex:
 
     # -- searching --------------------------------------------------------------------------
 
-    def search(self, queries: np.ndarray, k: int, depth: int, allowed: np.ndarray | None = None) -> list[np.ndarray]:
-        """Keys of up to k nearest live rows per query; `allowed` is a mask over slots."""
+    def search(self, queries: np.ndarray, k: int, depth: int, allowed: np.ndarray | None = None) -> list[Hits]:
+        """Up to k nearest live rows per query, nearest first; `allowed` is a mask over slots."""
         if len(self.keys) == 0 or k <= 0:
-            return [np.empty(0, np.int64) for _ in range(len(queries))]
+            return [_NO_HITS for _ in range(len(queries))]
         mask = self.alive if allowed is None else self.alive & allowed
         selector = None if mask.all() else self._selector(mask)
         k = min(k, len(self.keys))
-        _, slots = self.index.search(_prepare(queries, self.metric), k, params=self._params(depth, k, selector))
-        return [self.keys[row[row >= 0]] for row in slots]
+        scores, slots = self.index.search(_prepare(queries, self.metric), k, params=self._params(depth, k, selector))
+        return self._hits(scores, slots)
+
+    def _hits(self, scores: np.ndarray, slots: np.ndarray) -> list[Hits]:
+        """Faiss's answer as keys and SQL's distances (L2 not squared, <#> negated, cosine 1 - ip)."""
+        if self.metric == "l2":
+            distances = np.sqrt(np.maximum(scores, 0))
+        else:
+            distances = (1 - scores) if self.metric == "cosine" else -scores
+        return [Hits(self.keys[row[row >= 0]], dist[row >= 0].astype(np.float64)) for row, dist in zip(slots, distances)]
 
     def _selector(self, mask: np.ndarray) -> faiss.IDSelector:
         bits = np.packbits(mask, bitorder="little")
@@ -122,20 +139,20 @@ class FaissIndex:
         selector.bits_owner = bits  # the selector reads the array: keep it alive as long
         return selector
 
-    def exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[np.ndarray]:
+    def exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hits]:
         """Keys of the k nearest live allowed rows per query, by brute force over the vectors the
         index holds (Faiss's flat scan with a bitmap): for few matching rows this beats a graph
         search, and it is exact."""
         if len(self.keys) == 0 or k <= 0:
-            return [np.empty(0, np.int64) for _ in range(len(queries))]
+            return [_NO_HITS for _ in range(len(queries))]
         selector = self._selector(self.alive if allowed is None else self.alive & allowed)
         k = min(k, len(self.keys))
         if self.method == "hnsw":
             flat, params = self.index.storage, faiss.SearchParameters(sel=selector)
         else:
             flat, params = self.index, faiss.SearchParametersIVF(nprobe=self.index.nlist, sel=selector)
-        _, slots = flat.search(_prepare(queries, self.metric), k, params=params)
-        return [self.keys[row[row >= 0]] for row in slots]
+        scores, slots = flat.search(_prepare(queries, self.metric), k, params=params)
+        return self._hits(scores, slots)
 
     def missed(self, query: np.ndarray, found: np.ndarray, k: int, allowed: np.ndarray | None,
                sample: int = 2048) -> bool:
@@ -207,6 +224,10 @@ class FaissIndex:
         mask = np.zeros(len(self.keys), bool)
         mask[self._slots(np.asarray(keys, dtype=np.int64))] = True
         return mask
+
+    def slots_of(self, keys: np.ndarray) -> np.ndarray:
+        """The live slots holding `keys` (keys without one are left out)."""
+        return self._slots(np.asarray(keys, dtype=np.int64))
 
     def _slots(self, keys: np.ndarray) -> np.ndarray:
         if self._lookup is None:

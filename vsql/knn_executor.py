@@ -155,12 +155,12 @@ class KnnExecutor:
                 break
             with loaded.lock:
                 if strategy.kind == "exact":
-                    found = loaded.index.exact(query[None, :], strategy.candidates, allowed)[0]
+                    found = loaded.index.exact(query[None, :], strategy.candidates, allowed)[0].keys
                 else:
                     within = allowed if strategy.kind == "prefilter" else None
-                    found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
+                    found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0].keys
                     if strategy.kind == "postfilter":
-                        found = found[np.isin(found, keys)][: search.k]
+                        found = found[allowed[loaded.index.slots_of(found)]][: search.k]
                     if allowed is not None and loaded.index.missed(query, found, min(search.k, matching), allowed):
                         strategy = distrust(strategy)
                         continue
@@ -206,20 +206,13 @@ class KnnExecutor:
         need = min(k, matching)
         with loaded.lock:
             if strategy.kind == "exact":
-                found = index.exact(matrix, k, allowed)
+                hits = index.exact(matrix, k, allowed)
             else:
-                found = index.search(matrix, k, strategy.depth, allowed)
-                found = [f if len(f) >= need and not (filtered and index.missed(q, f, need, allowed))
-                         else index.exact(q[None, :], k, allowed)[0] for q, f in zip(matrix, found)]
-            rows = []
-            for q, keys, ok in zip(matrix, found, valid):
-                if not ok:
-                    rows.append((np.empty(0, np.int64), np.empty(0)))
-                    continue
-                dist = index.distances(q, keys)
-                order = np.lexsort((keys, dist))[:k]
-                rows.append((keys[order], dist[order]))
-        return batch_result(rows)
+                hits = index.search(matrix, k, strategy.depth, allowed)
+                hits = [h if len(h.keys) >= need and not (filtered and index.missed(q, h.keys, need, allowed))
+                        else index.exact(q[None, :], k, allowed)[0] for q, h in zip(matrix, hits)]
+        return batch_result([h if ok else h._replace(keys=h.keys[:0], distances=h.distances[:0])
+                             for h, ok in zip(hits, valid)])
 
     def explain(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
                 pending: np.ndarray, current: bool, index_only: bool, analyze: bool) -> pa.Table:
