@@ -122,8 +122,23 @@ class FaissIndex:
         mask = self.alive if allowed is None else self.alive & allowed
         selector = None if mask.all() else self._selector(mask)
         k = min(k, len(self.keys))
-        scores, slots = self.index.search(_prepare(queries, self.metric), k, params=self._params(depth, k, selector))
+        queries = _prepare(queries, self.metric)
+        scores, slots = self.index.search(queries, k, params=self._params(depth, k, selector))
+        if self.method == "ivfflat" and allowed is not None:
+            scores, slots = self._probe_until_stable(queries, k, depth, selector, scores, slots)
         return self._hits(scores, slots)
+
+    def _probe_until_stable(self, queries, k, depth, selector, scores, slots):
+        """A filter whose rows lie in lists far from the query leaves the nearest lists with few
+        or poor matches: probe twice as many lists until a query's answer stops changing."""
+        unsettled = np.arange(len(queries))
+        while len(unsettled) and depth < self.index.nlist:
+            depth *= 2
+            more_scores, more_slots = self.index.search(queries[unsettled], k, params=self._params(depth, k, selector))
+            changed = np.array([set(a) != set(b) for a, b in zip(more_slots, slots[unsettled])], bool)
+            scores[unsettled], slots[unsettled] = more_scores, more_slots
+            unsettled = unsettled[changed]
+        return scores, slots
 
     def _hits(self, scores: np.ndarray, slots: np.ndarray) -> list[Hits]:
         """Faiss's answer as keys and SQL's distances (L2 not squared, <#> negated, cosine 1 - ip)."""
