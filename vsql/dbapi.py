@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import re
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -25,12 +26,15 @@ paramstyle = "qmark"  # also accepted: %s, $1 (numeric) and :name / $name with a
 
 
 class _TypeObject:
-    """A PEP 249 type object: equal to every Arrow type code it covers."""
+    """A PEP 249 type object: equal to every type code it covers, an Arrow type or a DuckDB
+    type name (the two kinds of result a cursor holds)."""
 
-    def __init__(self, name: str, test):
-        self.name, self._test = name, test
+    def __init__(self, name: str, test, duckdb_names: str):
+        self.name, self._test, self._names = name, test, re.compile(duckdb_names)
 
     def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return bool(self._names.fullmatch(other))
         return isinstance(other, pa.DataType) and self._test(other)
 
     def __hash__(self) -> int:
@@ -40,12 +44,14 @@ class _TypeObject:
         return self.name
 
 
-STRING = _TypeObject("STRING", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t))
-BINARY = _TypeObject("BINARY", lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t))
-NUMBER = _TypeObject("NUMBER", lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t))
-DATETIME = _TypeObject("DATETIME", lambda t: pa.types.is_temporal(t))
-ROWID = _TypeObject("ROWID", lambda t: pa.types.is_int64(t))
-VECTOR = _TypeObject("VECTOR", lambda t: pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type))
+STRING = _TypeObject("STRING", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), r"VARCHAR|UUID|JSON")
+BINARY = _TypeObject("BINARY", lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), r"BLOB|BIT")
+NUMBER = _TypeObject("NUMBER", lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+                     r"U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL.*")
+DATETIME = _TypeObject("DATETIME", lambda t: pa.types.is_temporal(t), r"DATE|TIME.*|TIMESTAMP.*|INTERVAL")
+ROWID = _TypeObject("ROWID", lambda t: pa.types.is_int64(t), r"BIGINT")
+VECTOR = _TypeObject("VECTOR", lambda t: pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type),
+                     r"FLOAT\[\d+\]")
 
 Date = datetime.date
 Time = datetime.time
@@ -174,8 +180,10 @@ class Cursor:
 
     @property
     def description(self) -> list[tuple] | None:
-        if self._result is None or self._result.table is None:
+        if self._result is None or not self._result.returns_rows:
             return None
+        if self._result.rows is not None:
+            return [(name, kind, None, None, None, None, None) for name, kind in self._result.columns]
         return [(f.name, f.type, None, None, None, None, f.nullable) for f in self._result.table.schema]
 
     @property
@@ -216,7 +224,12 @@ class Cursor:
 
     def fetch_arrow_table(self) -> pa.Table:
         """The rest of the result as an Arrow table (vectors as fixed-size float lists)."""
-        table = self._table().slice(self._position)
+        result = self._checked_result()
+        if result.rows is not None:
+            rest = result.rows[self._position :]
+            self._position = len(result.rows)
+            return pa.table({name: pa.array([row[i] for row in rest]) for i, (name, _) in enumerate(result.columns)})
+        table = result.table.slice(self._position)
         self._position += table.num_rows
         return table
 
@@ -251,17 +264,22 @@ class Cursor:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _table(self) -> pa.Table:
+    def _checked_result(self) -> Result:
         self._check_open()
-        if self._result is None or self._result.table is None:
+        if self._result is None or not self._result.returns_rows:
             raise ProgrammingError("no result set: the last statement returned no rows")
-        return self._result.table
+        return self._result
 
     def _take(self, size: int | None) -> list[tuple]:
-        table = self._table()
-        chunk = table.slice(self._position, size)
-        self._position += chunk.num_rows
-        return _rows(chunk)
+        result = self._checked_result()
+        end = None if size is None else self._position + size
+        if result.rows is not None:
+            chunk = result.rows[self._position : end]
+            self._position += len(chunk)
+            return chunk
+        table = result.table.slice(self._position, size)
+        self._position += table.num_rows
+        return _rows(table)
 
     def _check_open(self) -> None:
         if self._closed:

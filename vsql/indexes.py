@@ -192,21 +192,6 @@ class IndexManager:
     def find(self, table: str, column: str, metric: str) -> IndexSpec | None:
         return next((s for s in self.for_table(table) if s.column == column.lower() and s.metric == metric), None)
 
-    def describe(self) -> pa.Table:
-        """What `\\di` and `SELECT * FROM vsql.indexes` show, with live row counts and state."""
-        rows = []
-        for spec in self.specs().values():
-            loaded = self.loaded.get(spec.name)
-            rows.append({
-                "name": spec.name, "table": spec.table, "column": spec.column, "method": spec.method,
-                "opclass": spec.opclass, "options": json.dumps(spec.options), "version": spec.version,
-                "rows": loaded.index.live if loaded else None,
-                "dead": loaded.index.dead if loaded else None,
-                "tuned": loaded.index.tuned if loaded else None,
-                "size_bytes": self._size(spec), "state": "loaded" if loaded else "on disk" if self._file(spec) else "in catalog",
-            })
-        return pa.Table.from_pylist(rows) if rows else pa.table({"name": pa.array([], pa.string())})
-
     # -- DDL --------------------------------------------------------------------------------
 
     def create(self, spec: IndexSpec, if_not_exists: bool) -> None:

@@ -8,6 +8,7 @@ indexes learn of them, or ROLLBACK, when they are forgotten.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict, defaultdict
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ _RETURNS_ROWS = (
     exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, exp.Pragma, exp.Show, exp.Command, Explain,
 )
 _KEY_COLUMN = "__vsql_key"
+_NESTED = re.compile(r"\[|STRUCT|MAP|UNION")
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,17 @@ class Compiled:
 
 @dataclass
 class Result:
-    table: pa.Table | None  # None for statements that return no rows
+    """A statement's rows: as Arrow, or, where no column is nested (no vectors), as DuckDB's own
+    Python rows, which cost less to take than Arrow for the few rows a query usually returns."""
+
+    table: pa.Table | None  # None for statements that return no rows (or that gave `rows`)
     rowcount: int
+    rows: list[tuple] | None = None
+    columns: list[tuple[str, str]] | None = None  # (name, DuckDB type) of `rows`
+
+    @property
+    def returns_rows(self) -> bool:
+        return self.table is not None or self.rows is not None
 
 
 class Session:
@@ -373,16 +384,26 @@ def _written_keys(the_plan: Plan, table: pa.Table) -> np.ndarray | None:
 
 
 def _result(tree: exp.Expr, cursor: duckdb.DuckDBPyConnection) -> Result:
-    if cursor.description is None:
+    description = cursor.description
+    if description is None:
         return Result(None, -1)
+    flat = not any(_NESTED.search(str(column[1])) for column in description)
+    if flat and isinstance(tree, _RETURNS_ROWS) and not _counts_rows(tree):
+        rows = cursor.fetchall()
+        return Result(None, len(rows), rows, [(column[0], str(column[1])) for column in description])
     table = fetch_arrow(cursor)
     if table is None:  # DuckDB's CHECKPOINT describes a result it does not return
         return Result(None, -1)
-    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Copy)) and not tree.args.get("returning"):
+    if _counts_rows(tree):
         return Result(None, table.column(0)[0].as_py() if table.num_rows else 0)
     if not isinstance(tree, _RETURNS_ROWS):
         return Result(None, -1)
     return Result(table, table.num_rows)
+
+
+def _counts_rows(tree: exp.Expr) -> bool:
+    """A write without RETURNING: DuckDB answers with the count of rows it wrote."""
+    return isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Copy)) and not tree.args.get("returning")
 
 
 def _signature(params: Any) -> tuple:

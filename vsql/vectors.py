@@ -47,6 +47,8 @@ def check(values: np.ndarray) -> np.ndarray:
         raise VectorError(f"vector cannot have more than {MAX_DIM} dimensions")
     if values.dtype.kind not in "fiub":
         raise VectorError(f"expected numbers in a vector, got {values.dtype}")
+    if values.dtype == np.float32 and np.isfinite(values).all():
+        return values  # the common case: already a valid float32 vector
     values = values.astype(np.float64, copy=False)
     if np.isnan(values).any():
         raise VectorError("NaN not allowed in vector")
