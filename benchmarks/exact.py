@@ -4,7 +4,7 @@
     python -m benchmarks.exact --quick          # tiny sizes, a few seconds (CI)
 
 Every system gets the same rows and the same query vectors, and the systems take turns query
-by query (the one that goes first rotates), so machine noise lands on all of them alike; each
+by query (in every possible order in turn), so machine noise lands on all of them alike; each
 statement is timed on its own with `time.perf_counter`. Workloads:
 
 - `knn`: `SELECT id, embedding <-> ? AS d FROM items ORDER BY d LIMIT 10`, the vector bound as a
@@ -23,30 +23,38 @@ Results go to `<out>/exact.json` and `<out>/exact.md`; the Markdown is also prin
 
 from __future__ import annotations
 
-import argparse
-import datetime
-import json
 import os
-import platform
-import subprocess
-import sys
-import tempfile
-import time
-from collections.abc import Callable
-from pathlib import Path
 
-import duckdb
-import numpy as np
-import pyarrow as pa
+# OpenBLAS's worker threads spin for a while after each NumPy matrix product; the DuckDB query
+# that runs next then finds its cores busy and took twice as long in a measurement on this
+# 2-core machine. Spin briefly instead (must be set before NumPy loads OpenBLAS; see _order too).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
-import vsql
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import shlex  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-from . import data
+import duckdb  # noqa: E402
+import numpy as np  # noqa: E402
+import pyarrow as pa  # noqa: E402
+
+import vsql  # noqa: E402
+
+from . import data  # noqa: E402
 
 K = 10
 REL_TOL = 1e-5  # distances this close (relative) count as a tie
 GOAL_PCT = 10.0  # vsql's overhead over DuckDB per exact k-NN statement, reported not asserted
-KNN_WORKLOADS = ("knn", "knn_filtered")
 
 VSQL_KNN = f"SELECT id, embedding <-> ? AS d FROM items ORDER BY d LIMIT {K}"
 VSQL_FILTERED = f"SELECT id, embedding <-> ? AS d FROM items WHERE cat = ? ORDER BY d LIMIT {K}"
@@ -173,9 +181,13 @@ def _timed(call: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def _rotations(systems: list, i: int) -> list:
-    turn = i % len(systems)
-    return systems[turn:] + systems[:turn]
+def _order(systems: list, block: int) -> tuple:
+    """The systems' running order for one block: every permutation in turn, so each system goes
+    first, last, and right after each other system equally often. (Rotating one order is not
+    enough: with three systems, each would always follow the same one, and whatever a system
+    leaves behind, such as NumPy's BLAS threads still spinning, would always land on the next.)"""
+    orders = list(itertools.permutations(systems))
+    return orders[block % len(orders)]
 
 
 def measure_knn(systems: list, qvectors: np.ndarray, qcats: np.ndarray, warm_q: np.ndarray, warm_c: np.ndarray):
@@ -192,8 +204,8 @@ def measure_knn(systems: list, qvectors: np.ndarray, qcats: np.ndarray, warm_q: 
     seconds = {w: {s.name: [] for s in systems} for w in calls}
     answers = {w: {s.name: [] for s in systems} for w in calls}
     for i, (q, cat) in enumerate(zip(qvectors, qcats.tolist())):
-        for workload, make in calls.items():
-            for s in _rotations(systems, i):
+        for w, (workload, make) in enumerate(calls.items()):
+            for s in _order(systems, i + w):  # each workload cycles through every order
                 took, rows = _timed(make(s, q, cat))
                 seconds[workload][s.name].append(took)
                 answers[workload][s.name].append(rows)
@@ -206,7 +218,7 @@ def measure_select1(systems: list, rounds: int) -> dict[str, list[float]]:
             s.select1()
     seconds = {s.name: [] for s in systems}
     for i in range(rounds):
-        for s in _rotations(systems, i):
+        for s in _order(systems, i):
             seconds[s.name].append(_timed(s.select1)[0])
     return seconds
 
@@ -215,7 +227,7 @@ def measure_load(systems: list, rows: pa.Table, reps: int) -> dict[str, list[flo
     """Seconds to append all `rows` to a fresh table, `reps` times per system, taking turns."""
     seconds = {s.name: [] for s in systems}
     for i in range(reps):
-        for s in _rotations(systems, i):
+        for s in _order(systems, i):
             table = f"items_load_{i}"
             s.create(table)
             took, count = _timed(lambda: s.load(table, rows))
@@ -331,22 +343,25 @@ def ratios(seconds: dict[str, list[float]], stats: dict[str, dict], base: str = 
 
 
 def _git() -> dict:
-    root = Path(__file__).resolve().parent.parent
+    """The commit of the vsql being measured, and which of its files differ from it."""
+    root = Path(vsql.__file__).resolve().parent.parent
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(
             ["git", "status", "--porcelain", "--", "vsql", "udfs"], cwd=root, capture_output=True, text=True, timeout=10
         )
-        return {"commit": head.stdout.strip() or None, "vsql_modified": sorted(line[3:] for line in dirty.stdout.splitlines())}
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "vsql_modified": []}
+    if head.returncode != 0:
+        return {"commit": None, "vsql_modified": []}
+    return {"commit": head.stdout.strip(), "vsql_modified": sorted(line[3:] for line in dirty.stdout.splitlines())}
 
 
 def _meta(args: argparse.Namespace, sizes: dict) -> dict:
     return {
         "benchmark": "exact",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m benchmarks.exact", *sys.argv[1:]]),
+        "command": shlex.join(["python", "-m", "benchmarks.exact", *sys.argv[1:]]),
         "quick": args.quick,
         "storage": args.storage,
         "seed": args.seed,
@@ -356,9 +371,20 @@ def _meta(args: argparse.Namespace, sizes: dict) -> dict:
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "blas_env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_"))},
         "versions": {"vsql": vsql.__version__, "duckdb": duckdb.__version__, "numpy": np.__version__, "pyarrow": pa.__version__},
+        "vsql_path": str(Path(vsql.__file__).resolve().parent),
         "git": _git(),
+        "note": args.note,
     }
+
+
+def _loadavg() -> float | None:
+    """The machine's 1-minute load average: other work competing for the cores during the run."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _fmt(ms: float) -> str:
@@ -382,12 +408,15 @@ def markdown(result: dict) -> str:
         "",
         f"{m['date']} · `{m['command']}` · {m['storage']} · {m['cpus']} CPUs · Python {m['python']} · "
         + " · ".join(f"{k} {v}" for k, v in m["versions"].items())
-        + f" · commit {str(m['git']['commit'])[:10]}"
+        + (f" · commit {m['git']['commit'][:10]}" if m["git"]["commit"] else f" · vsql from {m['vsql_path']}")
         + (f" (+ uncommitted changes in {', '.join(m['git']['vsql_modified'])})" if m["git"]["vsql_modified"] else ""),
         "",
+        *([m["note"], ""] if m["note"] else []),
         f"{m['queries']} queries per k-NN workload, {m['trivial']} rounds of `SELECT 1`, {m['load_reps']} load(s) "
-        "per system; systems take turns per query. *vs DuckDB*: ratio of medians; *paired*: median of the "
-        "per-query ratios.",
+        "per system; systems take turns per query, in every order in turn. *vs DuckDB*: ratio of medians; *paired*: median of the "
+        "per-query ratios. 1-minute load average "
+        f"{m['loadavg_1min']['start']} at the start, {m['loadavg_1min']['end']} at the end, on {m['cpus']} CPUs "
+        "(well above 0 means other work shared the cores).",
         "",
         "| workload | system | median ms | p99 ms | queries/s | vs DuckDB | paired |",
         "|---|---|---:|---:|---:|---:|---:|",
@@ -429,10 +458,20 @@ def markdown(result: dict) -> str:
         f"**Goal** (vsql's overhead over DuckDB per exact k-NN statement under {g['target_pct']:.0f}%): "
         f"{g['overhead_pct']:+.1f}% (ratio of medians), {g['paired_overhead_pct']:+.1f}% (paired), "
         f"{g['extra_ms']:+.3f} ms per statement; `SELECT 1` costs {g['select1_extra_ms']:+.3f} ms more "
-        f"through vsql — **{'met' if g['met'] else 'not met'}**.",
+        f"through vsql — **{'met' if g['met'] else 'not met'}**"
+        + ("." if (m["rows"], m["dim"]) == (FULL["rows"], FULL["dim"])
+           else f" (the goal is set for {FULL['rows']:,} x {FULL['dim']}; this run is smaller)."),
+        "",
+        "Where vsql's extra time goes, step by step: `python -m benchmarks.profile_vsql`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def to_json(result: dict) -> str:
+    """Indented JSON with each list of numbers (the raw samples) on one line."""
+    text = json.dumps(result, indent=1)
+    return re.sub(r"\[\s+([-\d.eE+,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text) + "\n"
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -446,6 +485,7 @@ def run(args: argparse.Namespace) -> dict:
     def log(message: str) -> None:
         print(f"[exact] {message}", file=sys.stderr, flush=True)
 
+    load_before = _loadavg()
     log(f"data: {rows:,} x {dim}, {sizes['queries']} queries, seed {args.seed}")
     ids, vectors, cats = data.clustered(rows, dim, args.seed)
     qvectors, qcats = data.queries(sizes["queries"] + sizes["warmup"], dim, args.seed)
@@ -480,6 +520,7 @@ def run(args: argparse.Namespace) -> dict:
     knn = rel["knn"]["vsql/duckdb"]
     meta = _meta(args, sizes)
     meta["first_load_s"] = first_load
+    meta["loadavg_1min"] = {"start": load_before, "end": _loadavg()}
     return {
         "meta": meta,
         "results": results,
@@ -494,7 +535,7 @@ def run(args: argparse.Namespace) -> dict:
             "select1_extra_ms": rel["select1"]["vsql/duckdb"]["extra_ms"],
             "met": knn["overhead_pct"] < GOAL_PCT,
         },
-        "samples_ms": {w: {name: [t * 1000.0 for t in s] for name, s in by.items()} for w, by in seconds.items()},
+        "samples_ms": {w: {name: [round(t * 1000.0, 4) for t in s] for name, s in by.items()} for w, by in seconds.items()},
     }
 
 
@@ -510,13 +551,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--storage", choices=("memory", "file"), default="memory",
                         help="in-memory databases (default) or database files in a temporary directory")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--note", default="", help="a line recorded with the results (e.g. which vsql was measured)")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
                         help="directory for exact.json and exact.md (default benchmarks/results)")
     args = parser.parse_args(argv)
 
     result = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "exact.json").write_text(json.dumps(result, indent=1) + "\n")
+    (args.out / "exact.json").write_text(to_json(result))
     text = markdown(result)
     (args.out / "exact.md").write_text(text)
     print(text)

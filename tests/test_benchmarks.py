@@ -1,0 +1,105 @@
+"""The benchmarks keep running: `python -m benchmarks.exact --quick` end to end, and the data sets."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # `benchmarks` is not an installed package
+
+from benchmarks import data  # noqa: E402
+
+KNN_SYSTEMS = {"vsql", "duckdb", "numpy"}
+SQL_SYSTEMS = {"vsql", "duckdb"}
+WORKLOADS = {"knn": KNN_SYSTEMS, "knn_filtered": KNN_SYSTEMS, "select1": SQL_SYSTEMS, "load": SQL_SYSTEMS}
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.exact", "--quick", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "exact.json").read_text()), (out / "exact.md").read_text()
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
+
+
+def test_quick_run_reports_every_system_and_workload(quick_run):
+    result, _ = quick_run
+    assert set(result["results"]) == set(WORKLOADS)
+    for workload, systems in WORKLOADS.items():
+        stats = result["results"][workload]
+        assert set(stats) == systems, workload
+        for name, s in stats.items():
+            assert s["n"] > 0, (workload, name)
+            assert all(_positive(s[key]) for key in ("min_ms", "median_ms", "p99_ms", "mean_ms", "qps")), (workload, name, s)
+            assert s["min_ms"] <= s["median_ms"] <= s["p99_ms"], (workload, name, s)
+            assert s["median_ms"] < 60_000, (workload, name, s)
+        ratios = result["ratios"][workload]
+        assert set(ratios) == {f"{name}/duckdb" for name in systems - {"duckdb"}}
+        assert all(_positive(r["ratio"]) and _positive(r["paired_ratio"]) for r in ratios.values())
+
+
+def test_quick_run_answers_agree(quick_run):
+    result, _ = quick_run
+    assert result["mismatches"] == 0, result["correctness"]
+    for workload in ("knn", "knn_filtered"):
+        entry = result["correctness"][workload]
+        assert entry["queries"] == result["meta"]["queries"] > 0
+        assert entry["mismatches"] == 0, entry
+        assert {"vsql_vs_duckdb", "vsql_vs_numpy", "duckdb_vs_numpy"} <= set(entry)
+
+
+def test_quick_run_writes_goal_and_markdown(quick_run):
+    result, markdown = quick_run
+    goal = result["goal"]
+    assert goal["target_pct"] == 10 and isinstance(goal["met"], bool) and math.isfinite(goal["overhead_pct"])
+    assert "| workload | system | median ms |" in markdown
+    assert "0 mismatches" in markdown
+    for name in KNN_SYSTEMS:
+        assert f"| {name} |" in markdown
+
+
+def test_data_sets_are_seeded_and_shaped():
+    ids, vectors, cats = data.clustered(500, 8, seed=3)
+    again = data.clustered(500, 8, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip((ids, vectors, cats), again))
+    assert not np.array_equal(vectors, data.clustered(500, 8, seed=4)[1])
+    assert vectors.shape == (500, 8) and vectors.dtype == np.float32
+    assert ids.dtype == np.int64 and sorted(ids.tolist()) == list(range(1, 501))
+    assert cats.min() >= 0 and cats.max() < data.CATEGORIES
+    qv, qc = data.queries(7, 8, seed=3)
+    assert qv.shape == (7, 8) and qv.dtype == np.float32 and len(qc) == 7
+    assert np.array_equal(qv, data.queries(7, 8, seed=3)[0])
+    table = data.to_arrow(ids, vectors, cats)
+    assert table.schema.names == ["id", "cat", "embedding"] and table.num_rows == 500
+    assert np.array_equal(np.asarray(table.column("embedding").combine_chunks().values).reshape(500, 8), vectors)
+
+
+def test_checker_tells_wrong_answers_from_ties():
+    from benchmarks.exact import Checker
+
+    ids = np.array([10, 20, 30, 40], dtype=np.int64)
+    vectors = np.array([[0, 0], [1, 0], [0, 1], [3, 0]], dtype=np.float32)  # rows 20 and 30 tie for q
+    cats = np.array([0, 1, 1, 0], dtype=np.int32)
+    checker = Checker(ids, vectors, cats)
+    q = np.zeros(2, dtype=np.float32)
+    right = [(10, 0.0), (20, 1.0), (30, 1.0)]
+    assert checker.agree(right, [(10, 0.0), (30, 1.0), (20, 1.0)], q)  # a tie, either order
+    assert not checker.agree(right, [(10, 0.0), (20, 1.0), (40, 3.0)], q)
+    assert not checker.agree(right, [(10, 0.0), (20, 1.0), (99, 1.0)], q)  # unknown id
+    assert checker.valid(right, q, None, 3)
+    assert not checker.valid(right, q, 1, 3)  # row 10 fails cat = 1
+    assert not checker.valid([(10, 0.0), (20, 1.5), (30, 1.0)], q, None, 3)  # distance misreported
+    assert not checker.valid([(10, 0.0), (10, 0.0), (30, 1.0)], q, None, 3)  # duplicate
+    assert not checker.valid(right[:2], q, None, 3)  # too few rows
