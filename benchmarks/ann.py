@@ -56,14 +56,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import math
 import os
 import platform
 import re
 import shlex
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -80,6 +78,7 @@ import pyarrow as pa
 import vsql
 
 from . import data
+from .report import git, loadavg, timed, to_json
 from .peers import FaissPeer, PgvectorPeer
 
 K = 10
@@ -489,10 +488,6 @@ def pg_plan(explain: Callable, w: Workload, q: np.ndarray) -> str:
     return re.sub(r"\s+\(cost.*", "", first.replace("->", "").strip()).lower()
 
 
-def _timed(call: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = call()
-    return time.perf_counter() - start, result
 
 
 def _timed_with_timeout(call: Callable[[], object], interrupt: Callable[[], None], timeout: float):
@@ -558,7 +553,7 @@ def measure_batch(host: VsqlSystem, faiss_peers: dict, ds: Dataset, qs: np.ndarr
             peer.search_batch(qs[:10], K, None, settings)  # warm
             times, answer = [], None
             for _ in range(3):
-                t, answer = _timed(lambda: peer.search_batch(qs, K, None, settings))
+                t, answer = timed(lambda: peer.search_batch(qs, K, None, settings))
                 times.append(t)
             key = f"faiss-{kind} {'ef' if kind == 'hnsw' else 'nprobe'}={depth}"
             t = float(np.median(times))
@@ -569,7 +564,7 @@ def measure_batch(host: VsqlSystem, faiss_peers: dict, ds: Dataset, qs: np.ndarr
     flat.add(ds.vectors)
     times = []
     for _ in range(3):
-        t, (_, pos) = _timed(lambda: flat.search(np.ascontiguousarray(qs), K))
+        t, (_, pos) = timed(lambda: flat.search(np.ascontiguousarray(qs), K))
         times.append(t)
     t = float(np.median(times))
     result["faiss-flat (exact)"] = {"seconds": t, "qps": n / t,
@@ -605,24 +600,8 @@ def measure_batch(host: VsqlSystem, faiss_peers: dict, ds: Dataset, qs: np.ndarr
 # -- reporting -------------------------------------------------------------------------------
 
 
-def _git() -> dict:
-    root = Path(vsql.__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "vsql"], cwd=root, capture_output=True,
-                               text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "vsql_modified": []}
-    if head.returncode != 0:
-        return {"commit": None, "vsql_modified": []}
-    return {"commit": head.stdout.strip(), "vsql_modified": sorted(line[3:] for line in dirty.stdout.splitlines())}
 
 
-def _loadavg() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def _geomean(values: list[float]) -> float | None:
@@ -849,9 +828,6 @@ def plot(result: dict, path: Path) -> str | None:
     return None
 
 
-def to_json(result: dict) -> str:
-    text = json.dumps(result, indent=1, default=float)
-    return re.sub(r"\[\s+([-\d.eE+,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text) + "\n"
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -896,7 +872,7 @@ def run(args: argparse.Namespace) -> dict:
     def log(message: str) -> None:
         print(f"[ann] {message}", file=sys.stderr, flush=True)
 
-    load_start = _loadavg()
+    load_start = loadavg()
     log(f"data: {n:,} x {dim}, {sizes['queries']} queries per workload, systems {', '.join(chosen)}")
     ds = make_data(n, dim, args.seed)
     qs = make_queries(ds, sizes["queries"], sizes["warmup"], sizes["batch"], args.seed)
@@ -1032,8 +1008,8 @@ def run(args: argparse.Namespace) -> dict:
         "python": platform.python_version(),
         "versions": {"vsql": vsql.__version__, "duckdb": duckdb.__version__, "faiss": faiss.__version__,
                      "numpy": np.__version__, "pyarrow": pa.__version__},
-        "git": _git(),
-        "loadavg_1min": {"start": load_start, "end": _loadavg()},
+        "git": git(),
+        "loadavg_1min": {"start": load_start, "end": loadavg()},
         "note": args.note,
     }
     result = {

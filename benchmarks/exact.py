@@ -33,15 +33,10 @@ os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import itertools  # noqa: E402
-import json  # noqa: E402
 import platform  # noqa: E402
-import re  # noqa: E402
 import shlex  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import duckdb  # noqa: E402
@@ -50,7 +45,8 @@ import pyarrow as pa  # noqa: E402
 
 import vsql  # noqa: E402
 
-from . import data  # noqa: E402
+from . import data
+from .report import git, loadavg, timed, to_json  # noqa: E402
 
 K = 10
 REL_TOL = 1e-5  # distances this close (relative) count as a tie
@@ -175,10 +171,6 @@ class NumPy:
 # -- measuring -------------------------------------------------------------------------------
 
 
-def _timed(call: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    result = call()
-    return time.perf_counter() - start, result
 
 
 def _order(systems: list, block: int) -> tuple:
@@ -206,7 +198,7 @@ def measure_knn(systems: list, qvectors: np.ndarray, qcats: np.ndarray, warm_q: 
     for i, (q, cat) in enumerate(zip(qvectors, qcats.tolist())):
         for w, (workload, make) in enumerate(calls.items()):
             for s in _order(systems, i + w):  # each workload cycles through every order
-                took, rows = _timed(make(s, q, cat))
+                took, rows = timed(make(s, q, cat))
                 seconds[workload][s.name].append(took)
                 answers[workload][s.name].append(rows)
     return seconds, answers
@@ -219,7 +211,7 @@ def measure_select1(systems: list, rounds: int) -> dict[str, list[float]]:
     seconds = {s.name: [] for s in systems}
     for i in range(rounds):
         for s in _order(systems, i):
-            seconds[s.name].append(_timed(s.select1)[0])
+            seconds[s.name].append(timed(s.select1)[0])
     return seconds
 
 
@@ -230,7 +222,7 @@ def measure_load(systems: list, rows: pa.Table, reps: int) -> dict[str, list[flo
         for s in _order(systems, i):
             table = f"items_load_{i}"
             s.create(table)
-            took, count = _timed(lambda: s.load(table, rows))
+            took, count = timed(lambda: s.load(table, rows))
             if count != rows.num_rows:
                 raise AssertionError(f"{s.name} loaded {count} rows of {rows.num_rows}")
             seconds[s.name].append(took)
@@ -342,19 +334,6 @@ def ratios(seconds: dict[str, list[float]], stats: dict[str, dict], base: str = 
     return out
 
 
-def _git() -> dict:
-    """The commit of the vsql being measured, and which of its files differ from it."""
-    root = Path(vsql.__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "vsql", "udfs"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return {"commit": None, "vsql_modified": []}
-    if head.returncode != 0:
-        return {"commit": None, "vsql_modified": []}
-    return {"commit": head.stdout.strip(), "vsql_modified": sorted(line[3:] for line in dirty.stdout.splitlines())}
 
 
 def _meta(args: argparse.Namespace, sizes: dict) -> dict:
@@ -374,17 +353,11 @@ def _meta(args: argparse.Namespace, sizes: dict) -> dict:
         "blas_env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_"))},
         "versions": {"vsql": vsql.__version__, "duckdb": duckdb.__version__, "numpy": np.__version__, "pyarrow": pa.__version__},
         "vsql_path": str(Path(vsql.__file__).resolve().parent),
-        "git": _git(),
+        "git": git(),
         "note": args.note,
     }
 
 
-def _loadavg() -> float | None:
-    """The machine's 1-minute load average: other work competing for the cores during the run."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
 
 
 def _fmt(ms: float) -> str:
@@ -468,10 +441,6 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def to_json(result: dict) -> str:
-    """Indented JSON with each list of numbers (the raw samples) on one line."""
-    text = json.dumps(result, indent=1)
-    return re.sub(r"\[\s+([-\d.eE+,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text) + "\n"
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -485,7 +454,7 @@ def run(args: argparse.Namespace) -> dict:
     def log(message: str) -> None:
         print(f"[exact] {message}", file=sys.stderr, flush=True)
 
-    load_before = _loadavg()
+    load_before = loadavg()
     log(f"data: {rows:,} x {dim}, {sizes['queries']} queries, seed {args.seed}")
     ids, vectors, cats = data.clustered(rows, dim, args.seed)
     qvectors, qcats = data.queries(sizes["queries"] + sizes["warmup"], dim, args.seed)
@@ -500,7 +469,7 @@ def run(args: argparse.Namespace) -> dict:
             first_load = {}
             for s in (v, d):
                 s.create("items")
-                first_load[s.name] = _timed(lambda: s.load("items", table))[0]
+                first_load[s.name] = timed(lambda: s.load("items", table))[0]
             log(f"loaded items: vsql {first_load['vsql']:.2f} s, duckdb {first_load['duckdb']:.2f} s")
 
             log("k-NN queries ...")
@@ -520,7 +489,7 @@ def run(args: argparse.Namespace) -> dict:
     knn = rel["knn"]["vsql/duckdb"]
     meta = _meta(args, sizes)
     meta["first_load_s"] = first_load
-    meta["loadavg_1min"] = {"start": load_before, "end": _loadavg()}
+    meta["loadavg_1min"] = {"start": load_before, "end": loadavg()}
     return {
         "meta": meta,
         "results": results,

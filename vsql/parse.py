@@ -52,7 +52,7 @@ def _statement(parsed: exp.Expr, text: str) -> exp.Expr:
 
 def _statement_spans(tokens: list[Token]) -> list[tuple[int, int, int]]:
     """(first char, last char, line) of each statement, split at top-level semicolons."""
-    spans, first = [], None
+    spans, first, previous = [], None, None
     for token in tokens:
         if token.token_type == TokenType.SEMICOLON:
             if first is not None:
