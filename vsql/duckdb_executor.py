@@ -11,6 +11,7 @@ import warnings
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
@@ -187,6 +188,11 @@ class DuckDBExecutor:
     def arrow(self, sql: str, params: Any = None) -> pa.Table:
         """Run and fetch the whole result as Arrow."""
         return fetch_arrow(self.run(sql, params))
+
+    def keys(self, sql: str, params: Any = None) -> np.ndarray:
+        """Run a statement selecting one integer column and fetch it as a NumPy array (cheaper
+        than Arrow, which DuckDB builds with a second statement)."""
+        return np.asarray(next(iter(self.run(sql, params).fetchnumpy().values())), dtype=np.int64)
 
 
 def fetch_arrow(cursor: duckdb.DuckDBPyConnection) -> pa.Table:

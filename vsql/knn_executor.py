@@ -186,7 +186,7 @@ class KnnExecutor:
             part = filters.get(spec.name)
             allowed, matching = None, loaded.index.live
             if part is not None:
-                keys = self._run(part.sql, part.bind(params)).column(0).to_numpy()
+                keys = self.executor.keys(part.sql, part.bind(params))
                 allowed, matching = loaded.index.slots_for(keys), len(keys)
             depth = settings_depth(spec, self.settings) or _scaled(loaded.index, search.k)
             self._batches[spec.name] = (loaded, depth, allowed, matching)
@@ -257,7 +257,7 @@ class KnnExecutor:
             if memo in self._filters:
                 self._filters.move_to_end(memo)
                 return self._filters[memo]
-        keys = self._run(part.sql, bound).column(0).to_numpy()
+        keys = self.executor.keys(part.sql, bound)
         found = keys, loaded.index.slots_for(keys)
         if memo is not None:
             self._filters[memo] = found
