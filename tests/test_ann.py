@@ -240,6 +240,9 @@ def test_queries_without_a_usable_index_run_exact(db):
     q = vectors[3]
     exact = nearest(con, "SELECT id FROM items ORDER BY embedding <=> ? LIMIT 5", [q])  # cosine: no cosine index
     assert exact[0] == 3
+    plan = con.execute("EXPLAIN SELECT id FROM items ORDER BY embedding <=> ? LIMIT 5", [q]).fetchone()
+    assert plan == ("vsql_plan", "vsql k-NN search on items.embedding (cosine), k = 5: "
+                                 "exact search on the engine: no vsql index on items.embedding for <=>")
     assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? DESC LIMIT 1", [q]) != [3]
 
 

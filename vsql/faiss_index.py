@@ -12,7 +12,6 @@ import io
 import json
 import os
 import sys
-import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -368,8 +367,3 @@ def _progress(total: int, show: bool | None):
 
     return tqdm(total=total, desc="building index", unit="vec", leave=False)
 
-
-def timed(fn, *args, **kwargs):
-    started = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - started

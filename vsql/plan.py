@@ -35,10 +35,6 @@ class KnnSearch:
     query: exp.Expr | None = field(default=None, compare=False)
     select: exp.Select | None = field(default=None, compare=False)
 
-    @property
-    def strategy(self) -> str:
-        return "ann" if self.index else "exact"
-
 
 @dataclass(frozen=True)
 class Plan:

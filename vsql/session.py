@@ -152,7 +152,10 @@ class Session:
                 self._schema_changed()
         if isinstance(statement.plan.tree, exp.Command) and "CHECKPOINT" in statement.plan.tree.name.upper():
             self.indexes.checkpoint()
-        return _result(statement.plan.tree, cursor)
+        result = _result(statement.plan.tree, cursor)
+        if isinstance(statement.plan.tree, Explain) and statement.plan.searches and result.rows is not None:
+            result.rows.insert(0, ("vsql_plan", _exact_plan(statement.plan)))
+        return result
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -399,6 +402,16 @@ def _result(tree: exp.Expr, cursor: duckdb.DuckDBPyConnection) -> Result:
     if not isinstance(tree, _RETURNS_ROWS):
         return Result(None, -1)
     return Result(table, table.num_rows)
+
+
+def _exact_plan(the_plan: Plan) -> str:
+    """What EXPLAIN says of k-NN searches that run exactly on the engine, and why."""
+    lines = []
+    for search in the_plan.searches:
+        how = "index batch (one call per chunk of outer rows)" if search in the_plan.batches else \
+            f"exact search on the engine: {search.why_exact or 'an index answers it'}"
+        lines.append(f"vsql k-NN search on {search.table}.{search.column} ({search.metric}), k = {search.k}: {how}")
+    return "\n".join(lines)
 
 
 def _counts_rows(tree: exp.Expr) -> bool:
