@@ -160,8 +160,9 @@ class KnnExecutor:
                     within = allowed if strategy.kind == "prefilter" else None
                     found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0].keys
                     if strategy.kind == "postfilter":
+                        # k matching rows among the nearest rows of all are the nearest matching rows
                         found = found[allowed[loaded.index.slots_of(found)]][: search.k]
-                    if allowed is not None and loaded.index.missed(query, found, min(search.k, matching), allowed):
+                    elif allowed is not None and loaded.index.missed(query, found, min(search.k, matching), allowed):
                         strategy = distrust(strategy)
                         continue
                 if index_only:
