@@ -189,13 +189,6 @@ class FaissIndex:
         missing = nearer * scale - int((found_scores < worst).sum())
         return missing > 0.1 * k + 2 * np.sqrt(nearer) * (scale if scale > 1 else 0)
 
-    def distances(self, query: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        """Exact distances, as SQL's operators give them, from the query to live rows `keys`."""
-        score = self._score(query, self._slots(np.asarray(keys, dtype=np.int64))).astype(np.float64)
-        if self.metric == "l2":
-            return np.sqrt(np.maximum(score, 0))
-        return 1 + score if self.metric == "cosine" else score
-
     def _score(self, query: np.ndarray, slots: np.ndarray) -> np.ndarray:
         """Exact scores, lower is nearer, in the index's own terms (squared L2 or -inner product)."""
         rows = self._vectors_at(slots)

@@ -27,6 +27,7 @@ from . import dialect as d
 from . import vectors
 from .analyze import param_key
 from .duckdb_executor import DuckDBExecutor, to_sql, vector_type
+from .faiss_index import Hits
 from .indexes import IndexManager, generation, settings_depth
 from .plan import KnnSearch, Plan, Strategy, choose, distrust, widen
 from .settings import Settings
@@ -144,7 +145,7 @@ class KnnExecutor:
         if statements.filter is not None:
             keys, allowed = self._filter(statements.filter, params, loaded, current)
             matching = len(keys)
-        depth = settings_depth(spec, self.settings) or _scaled(loaded.index, search.k)
+        depth = self._depth(spec, loaded.index, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None)
         rounds = 0
@@ -155,20 +156,21 @@ class KnnExecutor:
                 break
             with loaded.lock:
                 if strategy.kind == "exact":
-                    found = loaded.index.exact(query[None, :], strategy.candidates, allowed)[0].keys
+                    hits = loaded.index.exact(query[None, :], strategy.candidates, allowed)[0]
                 else:
                     within = allowed if strategy.kind == "prefilter" else None
-                    found = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0].keys
+                    hits = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
                     if strategy.kind == "postfilter":
                         # k matching rows among the nearest rows of all are the nearest matching rows
-                        found = found[allowed[loaded.index.slots_of(found)]][: search.k]
-                    elif allowed is not None and loaded.index.missed(query, found, min(search.k, matching), allowed):
+                        kept = allowed[loaded.index.slots_of(hits.keys)]
+                        hits = Hits(hits.keys[kept][: search.k], hits.distances[kept][: search.k])
+                    elif allowed is not None and loaded.index.missed(query, hits.keys, min(search.k, matching), allowed):
                         strategy = distrust(strategy)
                         continue
-                if index_only:
-                    table = _from_index(search, statements.key_type, loaded.index, query, found)
-            if not index_only:
-                candidates = np.union1d(found, pending) if len(pending) else found
+            if index_only:
+                table = _from_index(search, statements.key_type, hits)
+            else:
+                candidates = np.union1d(hits.keys, pending) if len(pending) else hits.keys
                 table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
             if table.num_rows >= min(search.k, matching):
                 break
@@ -187,10 +189,9 @@ class KnnExecutor:
             part = filters.get(spec.name)
             allowed, matching = None, loaded.index.live
             if part is not None:
-                keys = self.executor.keys(part.sql, part.bind(params))
-                allowed, matching = loaded.index.slots_for(keys), len(keys)
-            depth = settings_depth(spec, self.settings) or _scaled(loaded.index, search.k)
-            self._batches[spec.name] = (loaded, depth, allowed, matching)
+                keys, allowed = self._filter(part, params, loaded, reusable=False)
+                matching = len(keys)
+            self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), allowed, matching)
 
     def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
         """One index call for a whole batch of queries (see `_batch`)."""
@@ -248,6 +249,10 @@ class KnnExecutor:
             "explain_value": ["\n".join(lines), *engine.column(1).to_pylist()],
         })
 
+    def _depth(self, spec, index, k: int) -> int:
+        """The search depth a user set, else the index's calibrated one, scaled to k."""
+        return settings_depth(spec, self.settings) or _scaled(index, k)
+
     def _filter(self, part: Part, params: Any, loaded, reusable: bool) -> tuple[np.ndarray, np.ndarray]:
         """The keys a filter keeps, and the index slots holding them; remembered for repeated
         filters until the next commit reaches the index."""
@@ -279,12 +284,11 @@ class KnnExecutor:
         return self.executor.arrow(sql, params)
 
 
-def _from_index(search: KnnSearch, key_type: pa.DataType, index, query: np.ndarray, found: np.ndarray) -> pa.Table:
-    """The k nearest of `found`, ordered by exact distance (ties by key), as the statement's columns."""
-    found = np.asarray(found, dtype=np.int64)
-    dist = index.distances(query, found)
-    order = np.lexsort((found, dist))[: search.k]
-    columns = {"key": pa.array(found[order]).cast(key_type), "distance": pa.array(dist[order].astype(np.float32))}
+def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits) -> pa.Table:
+    """The k nearest hits, ordered by exact distance (ties by key), as the statement's columns."""
+    order = np.lexsort((hits.keys, hits.distances))[: search.k]
+    columns = {"key": pa.array(hits.keys[order]).cast(key_type),
+               "distance": pa.array(hits.distances[order].astype(np.float32))}
     return pa.table({name: columns[kind] for name, kind in search.outputs})
 
 

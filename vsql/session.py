@@ -236,14 +236,8 @@ class Session:
     def _write(self, statement: Compiled, params: Any) -> Result:
         """Run a write to an indexed table and note the keys it touched for its indexes."""
         the_plan = statement.plan
-        with self._atomic() as own:
-            *prelude, sql = statement.sql
-            for setup in prelude:
-                self.executor.run(setup)
-            table = self.executor.arrow(sql, _bind(params, the_plan.vector_params))
-            keys = _written_keys(the_plan, table)
-            self.indexes.record(list(the_plan.writes), keys)
-        self._note_written(the_plan.writes, keys, applied_now=own)
+        *prelude, sql = statement.sql
+        table = self._tracked(sql, _bind(params, the_plan.vector_params), the_plan.writes, prelude)
         if isinstance(the_plan.tree, (exp.Copy, exp.TruncateTable)):
             return Result(None, table.column(0)[0].as_py() if table.num_rows else -1)
         if the_plan.tree.args.get("returning") is not None:
@@ -262,13 +256,9 @@ class Session:
         with self.lock, _translated():
             self.con.register(batch, data)  # an aborted transaction drops it on ROLLBACK
             if specs:
-                with self._atomic() as own:
-                    key = exp.column(specs[0].key, quoted=True)
-                    statement.set("returning", exp.Returning(expressions=[key]))
-                    keys = self.executor.arrow(statement.sql("duckdb")).column(0).to_numpy()
-                    self.indexes.record(list(specs), keys)
-                self._note_written(specs, keys, applied_now=own)
-                count = len(keys)
+                key = exp.alias_(exp.column(specs[0].key, quoted=True), _KEY_COLUMN)
+                statement.set("returning", exp.Returning(expressions=[key]))
+                count = self._tracked(statement.sql("duckdb"), None, specs).num_rows
             else:
                 count = self.executor.run(statement.sql("duckdb")).fetchall()[0][0]
             self.con.unregister(batch)
@@ -306,12 +296,21 @@ class Session:
             return False
         return not self.in_transaction or self._began_at == generation()
 
-    def _note_written(self, specs, keys: np.ndarray | None, applied_now: bool) -> None:
+    def _tracked(self, sql: str, params: Any, specs, prelude=()) -> pa.Table:
+        """Run a write that returns the keys it touched, log them for the indexes `specs` in its
+        transaction, and let the indexes learn them at its commit."""
+        with self._atomic() as own:
+            for setup in prelude:
+                self.executor.run(setup)
+            table = self.executor.arrow(sql, params)
+            keys = _written_keys(table)
+            self.indexes.record(list(specs), keys)
         for spec in specs:
-            if applied_now:
+            if own:
                 self.indexes.apply(spec, keys)
             else:
                 self._pending[spec.name].append(keys)
+        return table
 
     def _schema_changed(self) -> None:
         self.catalog.invalidate()
@@ -380,7 +379,7 @@ def _returning_key(the_plan: Plan) -> exp.Expr:
     return tree
 
 
-def _written_keys(the_plan: Plan, table: pa.Table) -> np.ndarray | None:
+def _written_keys(table: pa.Table) -> np.ndarray | None:
     if _KEY_COLUMN not in table.schema.names:
         return None  # COPY, TRUNCATE, or keys rewritten: follow by rebuilding
     return table.column(_KEY_COLUMN).to_numpy().astype(np.int64)
