@@ -24,3 +24,30 @@ def knn(vectors: np.ndarray, query: np.ndarray, metric: str, k: int, mask=None) 
     rows = np.arange(len(vectors)) if mask is None else np.flatnonzero(mask)
     order = rows[np.lexsort((rows, dist[rows]))][:k]
     return order, dist[order]
+
+
+def check_search(con, queries, k=10, metric="l2", min_recall=1.0, table="items", column="embedding", key="id"):
+    """Search through vsql's index (`vsql.exact_below = 0` keeps brute force out of it) and hold the
+    answer against exact search over the rows the table holds now: both the answer the index
+    gives alone (key and distance) and the one DuckDB fetches. Every key must exist with its true
+    distance, as many rows as exist must come back, and recall@k must reach `min_recall`."""
+    rows = con.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+    keys = np.array([r[0] for r in rows], dtype=np.int64)
+    vectors = np.stack([r[1] for r in rows]) if rows else np.empty((0, len(queries[0])), np.float32)
+    op = OPERATORS[metric]
+    con.execute("SET vsql.exact_below = 0")
+    found = total = 0
+    for query in queries:
+        truth, _ = knn(vectors, query, metric, k)
+        exact = dict(zip(keys.tolist(), distances(vectors, query, metric)))
+        for sql in (f"SELECT {key}, {column} {op} ? AS d FROM {table} ORDER BY d LIMIT {k}",
+                    f"SELECT {key}, {column} {op} ? AS d, {column} FROM {table} ORDER BY {column} {op} ? LIMIT {k}"):
+            got = con.execute(sql, [query] * sql.count("?")).fetchall()
+            assert len(got) == min(k, len(keys)), (sql, got)
+            for row in got:
+                assert row[0] in exact, f"key {row[0]} is not in the table"
+                assert abs(row[1] - exact[row[0]]) <= 1e-3 * max(1.0, abs(exact[row[0]])), (row, exact[row[0]])
+            found += len({row[0] for row in got} & set(keys[truth].tolist()))
+            total += len(truth)
+    con.execute("RESET vsql.exact_below")
+    assert found >= min_recall * total, f"recall {found / max(total, 1):.3f} < {min_recall}"

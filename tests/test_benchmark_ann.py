@@ -94,3 +94,44 @@ def test_exact_baseline_is_exact(quick_run):
     for kind in VSQL:
         for workload, by_system in result["results"][kind].items():
             assert by_system["vsql-exact"]["recall_min"] == 1.0, (kind, workload)
+
+
+PEER_SYSTEMS = ["duckdb-vss-hnsw", "lancedb-hnsw", "lancedb-ivfflat", "milvus-lite-hnsw", "sqlite-vec"]
+
+
+@pytest.fixture(scope="module")
+def peers_run(tmp_path_factory):
+    """The other peers, small: every metric of the issue reported for each one that runs here."""
+    out = tmp_path_factory.mktemp("ann-peers")
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ann", "--quick", "--out", str(out), "--rows", "5000", "--queries", "4",
+         "--warmup", "1", "--batch", "0", "--sweep", "3", "--systems", ",".join(["vsql-hnsw", *PEER_SYSTEMS])],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads((out / "ann.json").read_text()), (out / "ann.md").read_text()
+
+
+def test_peers_report_every_metric(peers_run):
+    result, md = peers_run
+    ran = [s for s in PEER_SYSTEMS if s in result["systems"]["selected"]]
+    assert set(ran) | set(result["systems"]["skipped"]) == set(PEER_SYSTEMS)  # run, or skipped with a reason
+    assert all(result["systems"]["skipped"].values())
+    for system in ran:
+        kind = "ivfflat" if system.endswith("ivfflat") else "hnsw"
+        labels = [c["label"] for c in result["configs"][kind] if c["system"] == system]
+        assert labels, system
+        for by_system in result["results"][kind].values():
+            for label in labels:
+                s = by_system[label]
+                assert all(_finite(s[m]) for m in METRICS), (system, label, s)
+        engine = system.removesuffix("-hnsw").removesuffix("-ivfflat")
+        assert result["build"][kind][f"{engine}_s"] >= 0 and result["load_s"][engine] > 0
+        assert result["memory_mb"][system]["build"] is not None
+        stored = result["stored"][system]
+        assert stored["disk_mb"] > 0 and stored["reopen_ms"] > 0, (system, stored)
+        if system != "sqlite-vec":
+            points = result["sweeps"][kind]["points"][system]
+            assert len(points) == len(result["sweeps"][kind]["depths"]) and all(p["qps"] > 0 for p in points)
+        assert f"| {system} |" in md
+    assert "## Recall / throughput sweep, hnsw" in md and "## Load, build, memory, disk, reopening" in md

@@ -118,3 +118,38 @@ def test_semantic_search(kernels, tmp_path, monkeypatch):
     again = execute("semantic_search.ipynb", kernels, timeout=300)  # the rerun reads the cache
     assert output(again, "embed").strip() == f"read {count} embeddings from the cache"
     assert first_column(output(again, "query-argparse")) == argparse
+
+
+def frame_rows(text: str) -> list[list[str]]:
+    """The rows of a displayed DataFrame, split on whitespace, without the index (of the first
+    block of columns, where pandas wraps a wide frame)."""
+    rows = {}
+    for line in text.splitlines():
+        if re.match(r"^\d+\s", line):
+            rows.setdefault(int(line.split()[0]), line.split()[1:])
+    return [rows[i] for i in sorted(rows)]
+
+
+@pytest.mark.timeout(600)
+def test_mlops_lifecycle(kernels):
+    notebook = execute("mlops_lifecycle.ipynb", kernels, timeout=300)
+    assert not [out for cell in notebook.cells for out in cell.get("outputs", []) if out.get("name") == "stderr"]
+    (v1,) = frame_rows(output(notebook, "evaluate-v1"))
+    assert v1[:3] == ["items_small", "1", "200"] and v1[-2:] == ["10.0", "10"]
+    (filtered,) = frame_rows(output(notebook, "evaluate-filtered"))
+    assert filtered == ["1.0", "10.0", "10", "0"]
+    compare = output(notebook, "compare")
+    champion, challenger = (float(row[2]) for row in frame_rows(compare)[:2])
+    assert challenger > champion + 0.2 and "promote challenger: better recall" in compare
+    assert output(notebook, "promote").startswith("index: items_large (hnsw, vector_l2_ops, m = 16")
+    (v2,) = frame_rows(output(notebook, "evaluate-v2"))
+    assert v2[:2] == ["items_large", "2"] and float(v2[2]) < challenger - 0.2
+    assert 'version 1 active (was 2), from its file' in output(notebook, "rollback")
+    (back,) = frame_rows(output(notebook, "evaluate-rolled-back"))
+    assert back == ["items_large", "1", f"{challenger:.3f}".rstrip("0")]
+    versions = frame_rows(output(notebook, "versions"))
+    assert [row[:2] for row in versions] == [["1", "True"], ["2", "False"]]
+    (tuned,) = frame_rows(output(notebook, "tune"))
+    assert tuned[1] == "hnsw.ef_search" and float(tuned[2]) >= 0.95 and tuned[-1] == "True"
+    (after,) = frame_rows(output(notebook, "evaluate-tuned"))
+    assert float(after[0]) >= 0.9

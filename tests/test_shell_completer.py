@@ -41,7 +41,7 @@ CASES = [
     ("CREATE INDEX ON items USING ivfflat (embedding vector_c", ["vector_cosine_ops"]),
     (INDEX, ["m", "ef_construction", "lists"]),
     (INDEX + "m = 16, e", ["ef_construction"]),
-    ("\\d", ["\\d", "\\di", "\\dt"]),
+    ("\\d", ["\\d", "\\di", "\\di+", "\\dt"]),
     ("\\d it", ["items"]),
     (".ta", [".tables"]),
     ("\\x o", ["on", "off"]),

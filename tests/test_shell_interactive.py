@@ -1,6 +1,7 @@
 """The shell at a prompt: the real program in a pseudo-terminal, driven by pexpect."""
 
 import os
+import re
 import sys
 import time
 
@@ -60,6 +61,18 @@ def test_describe_commands(shell):
     assert "items | table" in run(shell, "\\dt")
     assert "embedding | vector(4)" in run(shell, "\\d items")
     assert "name | table | type | options | rows | size | state" in run(shell, "\\di")
+
+
+def test_index_versions_command(shell):
+    run(shell, "CREATE TABLE items (id BIGINT PRIMARY KEY, embedding VECTOR(2));")
+    run(shell, "INSERT INTO items SELECT i, ARRAY[i, i + 1]::vector(2) FROM generate_series(1, 50) AS t(i);")
+    run(shell, "CREATE INDEX idx ON items USING ivfflat (embedding vector_l2_ops) WITH (lists = 2);")
+    run(shell, "ALTER INDEX idx SET (lists = 3);")
+    run(shell, "CREATE VECTOR ALIAS serving FOR idx;")
+    listing = run(shell, "\\di+")
+    assert re.search(r"name \| version \| active \| +options +\| reason", listing)
+    assert re.search(r'idx +\| +1 \| false +\| {"lists": 2} \| create \|.*\| +50 \|', listing)
+    assert re.search(r'idx +\| +2 \| true +\| {"lists": 3} \| alter +\|.*\| serving', listing)
 
 
 def test_timing_and_expanded_display(shell):

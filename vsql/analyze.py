@@ -8,6 +8,7 @@ An engine then lowers these nodes into its own functions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
 from . import dialect as d
-from . import vectors
+from . import models, vectors
 from .catalog import Catalog, TableInfo
 from .errors import ProgrammingError, VectorError
 
@@ -111,12 +112,17 @@ class _Analyzer:
             return agg(this=node.this), node.this.meta_get("vdim")
         if isinstance(node, exp.Insert):
             self.insert_values(node)
+        if isinstance(node, (exp.Insert, exp.Update)):
+            self.written_models(node)
         return node, None
 
     # -- rules -----------------------------------------------------------------------------
 
     def vector_op(self, node: d.VectorOp) -> tuple[exp.Expr, int | None]:
+        if isinstance(node, d.Embed):
+            return self.embed(node)
         if isinstance(node, (d.DistanceOp, d.InnerProduct)):
+            self.same_model(node.this, node.expression)  # the clearer error, before any of dimensions
             self.pair(node, "this", "expression", "distance")
             return node, None
         if isinstance(node, (d.VectorAdd, d.VectorSub, d.VectorMul, d.VectorConcat)):
@@ -134,14 +140,36 @@ class _Analyzer:
             return node, int(count.this) if isinstance(count, exp.Literal) and count.is_int else UNKNOWN
         return node, dim  # L2Normalize, VectorAvg, VectorSum, VectorCast
 
+    def embed(self, node: d.Embed) -> tuple[exp.Expr, int | None]:
+        name = node.this
+        if not (isinstance(name, exp.Literal) and name.is_string):
+            raise ProgrammingError(f"embed() takes the model's name as a string literal, not {name.sql()}")
+        model = models.resolve(self.catalog, name.this)
+        node.meta["model"] = model
+        return node, model.dim
+
+    def same_model(self, left: exp.Expr, right: exp.Expr) -> None:
+        """A column bound to a model meets only vectors `embed` makes with that model."""
+        for column, other in ((left, right), (right, left)):
+            made = other.meta_get("model")
+            if isinstance(column, exp.Column) and made is not None:
+                bound = self.column_model(column)
+                if bound is not None and bound != made.label:
+                    raise ProgrammingError(f'{column.sql()} holds vectors of model "{bound}", and this vector comes '
+                                           f'from model "{made.label}": vectors of different models do not compare')
+
+    def column_model(self, column: exp.Column) -> str | None:
+        for table in self.tree.find_all(exp.Table):
+            if column.table in ("", table.alias_or_name):
+                info = self.table_info(table)
+                if info is not None and column.name.lower() in info.columns:
+                    return self.catalog.column_model(info.name, column.name)
+        return None
+
     def cast(self, node: exp.Cast) -> tuple[exp.Expr, int | None]:
         to, child = node.to, node.this
         if to.is_type(exp.DType.VECTOR):
-            dims = to.expressions
-            want = int(dims[0].this.this) if dims else None
-            if want is not None and not 1 <= want <= d.MAX_DIM:
-                raise VectorError(f"dimensions for type vector must be between 1 and {d.MAX_DIM}")
-            vector = self.to_vector(child, want)
+            vector = self.to_vector(child, _declared_dim(to))
             return vector, vector.meta_get("vdim")
         if child.meta_get("vdim") is not None and to.this in exp.DataType.TEXT_TYPES:
             return d.VectorToText(this=child), None
@@ -235,6 +263,24 @@ class _Analyzer:
                 if want and value.meta_get("vdim") is None and _coercible(value):
                     value.replace(self.to_vector(value, want))
 
+    def written_models(self, node: exp.Insert | exp.Update) -> None:
+        """Vectors written to a column bound to a model must come from that model when `embed` makes them."""
+        target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+        if not isinstance(target, exp.Table) or not self.catalog.models()[1]:
+            return
+        if isinstance(node, exp.Update):
+            pairs = [(e.this.name, e.expression) for e in node.expressions if isinstance(e, exp.EQ)]
+        else:
+            source = node.expression
+            names = [c.name for c in node.this.expressions] if isinstance(node.this, exp.Schema) else []
+            rows = [source.selects] if isinstance(source, exp.Select) else [
+                r.expressions for r in source.expressions if isinstance(r, exp.Tuple)] if isinstance(source, exp.Values) else []
+            pairs = [(name, value) for row in rows for name, value in zip(names, row)]
+        for name, value in pairs:
+            value = value.this if isinstance(value, exp.Alias) else value
+            column = exp.column(name, table=target.alias_or_name)
+            self.same_model(column, value)
+
     # -- names -----------------------------------------------------------------------------
 
     def param(self, key: int | str) -> Any:
@@ -285,11 +331,20 @@ class _Analyzer:
                     raise ProgrammingError(
                         f"column {dtype.parent.name} needs a dimension: write VECTOR(n), n from 1 to {d.MAX_DIM}"
                     )
-                if dims and not 1 <= int(dims[0].this.this) <= d.MAX_DIM:
-                    raise VectorError(f"dimensions for type vector must be between 1 and {d.MAX_DIM}")
+                _declared_dim(dtype)
 
 
 _MISSING = object()
+
+
+def _declared_dim(dtype: exp.DataType) -> int | None:
+    """The n of VECTOR(n) (None if unsized), checked: an integer from 1 to MAX_DIM, as pgvector takes."""
+    if not dtype.expressions:
+        return None
+    text = dtype.expressions[0].this.name
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= d.MAX_DIM:
+        raise VectorError(f"dimensions for type vector must be between 1 and {d.MAX_DIM}, not {text}")
+    return int(text)
 
 
 def _mark(node: exp.Expr, dim: int) -> exp.Expr:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from .models import registry
+
 _ARRAY = re.compile(r"FLOAT\[(\d+)\]\Z")
 
 
@@ -30,10 +32,21 @@ class Catalog:
     con: duckdb.DuckDBPyConnection
     version: int = 0
     _tables: dict[str, TableInfo] | None = field(default=None, repr=False)
+    _models: tuple | None = field(default=None, repr=False)
 
     def invalidate(self) -> None:
         self.version += 1
-        self._tables = None
+        self._tables = self._models = None
+
+    def models(self) -> tuple[dict, dict]:
+        """Embedding models by label and name, and which model each vector column is bound to."""
+        if self._models is None:
+            self._models = registry(self.con)
+        return self._models
+
+    def column_model(self, table: str, column: str) -> str | None:
+        """The label (name@version) of the model bound to `table.column`, if any."""
+        return self.models()[1].get((table.lower(), column.lower()))
 
     def table(self, name: str, schema: str | None = None) -> TableInfo | None:
         tables = self._load()

@@ -10,7 +10,7 @@ import contextlib
 import datetime
 import re
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import duckdb
@@ -193,6 +193,7 @@ class Cursor:
     def execute(self, sql: str, params: Any = None) -> Cursor:
         """Run one statement (or several, without parameters); parameters are bound, never pasted."""
         self._check_open()
+        _check_params(params)
         session = self.connection.session
         compiled = session.compile(sql, params)
         if compiled[0].plan.action != "transaction":
@@ -285,6 +286,12 @@ class Cursor:
         if self._closed:
             raise InterfaceError("cursor is closed")
         self.connection._check_open()
+
+
+def _check_params(params: Any) -> None:
+    """PEP 249's parameters: a sequence or a mapping (a string is one value, not a sequence of them)."""
+    if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, (Sequence, Mapping))):
+        raise ProgrammingError(f"parameters must be a sequence or a mapping, not {type(params).__name__}")
 
 
 @contextlib.contextmanager

@@ -121,6 +121,12 @@ class VectorLiteral(VectorOp):
         return self.args["this"]
 
 
+class Embed(VectorOp):
+    """embed('model', text): the model's vector for a text; analysis resolves the model."""
+
+    arg_types = {"this": True, "expression": True}
+
+
 class Explain(exp.Expression):
     """EXPLAIN [ANALYZE] of a statement vsql rewrites (sqlglot keeps EXPLAIN as raw text)."""
 
@@ -141,6 +147,7 @@ FUNCTIONS = {
     "VECTOR_NORM": VectorNorm,
     "L2_NORMALIZE": L2Normalize,
     "SUBVECTOR": Subvector,
+    "EMBED": Embed,
 }
 
 

@@ -76,6 +76,13 @@ def _aggregate(name: str):
     return sql
 
 
+def _embed(self, e: d.Embed) -> str:
+    model = e.meta["model"]
+    call = exp.Anonymous(this="vsql_embed", expressions=[
+        exp.Literal.string(model.provider), exp.Literal.string(model.source), e.expression])
+    return self.sql(_as_vector(call, model.dim))
+
+
 def _norm(self, e: d.VectorNorm) -> str:
     fn = "array_inner_product" if _known(e.this) else "list_inner_product"
     return self.func("sqrt", self.func(fn, e.this, e.this))
@@ -94,7 +101,8 @@ def _concat(self, e: d.VectorConcat) -> str:
 
 
 def _literal(self, e: d.VectorLiteral) -> str:
-    array = exp.Array(expressions=[exp.Literal.number(repr(v)) for v in e.values])
+    # DuckDB reads 0.0 as a DECIMAL, which has no -0; 0e0 is a DOUBLE, which keeps the sign
+    array = exp.Array(expressions=[exp.Literal.number(repr(v) if v else f"{v:e}") for v in e.values])
     return self.sql(_as_vector(array, len(e.values)))
 
 
@@ -103,9 +111,12 @@ def _cast(self, e: d.VectorCast) -> str:
 
 
 def _column_def(self, e: exp.ColumnDef) -> str:
-    """A vector column: FLOAT[n] that refuses NaN and infinities, as pgvector's type does."""
+    """A vector column: FLOAT[n] that refuses NaN and infinities, as pgvector's type does.
+
+    DuckDB cannot add a column with a CHECK constraint, so a vector column added by ALTER TABLE
+    relies on vsql's own refusal of NaN in literals and bound vectors."""
     kind = e.args.get("kind")
-    if kind is not None and kind.is_type(exp.DType.VECTOR):
+    if kind is not None and kind.is_type(exp.DType.VECTOR) and not isinstance(e.parent, exp.Alter):
         finite = exp.Anonymous(
             this="isfinite",
             expressions=[exp.Anonymous(this="list_sum", expressions=[exp.column(e.name, quoted=True)])],
@@ -152,6 +163,7 @@ class DuckDBTarget(DuckDB):
             **{node: _udf for node in _UDF},
             d.VectorDims: lambda self, e: self.func("len", e.this),
             d.VectorNorm: _norm,
+            d.Embed: _embed,
             d.Subvector: _subvector,
             d.VectorConcat: _concat,
             d.VectorAvg: _aggregate("vsql_vector_avg"),

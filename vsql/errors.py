@@ -110,6 +110,8 @@ def translate(error: Exception) -> Error:
         result = ProgrammingError(f"syntax error: {error}")
     elif isinstance(error, UnsupportedError):
         result = NotSupportedError(f"cannot run on DuckDB: {error}")
+    elif isinstance(error, (OSError, MemoryError)):  # writing index files, building indexes
+        result = OperationalError(f"{type(error).__name__}: {error}")
     else:
         from_udf = _UDF_ERROR.search(str(error))
         if from_udf:  # a VectorError raised inside one of vsql's UDFs

@@ -67,6 +67,7 @@ class FaissIndex:
         else:
             lists = max(1, min(options["lists"], len(vectors)))
             index = faiss.IndexIVFFlat(faiss.IndexFlat(dim, METRICS[metric]), dim, lists, METRICS[metric])
+            index.cp.min_points_per_centroid = 1  # small tables train too, without Faiss's warning on stderr
             sample = vectors if len(vectors) <= lists * 64 else vectors[
                 np.random.default_rng(0).choice(len(vectors), lists * 64, replace=False)]
             index.train(sample if len(sample) else np.zeros((1, dim), np.float32))
@@ -298,15 +299,19 @@ class FaissIndex:
         header = {"format": FORMAT, "method": self.method, "metric": self.metric, "dim": self.dim,
                   "options": self.options, "tuned": self.tuned, **meta}
         tmp = path.with_suffix(".tmp")
-        with open(tmp, "wb") as out:
-            with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
-                archive.writestr("meta.json", json.dumps(header))
-                archive.writestr("index.faiss", faiss.serialize_index(self.index).tobytes())
-                archive.writestr("keys.npy", _npy(self.keys))
-                archive.writestr("alive.npy", _npy(self.alive))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        try:
+            with open(tmp, "wb") as out:
+                with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+                    archive.writestr("meta.json", json.dumps(header))
+                    archive.writestr("index.faiss", faiss.serialize_index(self.index).tobytes())
+                    archive.writestr("keys.npy", _npy(self.keys))
+                    archive.writestr("alive.npy", _npy(self.alive))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:  # a full disk, a name too long: leave no half-written file behind
+            tmp.unlink(missing_ok=True)
+            raise
         return path.stat().st_size
 
     @classmethod
@@ -337,6 +342,11 @@ def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms > 0, norms, 1)
     return vectors
+
+
+def depth_steps(index: FaissIndex) -> tuple[int, ...]:
+    """The search depths tuning tries, shallowest first (below pgvector's default ef_search too)."""
+    return (10, 16, 20, 24, 32, *_EF_STEPS) if index.method == "hnsw" else _probe_steps(index.index.nlist)
 
 
 def _probe_steps(lists: int) -> tuple[int, ...]:

@@ -9,11 +9,15 @@ reopen the index catches up from the log instead of being trusted blindly or reb
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 import numpy as np
@@ -43,6 +47,11 @@ _CATALOG_DDL = [
         rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER)""",
     "CREATE SEQUENCE IF NOT EXISTS vsql.change_seq",
     "CREATE TABLE IF NOT EXISTS vsql.changes (index_name VARCHAR NOT NULL, seq BIGINT NOT NULL, key BIGINT)",
+    """CREATE TABLE IF NOT EXISTS vsql.index_versions (
+        name VARCHAR NOT NULL, version INTEGER NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
+        options VARCHAR NOT NULL, reason VARCHAR NOT NULL, created_at TIMESTAMP, rows BIGINT, size_bytes BIGINT,
+        build_seconds DOUBLE, tuned INTEGER, recall DOUBLE, applied_seq BIGINT, file_kept BOOLEAN)""",
+    "CREATE TABLE IF NOT EXISTS vsql.aliases (name VARCHAR NOT NULL, index_name VARCHAR NOT NULL, updated_at TIMESTAMP)",
 ]
 
 
@@ -111,22 +120,33 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool] | None:
         raise ProgrammingError(f'relation "{table.name}" does not exist')
     if info.vector_dim(column.name) is None:
         raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
-    options = _options(method, params.args.get("with_storage") or [])
+    options = _options(method, [(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
     name = index.name or f"{info.name}_{column.name}_idx"
-    key = _primary_key(catalog.con, info.name)
+    key = primary_key(catalog.con, info.name)
     spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options)
     return spec, bool(node.args.get("exists"))
 
 
-def _options(method: str, given: list) -> dict:
+def alter_options(spec: IndexSpec, action: exp.Expr) -> dict:
+    """The options of `ALTER INDEX name SET (option = value, ...)` over the index's current ones."""
+    if not isinstance(action, exp.AlterSet) or not action.expressions:
+        raise NotSupportedError(f'ALTER INDEX on a vsql index takes SET (option = value, ...): {", ".join(OPTIONS[spec.method])}')
+    pairs = []
+    for item in action.expressions:
+        if not isinstance(item, exp.EQ):
+            raise ProgrammingError(f"expected option = value, not {item.sql()}")
+        pairs.append((item.this.name, item.expression))
+    return _options(spec.method, pairs, spec.options)
+
+
+def _options(method: str, given: list[tuple[str, exp.Expr]], base: dict | None = None) -> dict:
     allowed = OPTIONS[method]
-    options = {name: default for name, (default, _, _) in allowed.items()}
-    for prop in given:
-        name = prop.name.lower()
+    options = base.copy() if base else {name: default for name, (default, _, _) in allowed.items()}
+    for name, value in given:
+        name = name.lower()
         if name not in allowed:
             raise ProgrammingError(f'unrecognized parameter "{name}" for {method} (allowed: {", ".join(allowed)})')
         _, low, high = allowed[name]
-        value = prop.args["value"]
         if not (isinstance(value, exp.Literal) and value.is_int):
             raise ProgrammingError(f'invalid value for parameter "{name}": "{value.sql()}"')
         number = int(value.this)
@@ -138,7 +158,7 @@ def _options(method: str, given: list) -> dict:
     return options
 
 
-def _primary_key(con: duckdb.DuckDBPyConnection, table: str) -> str:
+def primary_key(con: duckdb.DuckDBPyConnection, table: str) -> str:
     rows = con.execute(
         "SELECT c.constraint_column_names, col.data_type FROM duckdb_constraints() c "
         "JOIN duckdb_columns() col ON col.table_oid = c.table_oid AND col.column_name = c.constraint_column_names[1] "
@@ -156,8 +176,9 @@ def _primary_key(con: duckdb.DuckDBPyConnection, table: str) -> str:
 class IndexManager:
     """The vector indexes of one database: catalog, files, loading, upkeep."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection):
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings=None):
         self.con = con
+        self.settings = settings
         path, self.read_only = con.execute(
             "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchall()[0]
@@ -167,30 +188,61 @@ class IndexManager:
         if self._shared:
             _OPEN[self._shared] = _OPEN.get(self._shared, 0) + 1
         self._specs: dict[str, IndexSpec] | None = None
+        self._aliases: dict[str, str] | None = None
+        self._pinned: dict[tuple[str, str, str], IndexSpec] = {}
+        self._aside: dict[tuple, Loaded] = {}  # a version other than the active one, for evaluation
 
     # -- catalog ----------------------------------------------------------------------------
 
     def specs(self) -> dict[str, IndexSpec]:
         if self._specs is None:
-            exists = self.con.execute(
-                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql' AND table_name = 'indexes' "
-                "AND database_name = current_database()"
-            ).fetchall()[0][0]
             rows = self.con.execute(
                 "SELECT name, table_name, column_name, key_column, method, opclass, options, version, token "
-                "FROM vsql.indexes"
-            ).fetchall() if exists else []
+                "FROM vsql.indexes ORDER BY rowid"
+            ).fetchall() if self._has("indexes") else []
             self._specs = {r[0]: IndexSpec(*r[:6], json.loads(r[6]), r[7], r[8]) for r in rows}
         return self._specs
 
+    def aliases(self) -> dict[str, str]:
+        """Vector alias -> index name, the most recently pointed last."""
+        if self._aliases is None:
+            self._aliases = dict(self.con.execute(
+                "SELECT name, index_name FROM vsql.aliases ORDER BY updated_at").fetchall()) if self._has("aliases") else {}
+        return self._aliases
+
     def invalidate(self) -> None:
-        self._specs = None
+        self._specs = self._aliases = None
 
     def for_table(self, table: str) -> list[IndexSpec]:
         return [s for s in self.specs().values() if s.table.lower() == table.lower()]
 
     def find(self, table: str, column: str, metric: str) -> IndexSpec | None:
-        return next((s for s in self.for_table(table) if s.column == column.lower() and s.metric == metric), None)
+        """The index that serves searches on `table.column` by `metric`: the one a vector alias
+        points at when several could, else the oldest (a new challenger serves only once promoted)."""
+        pinned = self._pinned.get((table.lower(), column.lower(), metric))
+        if pinned is not None:
+            return pinned
+        matching = {s.name: s for s in self.for_table(table) if s.column == column.lower() and s.metric == metric}
+        served = [matching[name] for name in self.aliases().values() if name in matching]
+        return served[-1] if served else next(iter(matching.values()), None)
+
+    def resolve(self, name: str) -> IndexSpec:
+        """The index called `name`, or the one the vector alias `name` points at."""
+        name = name.lower()
+        spec = self.specs().get(self.aliases().get(name, name))
+        if spec is None:
+            raise ProgrammingError(f'index or vector alias "{name}" does not exist')
+        return spec
+
+    @contextmanager
+    def pinned(self, spec: IndexSpec):
+        """Searches on the index's column use `spec` (a given index and version) for a while."""
+        key = (spec.table.lower(), spec.column, spec.metric)
+        self._pinned[key] = spec
+        try:
+            yield
+        finally:
+            self._pinned.pop(key, None)
 
     # -- DDL --------------------------------------------------------------------------------
 
@@ -200,8 +252,7 @@ class IndexManager:
             if if_not_exists:
                 return
             raise ProgrammingError(f'relation "{spec.name}" already exists')
-        for statement in _CATALOG_DDL:
-            self.con.execute(statement)
+        self._ensure_catalog()
         spec = IndexSpec(**{**spec.__dict__, "version": 1, "token": secrets.token_hex(8)})
         self.con.execute(
             "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, token) "
@@ -210,28 +261,121 @@ class IndexManager:
              spec.version, spec.token],
         )
         self.invalidate()
-        self._build(spec)
+        self._build(spec, "create")
 
     def drop(self, name: str, if_exists: bool) -> bool:
         """Drop a vsql index; False when `name` is none of vsql's (DuckDB may own it)."""
         spec = self.specs().get(name.lower())
         if spec is None:
             return False
+        serving = [alias for alias, target in self.aliases().items() if target == spec.name]
+        if serving:
+            raise ProgrammingError(f'cannot drop index "{spec.name}": vector alias "{serving[0]}" points at it '
+                                   "(ALTER or DROP VECTOR ALIAS first)")
         self.con.execute("DELETE FROM vsql.indexes WHERE name = ?", [spec.name])
         self.con.execute("DELETE FROM vsql.changes WHERE index_name = ?", [spec.name])
+        self.con.execute("DELETE FROM vsql.index_versions WHERE name = ?", [spec.name])
         self.loaded.pop(spec.name, None)
         self.invalidate()
         for old in self._files(spec.name):
             old.unlink(missing_ok=True)
         return True
 
-    def reindex(self, name: str) -> None:
+    def reindex(self, name: str, options: dict | None = None, reason: str | None = None) -> None:
+        """Build a new version of the index (with new `options`: ALTER INDEX ... SET)."""
         spec = self.specs().get(name.lower())
         if spec is None:
             raise ProgrammingError(f'index "{name}" does not exist')
-        self.con.execute("UPDATE vsql.indexes SET version = version + 1 WHERE name = ?", [spec.name])
+        self._ensure_catalog()
+        version = self.con.execute("SELECT coalesce(max(version), 0) FROM vsql.index_versions WHERE name = ?",
+                                   [spec.name]).fetchall()[0][0]
+        self.con.execute("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?",
+                         [max(version, spec.version) + 1, json.dumps(options or spec.options), spec.name])
         self.invalidate()
-        self._build(self.specs()[spec.name])
+        self._build(self.specs()[spec.name], reason or ("alter" if options else "reindex"))
+
+    # -- versions and aliases ---------------------------------------------------------------
+
+    def versions(self, name: str) -> pa.Table:
+        spec = self.resolve(name)
+        return fetch_arrow(self.con.execute(
+            "SELECT version, version = ? AS active, method, opclass, options, reason, created_at, rows, size_bytes, "
+            "build_seconds, tuned, recall, file_kept FROM vsql.index_versions WHERE name = ? ORDER BY version",
+            [spec.version, spec.name]))
+
+    def rollback(self, name: str, version: int) -> str:
+        """Make an earlier (or later) version active again: loaded from its file while the file is
+        kept (and caught up from the change log), else rebuilt with that version's options."""
+        spec = self.resolve(name)
+        row = self.con.execute("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, version]).fetchall()
+        if not row:
+            known = [r[0] for r in self.con.execute(
+                "SELECT version FROM vsql.index_versions WHERE name = ? ORDER BY version", [spec.name]).fetchall()]
+            raise ProgrammingError(f'index "{spec.name}" has no version {version} (versions: {known})')
+        if version == spec.version:
+            return f'index "{spec.name}": version {version} is already active'
+        current = self.loaded.get(spec.name)
+        if current is not None and current.version == spec.version and current.dirty:
+            self._save(spec, current)  # so the version left behind can come back from its file
+        self.con.execute("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?", [version, row[0][0], spec.name])
+        self.invalidate()
+        target = self.specs()[spec.name]
+        loaded = self._load(target)
+        how = "from its file"
+        if loaded is None:
+            loaded = self._build(target)
+            how = "rebuilt: its file was not kept"
+        self.con.execute(
+            "UPDATE vsql.indexes i SET rows = v.rows, size_bytes = v.size_bytes, build_seconds = v.build_seconds, "
+            "built_at = v.created_at, tuned = v.tuned FROM vsql.index_versions v "
+            "WHERE v.name = i.name AND v.version = ? AND i.name = ?", [version, spec.name])
+        return f'index "{spec.name}": version {version} active (was {spec.version}), {how}'
+
+    def set_tuned(self, spec: IndexSpec, depth: int, recall: float) -> None:
+        """Store a tuned search depth as the default of the index's version (and in its file)."""
+        loaded = self.get(spec)
+        loaded.index.tuned = depth
+        loaded.dirty += 1
+        self._save(spec, loaded)
+        self.con.execute("UPDATE vsql.index_versions SET tuned = ?, recall = ? WHERE name = ? AND version = ?",
+                         [depth, recall, spec.name, spec.version])
+        if self.specs()[spec.name].version == spec.version:
+            self.con.execute("UPDATE vsql.indexes SET tuned = ? WHERE name = ?", [depth, spec.name])
+
+    def set_recall(self, spec: IndexSpec, recall: float) -> None:
+        self.con.execute("UPDATE vsql.index_versions SET recall = ? WHERE name = ? AND version = ?",
+                         [recall, spec.name, spec.version])
+
+    def version_spec(self, spec: IndexSpec, version: int | None) -> IndexSpec:
+        """`spec` as of `version` (its options then), for evaluating a version that is not active."""
+        if version is None or version == spec.version:
+            return spec
+        row = self.con.execute("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, version]).fetchall()
+        if not row:
+            raise ProgrammingError(f'index "{spec.name}" has no version {version}')
+        return IndexSpec(**{**spec.__dict__, "options": json.loads(row[0][0]), "version": version})
+
+    def alias(self, action: str, name: str, target: str | None = None, if_exists: bool = False) -> None:
+        """CREATE / ALTER / DROP VECTOR ALIAS: a stable name for the index that serves."""
+        name = name.lower()
+        exists = name in self.aliases()
+        if action == "drop":
+            if not exists and not if_exists:
+                raise ProgrammingError(f'vector alias "{name}" does not exist')
+        elif action == "create" and (exists or name in self.specs()):
+            raise ProgrammingError(f'relation "{name}" already exists')
+        elif action == "alter" and not exists:
+            raise ProgrammingError(f'vector alias "{name}" does not exist')
+        spec = self.specs().get((target or "").lower())
+        if action != "drop" and spec is None:
+            raise ProgrammingError(f'index "{target}" does not exist')
+        self._ensure_catalog()
+        self.con.execute("DELETE FROM vsql.aliases WHERE name = ?", [name])
+        if action != "drop":
+            self.con.execute("INSERT INTO vsql.aliases VALUES (?, ?, ?)", [name, spec.name, datetime.now()])
+        self.invalidate()
 
     def drop_for_table(self, table: str) -> None:
         for spec in self.for_table(table):
@@ -259,10 +403,25 @@ class IndexManager:
 
     def get(self, spec: IndexSpec) -> Loaded:
         """The index, current with every committed change: loaded from its file, or rebuilt."""
+        active = self.specs().get(spec.name)
+        if active is not None and active.version != spec.version:
+            return self._other_version(spec)
         loaded = self.loaded.get(spec.name)
         if loaded is None or loaded.version != spec.version:
             loaded = self._load(spec) or self._build(spec)
         return loaded
+
+    def _other_version(self, spec: IndexSpec) -> Loaded:
+        """A kept version that is not the active one, caught up with the log, held aside until
+        the next commit reaches the indexes (writes do not keep it current)."""
+        key = (spec.name, spec.version, generation())
+        if key not in self._aside:
+            loaded = self._load(spec, register=False)
+            if loaded is None:
+                raise ProgrammingError(f'version {spec.version} of index "{spec.name}" has no file kept '
+                                       "(see vsql.keep_index_versions); roll back to it to rebuild it")
+            self._aside = {key: loaded}
+        return self._aside[key]
 
     def record(self, specs: list[IndexSpec], keys: np.ndarray | None) -> None:
         """Log written keys in the current transaction (None: everything changed, rebuild).
@@ -286,7 +445,7 @@ class IndexManager:
         if loaded is None or loaded.version != spec.version:
             return  # not in memory: loading replays the log
         if keys is None:  # a write vsql could not follow row by row (COPY, TRUNCATE): rebuild
-            self.reindex(spec.name)
+            self._build(spec)
             return
         with loaded.lock:
             changed = np.unique(np.asarray(keys, dtype=np.int64))
@@ -294,9 +453,9 @@ class IndexManager:
             loaded.dirty += len(changed)
             _GENERATION[0] += 1
         if loaded.index.dead > _REBUILD_DEAD_FRACTION * max(len(loaded.index.keys), 1):
-            self.reindex(spec.name)
+            self._build(spec)  # compaction: the same version, rebuilt in place
         elif loaded.dirty >= _CHECKPOINT_CHANGES:
-            self._save(spec, loaded)
+            self._save_lagging(spec, loaded)
 
     def close(self) -> None:
         """Save what lags behind, and forget the indexes when no connection uses them."""
@@ -314,28 +473,56 @@ class IndexManager:
         for name, loaded in list(self.loaded.items()):
             spec = self.specs().get(name)
             if spec is not None and loaded.version == spec.version and loaded.dirty:
-                self._save(spec, loaded)
+                self._save_lagging(spec, loaded)
 
     # -- internals --------------------------------------------------------------------------
 
-    def _build(self, spec: IndexSpec) -> Loaded:
+    def _build(self, spec: IndexSpec, reason: str | None = None) -> Loaded:
+        """Build the index's version `spec.version` from the table; `reason` records a new version
+        (create, reindex, alter), None rebuilds an existing one in place."""
         started = time.perf_counter()
         keys, vectors = self._vectors(spec, None)
         dim = self._dim(spec)
         index = FaissIndex.build(spec.method, spec.metric, dim, spec.options, keys, vectors)
         loaded = Loaded(index, spec.version, 0, dirty=1)
-        self.loaded[spec.name] = loaded
-        size = self._save(spec, loaded)
+        size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
+        self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace
         if self.read_only:
             return loaded
+        seconds = time.perf_counter() - started
         self.con.execute(
             "UPDATE vsql.indexes SET rows = ?, size_bytes = ?, build_seconds = ?, built_at = now(), tuned = ? "
             "WHERE name = ?",
-            [index.live, size, time.perf_counter() - started, index.tuned, spec.name],
+            [index.live, size, seconds, index.tuned, spec.name],
         )
+        self._ensure_catalog()
+        old = self.con.execute("SELECT reason, created_at FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, spec.version]).fetchall()
+        self.con.execute("DELETE FROM vsql.index_versions WHERE name = ? AND version = ?", [spec.name, spec.version])
+        self.con.execute(
+            "INSERT INTO vsql.index_versions VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, NULL, ?, ?)",
+            [spec.name, spec.version, spec.method, spec.opclass, json.dumps(spec.options),
+             reason or (old[0][0] if old else "rebuild"), old[0][1] if old and not reason else None, index.live, size,
+             seconds, index.tuned, loaded.applied_seq, size is not None],
+        )
+        if reason:
+            self._retain(spec)
         return loaded
 
-    def _load(self, spec: IndexSpec) -> Loaded | None:
+    def _retain(self, spec: IndexSpec) -> None:
+        """Keep the files of the newest `vsql.keep_index_versions` versions (and the active one)."""
+        keep = self.settings.get("vsql.keep_index_versions") if self.settings is not None else 3
+        kept = [r[0] for r in self.con.execute(
+            "SELECT version FROM vsql.index_versions WHERE name = ? AND file_kept ORDER BY version DESC",
+            [spec.name]).fetchall()]
+        for version in kept[keep:]:
+            if version != spec.version:
+                if self.folder is not None:
+                    (self.folder / _file_name(spec.name, version)).unlink(missing_ok=True)
+                self.con.execute("UPDATE vsql.index_versions SET file_kept = false WHERE name = ? AND version = ?",
+                                 [spec.name, version])
+
+    def _load(self, spec: IndexSpec, register: bool = True) -> Loaded | None:
         path = self._file(spec)
         if path is None:
             return None
@@ -343,6 +530,9 @@ class IndexManager:
             index, meta = FaissIndex.load(path, {"name": spec.name, "version": spec.version, "token": spec.token})
         except IndexFileError:
             return None  # corrupt, truncated or foreign: rebuilt from the table by the caller
+        saved = self._saved_seq(spec)
+        if saved is not None and meta["applied_seq"] != saved:
+            return None  # an older copy of the file (or a newer one): the log no longer matches it
         logged = self.con.execute(
             "SELECT DISTINCT key FROM vsql.changes WHERE index_name = ?", [spec.name]
         ).fetchnumpy()["key"]
@@ -355,7 +545,8 @@ class IndexManager:
             loaded.dirty = len(changed)
         if index.live != self._count(spec):  # written behind vsql's back
             return None
-        self.loaded[spec.name] = loaded
+        if register:
+            self.loaded[spec.name] = loaded
         return loaded
 
     def _save(self, spec: IndexSpec, loaded: Loaded) -> int | None:
@@ -367,28 +558,58 @@ class IndexManager:
             return None
         loaded.applied_seq = self._last_seq()
         self.folder.mkdir(exist_ok=True)
-        path = self.folder / f"{spec.name}.v{spec.version}.vsqlidx"
+        path = self.folder / _file_name(spec.name, spec.version)
         meta = {"name": spec.name, "version": spec.version, "token": spec.token, "applied_seq": loaded.applied_seq}
         size = loaded.index.save(path, meta)
-        self.con.execute("DELETE FROM vsql.changes WHERE index_name = ? AND seq <= ?", [spec.name, loaded.applied_seq])
         loaded.dirty = 0
-        for old in self._files(spec.name):
-            if old != path:
-                old.unlink(missing_ok=True)
+        self._ensure_catalog()
+        self.con.execute("UPDATE vsql.index_versions SET applied_seq = ?, size_bytes = ? WHERE name = ? AND version = ?",
+                         [loaded.applied_seq, size, spec.name, spec.version])
+        # Kept files of other versions catch up from the log when rolled back to: trim only below them all.
+        floor = self.con.execute("SELECT min(applied_seq) FROM vsql.index_versions WHERE name = ? AND file_kept",
+                                 [spec.name]).fetchall()[0][0]
+        floor = loaded.applied_seq if floor is None else min(floor, loaded.applied_seq)
+        self.con.execute("DELETE FROM vsql.changes WHERE index_name = ? AND seq <= ?", [spec.name, floor])
         return size
 
+    def _saved_seq(self, spec: IndexSpec) -> int | None:
+        """The change the catalog says this version's file was last saved at (None: not recorded)."""
+        if not self._has("index_versions"):
+            return None
+        row = self.con.execute("SELECT applied_seq FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, spec.version]).fetchall()
+        return row[0][0] if row else None
+
+    def _save_lagging(self, spec: IndexSpec, loaded: Loaded) -> int | None:
+        """Save a file that only catches up with the table and the log: if it cannot be written (a
+        full disk), it stays behind for the next save instead of failing a committed write, a read
+        or a close; the log keeps what it lacks."""
+        try:
+            return self._save(spec, loaded)
+        except OSError:
+            return None
+
     def _files(self, name: str) -> list[Path]:
-        return sorted(self.folder.glob(f"{name}.v*.vsqlidx")) if self.folder and self.folder.exists() else []
+        if self.folder is None or not self.folder.exists():
+            return []
+        versions = re.compile(re.escape(quote(name, safe="")) + r"\.v\d+\.vsqlidx")  # as _file_name writes
+        return sorted(path for path in self.folder.iterdir() if versions.fullmatch(path.name))
 
     def _file(self, spec: IndexSpec) -> Path | None:
         if self.folder is None:
             return None
-        path = self.folder / f"{spec.name}.v{spec.version}.vsqlidx"
+        path = self.folder / _file_name(spec.name, spec.version)
         return path if path.exists() else None
 
-    def _size(self, spec: IndexSpec) -> int | None:
-        path = self._file(spec)
-        return path.stat().st_size if path else None
+    def _has(self, table: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql' AND table_name = ? "
+            "AND database_name = current_database()", [table]).fetchall()[0][0])
+
+    def _ensure_catalog(self) -> None:
+        if not self._has("aliases"):  # the newest of the catalog's tables
+            for statement in _CATALOG_DDL:
+                self.con.execute(statement)
 
     def _last_seq(self) -> int:
         row = self.con.execute("SELECT max(seq) FROM vsql.changes").fetchall()[0]
@@ -424,6 +645,12 @@ class IndexManager:
         return bool(self.con.execute(
             "SELECT count(*) FROM duckdb_indexes() WHERE index_name = ? AND database_name = current_database()", [name]
         ).fetchall()[0][0])
+
+
+def _file_name(name: str, version: int) -> str:
+    """An index version's file: its name percent-encoded, so that no name ('../x', '/x', 'a*')
+    reaches outside the folder or matches another index's files."""
+    return f"{quote(name, safe='')}.v{version}.vsqlidx"
 
 
 def settings_depth(spec: IndexSpec, settings) -> int | None:

@@ -80,6 +80,9 @@ class Outcome:
     rounds: int
     seconds: float
     index_only: bool
+    hits: Hits | None = None  # the index's last answer (None when the engine searched exactly)
+    query: np.ndarray | None = None
+    allowed: np.ndarray | None = None  # the filter as a mask over the index's slots
 
 
 _FILTER_MEMORY = 32
@@ -149,10 +152,11 @@ class KnnExecutor:
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None)
         rounds = 0
+        hits = None
         while True:
             rounds += 1
             if strategy.kind == "exact_sql":
-                table = self._run(exact_sql, params)
+                table, hits = self._run(exact_sql, params), None
                 break
             with loaded.lock:
                 if strategy.kind == "exact":
@@ -176,7 +180,7 @@ class KnnExecutor:
                 break
             strategy = widen(strategy, matching)
         return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started,
-                       index_only and strategy.kind != "exact_sql")
+                       index_only and strategy.kind != "exact_sql", hits, query, allowed)
 
     # -- LATERAL batches ----------------------------------------------------------------------
 
@@ -237,6 +241,7 @@ class KnnExecutor:
         if analyze:
             lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
                          f"time: {outcome.seconds * 1000:.2f} ms")
+            lines.append(f"recall@{search.k} against exact search: {self._recall(search, outcome)}")
         if outcome.index_only:
             engine = pa.table({"k": pa.array([], pa.string()), "v": pa.array([], pa.string())})
         elif strategy.kind == "exact_sql":
@@ -248,6 +253,18 @@ class KnnExecutor:
             "explain_key": ["vsql_plan", *engine.column(0).to_pylist()],
             "explain_value": ["\n".join(lines), *engine.column(1).to_pylist()],
         })
+
+    def _recall(self, search: KnnSearch, outcome: Outcome) -> str:
+        """The share of the exact k nearest matching rows the search found (ties count as found)."""
+        if outcome.hits is None:
+            return "1.000 (the engine searched exactly)"
+        index = self.indexes.get(search.index).index
+        truth = index.exact(outcome.query[None, :], search.k, outcome.allowed)[0]
+        if not len(truth.keys):
+            return "1.000 (no matching rows)"
+        limit = truth.distances[-1] + 1e-5 * max(abs(truth.distances[-1]), 1.0)
+        found = int((outcome.hits.distances[: search.k] <= limit).sum())
+        return f"{min(found, len(truth.keys)) / len(truth.keys):.3f}"
 
     def _depth(self, spec, index, k: int) -> int:
         """The search depth a user set, else the index's calibrated one, scaled to k."""
@@ -318,10 +335,10 @@ def _frozen(value: Any) -> Any:
 
 
 def _scaled(index, k: int) -> int:
-    """The calibrated depth (for k = 10) scaled to k: HNSW's ef_search never below pgvector's
-    default of 40, IVFFlat's probes as calibrated."""
+    """The calibrated (or tuned) depth for k = 10, scaled to k; an HNSW index never calibrated
+    searches at pgvector's default ef_search of 40, and calibration starts there."""
     if index.method == "hnsw":
-        return round(max(index.tuned or 0, 40) * max(1.0, k / 10))
+        return round((index.tuned or 40) * max(1.0, k / 10))
     return max(1, round((index.tuned or 1) * max(1.0, k / 10)))
 
 

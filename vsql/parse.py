@@ -41,7 +41,7 @@ def _statement(parsed: exp.Expr, text: str) -> exp.Expr:
     if isinstance(parsed, (exp.Condition, exp.Alias)):
         return exp.Command(this=text)
     if isinstance(parsed, exp.Command) and parsed.name.upper() == "EXPLAIN":
-        rest = parsed.expression.name
+        rest = parsed.text("expression")
         analyze = rest[:8].upper() == "ANALYZE "
         inner = parse(rest[8:] if analyze else rest)
         if len(inner) != 1:

@@ -5,6 +5,7 @@ filtered search is carried out. Engine-neutral: an executor decides *how* on its
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -12,7 +13,9 @@ from sqlglot import exp
 from . import dialect as d
 from .analyze import Analysis
 from .catalog import Catalog
-from .indexes import OPERATOR_METRIC, IndexManager, IndexSpec, parse_create
+from .errors import ProgrammingError
+from .functions import FUNCTIONS
+from .indexes import OPERATOR_METRIC, IndexManager, IndexSpec, alter_options, parse_create
 from .settings import owns
 
 _MAX_DEPTH = 4096
@@ -47,6 +50,19 @@ class Plan:
     batches: tuple[KnnSearch, ...] = ()  # LATERAL searches an index answers for all outer rows at once
     writes: tuple[IndexSpec, ...] = ()  # indexes a write keeps current, for action "write"
     command: tuple = ()  # what an "index" or "setting" action does
+    calls: tuple[Call, ...] = ()  # vsql functions whose results the statement reads as relations
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of one of vsql's functions (vsql_evaluate, ...), computed by vsql and read by the
+    engine as the relation `relation` (its first column alone when `scalar`)."""
+
+    name: str
+    args: tuple[exp.Expr, ...]
+    options: tuple[tuple[str, exp.Expr], ...]
+    relation: str
+    scalar: bool
 
 
 def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
@@ -59,6 +75,9 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
         return Plan(searches=(), action=kind, command=command, **base)
     if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
         return Plan(searches=(), action="transaction", **{**base, "changes_schema": False})
+    calls = _calls(tree)
+    if calls:
+        base["changes_schema"] = base["changes_schema"] or any(FUNCTIONS[c.name].writes for c in calls)
     searches = tuple(s for s in map(lambda sel: _knn_search(sel, catalog, indexes), tree.find_all(exp.Select)) if s)
     target = _written_table(tree)
     if target is not None and indexes.for_table(target):
@@ -66,7 +85,28 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
     top = tree.this if isinstance(tree, d.Explain) else tree
     ann = next((s for s in searches if s.index is not None and s.select is top), None)
     batches = tuple(s for s in searches if s.index is not None and _is_batch(s))
-    return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, batches=batches, **base)
+    return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, batches=batches, calls=calls, **base)
+
+
+def _calls(tree: exp.Expr) -> tuple[Call, ...]:
+    """Replace each call of a vsql function with the relation its result will be read from."""
+    calls = []
+    for node in list(tree.find_all(exp.Anonymous)):
+        name = node.name.lower()
+        if name not in FUNCTIONS:
+            continue
+        relation = f"__vsql_call_{len(calls)}"
+        scalar = not isinstance(node.parent, exp.Table)
+        calls.append(Call(
+            name, tuple(a for a in node.expressions if not isinstance(a, exp.Kwarg)),
+            tuple((a.this.name.lower(), a.expression) for a in node.expressions if isinstance(a, exp.Kwarg)),
+            relation, scalar))
+        if scalar:
+            value = exp.select("*").from_(relation).subquery()
+            node.replace(exp.alias_(value, name) if isinstance(node.parent, exp.Select) else value)
+        else:
+            node.parent.set("this", exp.to_identifier(relation))
+    return tuple(calls)
 
 
 def _is_batch(search: KnnSearch) -> bool:
@@ -162,7 +202,9 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
     alias = table.alias_or_name
     column, query = _column_and_query(distance, alias, info)
     limit = select.args.get("limit")
-    k = int(limit.expression.this) if limit is not None and isinstance(limit.expression, exp.Literal) else None
+    count = limit.expression if limit is not None else None
+    # an integer within BIGINT; anything else ('3', 1.5, 2^64) the engine takes or refuses itself
+    k = int(count.this) if isinstance(count, exp.Literal) and count.is_int and int(count.this) < 2**63 else None
     if not info.is_view and _can_add_tiebreak(select) and not _in_lateral(select):
         order.append("expressions", exp.Ordered(this=exp.column("rowid", table=alias)))
     search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
@@ -259,15 +301,27 @@ def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
     if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("replace"):
         target = tree.this.this if isinstance(tree.this, exp.Schema) else tree.this
         return ("drop_table", [target.name]) if indexes.for_table(target.name) else ()
+    if isinstance(tree, exp.Alter) and tree.kind == "INDEX" and tree.this.name.lower() in indexes.specs():
+        spec = indexes.specs()[tree.this.name.lower()]
+        actions = tree.args.get("actions") or []
+        return ("alter_index", spec.name, alter_options(spec, actions[0] if len(actions) == 1 else None))
     if isinstance(tree, exp.Alter) and tree.kind == "TABLE" and indexes.for_table(tree.this.name):
         actions = tree.args.get("actions") or []
         renamed = actions[0].this.name if len(actions) == 1 and isinstance(actions[0], exp.AlterRename) else None
         return ("alter_table", tree.this.name, renamed)
     if isinstance(tree, exp.Command):
-        word, rest = tree.name.upper(), tree.expression.name if tree.expression else ""
+        word, rest = tree.name.upper(), tree.text("expression")  # the rest is text, or an identifier
         if word == "REINDEX":
             kind, _, name = rest.strip().partition(" ")
-            return ("reindex", kind.upper(), name.strip().strip(";"))
+            kind, name = kind.upper(), name.strip().strip(";")
+            if kind not in ("INDEX", "TABLE") or not name:
+                raise ProgrammingError("REINDEX takes INDEX name or TABLE name")
+            if kind == "TABLE" and catalog.table(name) is None:
+                raise ProgrammingError(f'relation "{name}" does not exist')
+            return ("reindex", kind, name)
+        vsql_ddl = _vsql_ddl(word, rest)
+        if vsql_ddl:
+            return vsql_ddl
         if word in ("RESET", "SHOW") and (owns(rest.strip()) or rest.strip().upper() == "ALL" and word == "RESET"):
             return (word.lower(), rest.strip())
     if isinstance(tree, exp.Set):
@@ -276,6 +330,40 @@ def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
             name = items[0].this.this.sql()
             if owns(name):
                 value = items[0].this.expression
-                return ("set", name, value.name if not isinstance(value, exp.Literal) else value.this,
+                # a word as written, else the whole value: `-5` keeps its sign, `$1` is refused
+                return ("set", name, value.this if isinstance(value, exp.Literal) else value.sql(d.VSQL),
                         (items[0].text("kind") or "").upper() == "LOCAL")
     return ()
+
+
+_NAME = r'("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_ALIAS_DDL = {
+    "CREATE": re.compile(rf"VECTOR\s+ALIAS\s+{_NAME}\s+FOR\s+{_NAME}\s*;?\s*", re.I),
+    "ALTER": re.compile(rf"VECTOR\s+ALIAS\s+{_NAME}\s+SET\s+{_NAME}\s*;?\s*", re.I),
+    "DROP": re.compile(rf"VECTOR\s+ALIAS\s+(IF\s+EXISTS\s+)?{_NAME}\s*;?\s*", re.I),
+}
+_SET_MODEL = re.compile(
+    rf"TABLE\s+{_NAME}\s+ALTER\s+(?:COLUMN\s+)?{_NAME}\s+(?:SET\s+MODEL\s+'([^']+)'|(DROP)\s+MODEL)\s*;?\s*", re.I)
+
+
+def _vsql_ddl(word: str, rest: str) -> tuple:
+    """vsql's own DDL: CREATE / ALTER / DROP VECTOR ALIAS, ALTER TABLE ... ALTER COLUMN ... SET MODEL."""
+    text = rest.strip()
+    if re.match(r"VECTOR\s+ALIAS\b", text, re.I) and word in _ALIAS_DDL:
+        found = _ALIAS_DDL[word].fullmatch(text)
+        if found is None:
+            raise ProgrammingError("expected CREATE VECTOR ALIAS name FOR index, ALTER VECTOR ALIAS name SET index "
+                                   "or DROP VECTOR ALIAS [IF EXISTS] name")
+        if word == "DROP":
+            return ("alias", "drop", _unquote(found[2]), None, bool(found[1]))
+        return ("alias", word.lower(), _unquote(found[1]), _unquote(found[2]), False)
+    if word == "ALTER" and re.search(r"\bMODEL\b", text, re.I):
+        found = _SET_MODEL.fullmatch(text)
+        if found is None:
+            raise ProgrammingError("expected ALTER TABLE t ALTER COLUMN c SET MODEL 'name' (or DROP MODEL)")
+        return ("bind_model", _unquote(found[1]), _unquote(found[2]), found[3])
+    return ()
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1] if name.startswith('"') else name.lower()

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
-from . import vectors
+from . import functions, models, reembed, vectors
 from .analyze import analyze
 from .catalog import Catalog
 from .dialect import Explain
@@ -36,6 +36,7 @@ _RETURNS_ROWS = (
     exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, exp.Pragma, exp.Show, exp.Command, Explain,
 )
 _KEY_COLUMN = "__vsql_key"
+_VSQL_COMMANDS = {(c,) for c in ("create", "drop", "reindex", "alter_index", "alias", "bind_model")}
 _NESTED = re.compile(r"\[|STRUCT|MAP|UNION")
 
 
@@ -69,15 +70,17 @@ class Session:
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
         self.catalog = Catalog(con)
+        models.register_udf(con)
         self.executor = DuckDBExecutor(con)
-        self.indexes = IndexManager(con)
         self.settings = Settings()
+        self.indexes = IndexManager(con, self.settings)
         self.knn = KnnExecutor(self.executor, self.indexes, self.settings)
         self.lock = threading.RLock()
         self.in_transaction = False
         self._began_at = generation()
         self._pending: dict[str, list] = defaultdict(list)  # index -> keys written in this transaction
         self._compiled: OrderedDict[tuple, list[Compiled]] = OrderedDict()
+        self.reembeds: dict[tuple[str, str], reembed.Job] = {}  # background re-embeddings by (table, column)
 
     # -- the path ---------------------------------------------------------------------------
 
@@ -88,6 +91,8 @@ class Session:
     def compile(self, sql: str, params: Any = None) -> list[Compiled]:
         """Parse, analyze and plan `sql` for parameters shaped like `params`."""
         with self.lock, _translated():
+            if self.reembeds:  # before planning: a switch changes the indexes statements use
+                reembed.switch_ready(self)
             key = (sql, _signature(params), self.catalog.version)
             cached = self._compiled.get(key)
             if cached is not None:
@@ -112,7 +117,7 @@ class Session:
 
     def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
         the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes)
-        if the_plan.action == "setting" or the_plan.command[:1] in (("create",), ("drop",), ("reindex",)):
+        if the_plan.action == "setting" or the_plan.command[:1] in _VSQL_COMMANDS:
             return Compiled((), the_plan)  # vsql's own: nothing for the engine to run
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
         key_type = lambda spec: self.catalog.table(spec.table).columns.get(spec.key, "BIGINT")  # noqa: E731
@@ -138,6 +143,7 @@ class Session:
             {exp.Transaction: self.begin, exp.Commit: self.commit, exp.Rollback: self.rollback}[
                 type(statement.plan.tree)]()
             return Result(None, -1)
+        calls = self._calls(statement.plan, params)
         try:
             *prelude, sql = statement.sql
             for setup in prelude:
@@ -153,9 +159,25 @@ class Session:
         if isinstance(statement.plan.tree, exp.Command) and "CHECKPOINT" in statement.plan.tree.name.upper():
             self.indexes.checkpoint()
         result = _result(statement.plan.tree, cursor)
+        for relation in calls:  # once the engine has read them (a failed statement leaves them to be replaced)
+            self.con.unregister(relation)
         if isinstance(statement.plan.tree, Explain) and statement.plan.searches and result.rows is not None:
             result.rows.insert(0, ("vsql_plan", _exact_plan(statement.plan)))
         return result
+
+    def _calls(self, the_plan: Plan, params: Any) -> list[str]:
+        """Compute the statement's vsql function calls and hand their results to the engine."""
+        relations = []
+        for call in the_plan.calls:
+            if functions.FUNCTIONS[call.name].writes:
+                with self._atomic():
+                    table = functions.call(self, call.name, call.args, call.options, params)
+                self._schema_changed()
+            else:
+                table = functions.call(self, call.name, call.args, call.options, params)
+            self.con.register(call.relation, table.select([0]) if call.scalar else table)
+            relations.append(call.relation)
+        return relations
 
     # -- transactions -----------------------------------------------------------------------
 
@@ -176,6 +198,8 @@ class Session:
             self._transaction(exp.Rollback())  # a COMMIT that fails rolls the transaction back
             raise
         self._transaction(exp.Commit() if sql == "COMMIT" else exp.Rollback())
+        if self.reembeds:
+            reembed.switch_ready(self)
 
     def _transaction(self, statement: exp.Expr) -> None:
         if isinstance(statement, exp.Transaction):
@@ -225,6 +249,12 @@ class Session:
                     self.indexes.drop_for_table(table)
             elif action == "alter_table":
                 self.indexes.table_altered(*args)
+            elif action == "alter_index":
+                self.indexes.reindex(*args)
+            elif action == "alias":
+                self.indexes.alias(*args)
+            elif action == "bind_model":
+                models.bind(self.con, self.catalog, *args)
             else:
                 kind, name = args
                 names = [s.name for s in self.indexes.for_table(name)] if kind == "TABLE" else [name]
@@ -317,6 +347,7 @@ class Session:
         self.indexes.invalidate()
 
     def close(self) -> None:
+        reembed.stop_all(self)
         with self.lock:
             if self.in_transaction:
                 self.rollback()

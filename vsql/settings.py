@@ -55,6 +55,8 @@ SETTINGS = {
         Setting("ivfflat.max_probes", int, 1, 32768, default=32768, doc="accepted for pgvector compatibility"),
         Setting("vsql.exact_below", int, 0, 2**31 - 1, default=20000,
                 doc="searches over at most this many matching rows are answered by brute force, exactly"),
+        Setting("vsql.keep_index_versions", int, 1, 1000, default=3,
+                doc="how many versions of each index keep their files, for rollback without a rebuild"),
     ]
 }
 

@@ -59,6 +59,10 @@ def _indexes(shell: Shell, arg: str) -> Result:
     return schema.indexes(shell.connection.cursor())
 
 
+def _index_versions(shell: Shell, arg: str) -> Result:
+    return schema.index_versions(shell.connection.cursor())
+
+
 def _switch(arg: str, current: bool) -> bool:
     """`on`, `off`, or nothing to flip the setting."""
     if not arg:
@@ -101,6 +105,7 @@ COMMANDS = [
             aliases=(".schema",), argument="table"),
     Command("\\dt", "\\dt", "list tables", _tables, aliases=(".tables",)),
     Command("\\di", "\\di", "list indexes", _indexes, aliases=(".indexes",)),
+    Command("\\di+", "\\di+", "list vector index versions and aliases", _index_versions),
     Command("\\timing", "\\timing [on|off]", "show how long each statement takes", _timing,
             aliases=(".timer",), argument="switch"),
     Command("\\x", "\\x [on|off]", "expanded display: one line per column", _expanded, argument="switch"),

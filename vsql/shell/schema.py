@@ -37,6 +37,13 @@ SELECT name, table_name, method || ' (' || opclass || ')', options, rows, size_b
        'ready, version ' || version || ', search depth ' || coalesce(tuned::VARCHAR, 'auto')
 FROM vsql.indexes
 """
+_INDEX_VERSIONS = """
+SELECT v.name, v.version, v.version = i.version AS active, v.options, v.reason, v.created_at, v.rows,
+       v.size_bytes AS size, round(v.build_seconds, 2) AS build_s, v.tuned, round(v.recall, 3) AS recall,
+       v.file_kept, (SELECT string_agg(a.name, ', ') FROM vsql.aliases a WHERE a.index_name = v.name) AS aliases
+FROM vsql.index_versions v JOIN vsql.indexes i ON i.name = v.name
+ORDER BY v.name, v.version
+"""
 _HAS_VECTOR_INDEXES = """
 SELECT count(*) FROM duckdb_tables()
 WHERE database_name = current_database() AND schema_name = 'vsql' AND table_name = 'indexes'
@@ -73,6 +80,14 @@ def describe(cursor: Cursor, table: str) -> Result:
     if not rows:
         raise ProgrammingError(f"no table or view named {table!r}: \\d lists them")
     return Result(["column", "type", "nullable", "default"], rows)
+
+
+def index_versions(cursor: Cursor) -> Result:
+    """`\\di+`: every version of each vector index (the active one marked) and the aliases
+    pointing at it."""
+    if not cursor.execute(_HAS_VECTOR_INDEXES).fetchone()[0]:
+        return Result(["name"], [])
+    return Result.of(cursor.execute(_INDEX_VERSIONS), _INDEX_VERSIONS)
 
 
 def indexes(cursor: Cursor) -> Result:
