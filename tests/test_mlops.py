@@ -128,6 +128,10 @@ def test_evaluate_agrees_with_numpy_and_explain_analyze_reports_recall(db):
     assert 0 < row[4] <= row[5]
     assert row[6:] == (10.0, 10, 0, 10)
     assert con.execute("SELECT recall FROM vsql_index_versions('idx')").fetchone()[0] == pytest.approx(expected)
+    assert con.execute("SELECT recall FROM vsql_evaluate(?, ?, k => ?)",  # values bound, never pasted
+                       ["idx", "SELECT q FROM queries", 10]).fetchone()[0] == pytest.approx(expected)
+    with pytest.raises(vsql.ProgrammingError, match="arguments are constants or bound parameters, not id"):
+        con.execute("SELECT vsql_evaluate(id, 'SELECT q FROM queries') FROM items")
 
     (filtered,) = con.execute("SELECT recall, min_rows, filter FROM vsql_evaluate('idx', 'SELECT q FROM queries', "
                               "k => 5, filter => 'cat = 3')").fetchall()
