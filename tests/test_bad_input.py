@@ -168,6 +168,8 @@ BAD_STATEMENTS = [
     ("SELECT id FROM items ORDER BY embedding <%> '[1,2,3]' LIMIT 1", "[Cc]omparison|syntax"),
     ("SELECT embedding <-> 3 FROM items", "is a number, not a vector"),
     ("SELECT '[1,2,3]'::vector(3.5)", "between 1 and 16000, not 3.5"),
+    ("SELECT subvector(embedding, 1, 0) FROM items", "at least 1 dimension"),
+    ("SELECT subvector(embedding, 0, -1) FROM items", "at least 1 dimension"),
     ("SELECT '[1,2,3]'::vector(16001)", "between 1 and 16000"),
     ("CREATE TABLE t2 (e VECTOR(99999999999999999999))", "between 1 and 16000"),
     # k of 0 is fine (no rows); negative or huge is the engine's clear error

@@ -14,7 +14,6 @@ import time
 import uuid
 
 import numpy as np
-import pyarrow as pa
 import pytest
 
 import vsql
@@ -30,7 +29,7 @@ SLOW = pytest.mark.slow
 def loaded_rows():
     """New rows from the same clusters: an IVF index trained on the first rows keeps its recall
     only on rows like them (new clusters need a REINDEX, in vsql as in pgvector)."""
-    return np.arange(800000, 800000 + LOADED), clustered(LOADED, seed=7)[0]
+    return np.arange(800000, 800000 + LOADED), clustered(N + LOADED)[0][N:]  # the template's clusters
 
 
 @pytest.fixture(scope="module")
@@ -240,7 +239,7 @@ def replay(base, seed, steps, pool):
     return rows
 
 
-@pytest.mark.parametrize("seed, after", [(1, 1.5), *[pytest.param(s, a, marks=SLOW) for s, a in [(2, 0.2), (3, 0.7), (4, 3.0), (5, 5.0)]]])
+@pytest.mark.parametrize("seed, after", [(1, 1.0), *[pytest.param(s, a, marks=SLOW) for s, a in [(2, 0.05), (3, 0.5), (4, 2.0), (5, 4.0)]]])
 def test_sigkill_at_a_random_moment_of_a_writing_process(db, seed, after):
     """No hooks: the process is killed from outside, wherever it is (a write, a commit, an index
     update, a checkpoint). Every write it reported is there; the one in flight is all or nothing."""
@@ -249,10 +248,11 @@ def test_sigkill_at_a_random_moment_of_a_writing_process(db, seed, after):
     np.save(path.parent / "pool.npy", pool)
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(seed), str(path.parent / "pool.npy")],
                               stdout=subprocess.PIPE, text=True)
-    time.sleep(after + 0.6)  # start-up, then writes
+    first = [writer.stdout.readline() for _ in range(5)]  # started and writing
+    time.sleep(after)
     writer.send_signal(signal.SIGKILL)
-    reported = writer.communicate(timeout=60)[0].split()
-    assert writer.returncode == -signal.SIGKILL and len(reported) > 5
+    reported = first + writer.communicate(timeout=60)[0].split()
+    assert writer.returncode == -signal.SIGKILL
     steps = int(reported[-1])
     con = vsql.connect(path, autocommit=True)
     rows = dict(con.execute("SELECT id, embedding FROM items").fetchall())
@@ -271,7 +271,7 @@ def _file(path, name="hnsw_l2"):
     return found
 
 
-def damage(path, how, tmp_path):
+def damage(path, how):
     file = _file(path)
     if how == "missing":
         file.unlink()
@@ -287,22 +287,19 @@ def damage(path, how, tmp_path):
         file.write_bytes(os.urandom(file.stat().st_size))
     elif how == "swapped":  # the other index's file under this one's name
         shutil.copy(_file(path, "ivf_cos"), file)
-    elif how == "directory":
+    elif how == "directory":  # and so cannot be rewritten either
         file.unlink()
         file.mkdir()
-    elif how == "unreadable-folder":
-        shutil.rmtree(index_folder(path))
-        index_folder(path).write_text("not a folder")
 
 
 @pytest.mark.parametrize("how", ["truncated", "bit-flipped", "swapped", *[pytest.param(h, marks=SLOW) for h in
                                                              ("missing", "empty", "garbage", "directory")]])
-def test_damaged_index_files_are_rebuilt_never_trusted(db, tmp_path, how):
+def test_damaged_index_files_are_rebuilt_never_trusted(db, how):
     path, base = db
     con = vsql.connect(path, autocommit=True)
     con.execute("UPDATE items SET embedding = ? WHERE id = 7", [FAR])  # a logged change to replay too
     con.close()
-    damage(path, how, tmp_path)
+    damage(path, how)
     assert_consistent(path, {**base, **UPDATED})
 
 

@@ -137,6 +137,8 @@ class _Analyzer:
             return node, None
         if isinstance(node, d.Subvector):
             count = node.args["count"]
+            if _number(count) is not None and _number(count) < 1:  # the engine would return a shorter vector
+                raise VectorError("vector must have at least 1 dimension")
             return node, int(count.this) if isinstance(count, exp.Literal) and count.is_int else UNKNOWN
         return node, dim  # L2Normalize, VectorAvg, VectorSum, VectorCast
 

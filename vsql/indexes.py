@@ -94,6 +94,40 @@ def generation() -> int:
     return _GENERATION[0]
 
 
+_IN_FLIGHT = [0]  # commits (and index builds) under way that the shared indexes may not reflect yet
+_SCHEMA_EPOCH = [0]  # bumped by every change of tables or indexes made through vsql in this process
+_STATE = threading.Lock()
+
+
+@contextmanager
+def committing():
+    """Around a write's COMMIT in DuckDB until the shared indexes have learned it (or an index
+    build is in place): a search that overlaps it, on any connection, asks the table instead."""
+    with _STATE:
+        _IN_FLIGHT[0] += 1
+        _GENERATION[0] += 1
+    try:
+        yield
+    finally:
+        with _STATE:
+            _IN_FLIGHT[0] -= 1
+            _GENERATION[0] += 1
+
+
+def settled() -> bool:
+    """No commit is on its way to the indexes."""
+    return not _IN_FLIGHT[0]
+
+
+def schema_epoch() -> int:
+    return _SCHEMA_EPOCH[0]
+
+
+def schema_changed() -> None:
+    """Tell every connection of this process to reread its catalog before its next statement."""
+    _SCHEMA_EPOCH[0] += 1
+
+
 def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool] | None:
     """The IndexSpec of `CREATE INDEX ... USING hnsw|ivfflat`, None for other indexes."""
     index = node.this
@@ -188,6 +222,7 @@ class IndexManager:
         if self._shared:
             _OPEN[self._shared] = _OPEN.get(self._shared, 0) + 1
         self._specs: dict[str, IndexSpec] | None = None
+        self._built: set[str] = set()  # indexes built since the last catch_up
         self._aliases: dict[str, str] | None = None
         self._pinned: dict[tuple[str, str, str], IndexSpec] = {}
         self._aside: dict[tuple, Loaded] = {}  # a version other than the active one, for evaluation
@@ -442,11 +477,14 @@ class IndexManager:
     def apply(self, spec: IndexSpec, keys: np.ndarray | None) -> None:
         """Bring the in-memory index up to date with committed writes to rows `keys`."""
         loaded = self.loaded.get(spec.name)
-        if loaded is None or loaded.version != spec.version:
+        if loaded is None:
             return  # not in memory: loading replays the log
         if keys is None:  # a write vsql could not follow row by row (COPY, TRUNCATE): rebuild
-            self._build(spec)
+            if loaded.version == spec.version:
+                self._build(spec)
             return
+        # A version another connection just built may lack the write (it read the table before
+        # the commit): applying is idempotent, so it learns the write whichever version it is.
         with loaded.lock:
             changed = np.unique(np.asarray(keys, dtype=np.int64))
             loaded.index.apply(changed, *self._vectors(spec, changed))
@@ -456,6 +494,19 @@ class IndexManager:
             self._build(spec)  # compaction: the same version, rebuilt in place
         elif loaded.dirty >= _CHECKPOINT_CHANGES:
             self._save_lagging(spec, loaded)
+
+    def catch_up(self) -> None:
+        """After an index DDL committed: apply the writes other connections committed while its
+        build read the table (they are in the log, which its save could not see to trim)."""
+        built, self._built = self._built, set()
+        for name in built:
+            spec, loaded = self.specs().get(name), self.loaded.get(name)
+            if spec is None or loaded is None or loaded.version != spec.version:
+                continue
+            logged = self.con.execute("SELECT DISTINCT key FROM vsql.changes WHERE index_name = ? AND key IS NOT NULL",
+                                      [name]).fetchnumpy()["key"] if self._has("changes") else []
+            if len(logged):
+                self.apply(spec, np.asarray(logged, dtype=np.int64))
 
     def close(self) -> None:
         """Save what lags behind, and forget the indexes when no connection uses them."""
@@ -487,6 +538,7 @@ class IndexManager:
         loaded = Loaded(index, spec.version, 0, dirty=1)
         size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
         self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace
+        self._built.add(spec.name)
         if self.read_only:
             return loaded
         seconds = time.perf_counter() - started
@@ -582,11 +634,12 @@ class IndexManager:
 
     def _save_lagging(self, spec: IndexSpec, loaded: Loaded) -> int | None:
         """Save a file that only catches up with the table and the log: if it cannot be written (a
-        full disk), it stays behind for the next save instead of failing a committed write, a read
-        or a close; the log keeps what it lacks."""
+        full disk), or another connection's index build trims the log at the same moment (DuckDB
+        refuses one of the two), it stays behind for the next save instead of failing a committed
+        write, a read or a close; the log keeps what it lacks."""
         try:
             return self._save(spec, loaded)
-        except OSError:
+        except (OSError, duckdb.TransactionException):
             return None
 
     def _files(self, name: str) -> list[Path]:

@@ -316,6 +316,7 @@ def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
             kind, name = kind.upper(), name.strip().strip(";")
             if kind not in ("INDEX", "TABLE") or not name:
                 raise ProgrammingError("REINDEX takes INDEX name or TABLE name")
+            name = exp.to_table(name, dialect=d.VSQL).name  # "a.v1" quoted, or schema.name
             if kind == "TABLE" and catalog.table(name) is None:
                 raise ProgrammingError(f'relation "{name}" does not exist')
             return ("reindex", kind, name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict, defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,7 @@ from .catalog import Catalog
 from .dialect import Explain
 from .duckdb_executor import DuckDBExecutor, fetch_arrow, to_sql
 from .errors import ProgrammingError, translate
-from .indexes import IndexManager, generation
+from .indexes import IndexManager, committing, generation, schema_changed, schema_epoch, settled
 from .knn_executor import KnnExecutor, KnnStatements, batch_sql, filter_part, prepare
 from .parse import parse
 from .plan import Plan, plan
@@ -78,6 +79,7 @@ class Session:
         self.lock = threading.RLock()
         self.in_transaction = False
         self._began_at = generation()
+        self._epoch = schema_epoch()
         self._pending: dict[str, list] = defaultdict(list)  # index -> keys written in this transaction
         self._compiled: OrderedDict[tuple, list[Compiled]] = OrderedDict()
         self.reembeds: dict[tuple[str, str], reembed.Job] = {}  # background re-embeddings by (table, column)
@@ -93,6 +95,10 @@ class Session:
         with self.lock, _translated():
             if self.reembeds:  # before planning: a switch changes the indexes statements use
                 reembed.switch_ready(self)
+            if self._epoch != schema_epoch():  # another connection changed tables or indexes
+                self._epoch = schema_epoch()
+                self.catalog.invalidate()
+                self.indexes.invalidate()
             key = (sql, _signature(params), self.catalog.version)
             cached = self._compiled.get(key)
             if cached is not None:
@@ -149,6 +155,8 @@ class Session:
             for setup in prelude:
                 self.executor.run(setup)
             bound = _bind(params, statement.plan.vector_params)
+            if statement.plan.calls and not statement.plan.tree.find(exp.Parameter, exp.Placeholder):
+                bound = None  # the parameters were all the calls' own
             if statement.batch_sql and self._index_current([s.index for s in statement.plan.batches]):
                 self.knn.set_batches(statement.plan, statement.batch_filters, bound)
                 sql = statement.batch_sql
@@ -192,12 +200,13 @@ class Session:
         self._finish("ROLLBACK")
 
     def _finish(self, sql: str) -> None:
-        try:
-            self.executor.run(sql)
-        except Exception:
-            self._transaction(exp.Rollback())  # a COMMIT that fails rolls the transaction back
-            raise
-        self._transaction(exp.Commit() if sql == "COMMIT" else exp.Rollback())
+        with committing() if sql == "COMMIT" and self._pending else nullcontext():
+            try:
+                self.executor.run(sql)
+            except Exception:
+                self._transaction(exp.Rollback())  # a COMMIT that fails rolls the transaction back
+                raise
+            self._transaction(exp.Commit() if sql == "COMMIT" else exp.Rollback())
         if self.reembeds:
             reembed.switch_ready(self)
 
@@ -234,32 +243,34 @@ class Session:
 
     def _index_command(self, statement: Compiled) -> Result:
         action, *args = statement.plan.command
-        with self._atomic():
-            for sql in statement.sql:  # DROP TABLE, ALTER TABLE: the engine's part first
-                self.executor.run(sql)
-            if action == "create":
-                spec, if_not_exists = args
-                self.indexes.create(spec, if_not_exists)
-            elif action == "drop":
-                names, if_exists = args
-                for name in names:
-                    self.indexes.drop(name, if_exists)
-            elif action == "drop_table":
-                for table in args[0]:
-                    self.indexes.drop_for_table(table)
-            elif action == "alter_table":
-                self.indexes.table_altered(*args)
-            elif action == "alter_index":
-                self.indexes.reindex(*args)
-            elif action == "alias":
-                self.indexes.alias(*args)
-            elif action == "bind_model":
-                models.bind(self.con, self.catalog, *args)
-            else:
-                kind, name = args
-                names = [s.name for s in self.indexes.for_table(name)] if kind == "TABLE" else [name]
-                for index in names:
-                    self.indexes.reindex(index)
+        with committing():  # other connections ask the table until the index is in place
+            with self._atomic():
+                for sql in statement.sql:  # DROP TABLE, ALTER TABLE: the engine's part first
+                    self.executor.run(sql)
+                if action == "create":
+                    spec, if_not_exists = args
+                    self.indexes.create(spec, if_not_exists)
+                elif action == "drop":
+                    names, if_exists = args
+                    for name in names:
+                        self.indexes.drop(name, if_exists)
+                elif action == "drop_table":
+                    for table in args[0]:
+                        self.indexes.drop_for_table(table)
+                elif action == "alter_table":
+                    self.indexes.table_altered(*args)
+                elif action == "alter_index":
+                    self.indexes.reindex(*args)
+                elif action == "alias":
+                    self.indexes.alias(*args)
+                elif action == "bind_model":
+                    models.bind(self.con, self.catalog, *args)
+                else:
+                    kind, name = args
+                    names = [s.name for s in self.indexes.for_table(name)] if kind == "TABLE" else [name]
+                    for index in names:
+                        self.indexes.reindex(index)
+            self.indexes.catch_up()
         self._schema_changed()
         return Result(None, -1)
 
@@ -298,7 +309,10 @@ class Session:
         the_plan = statement.plan
         spec = the_plan.ann.index
         pending = self._pending.get(spec.name, [])
-        if any(p is None for p in pending):  # this transaction rewrote the table wholesale
+        began = generation()
+        if any(p is None for p in pending) or not self._index_usable(began):
+            # this transaction rewrote the table wholesale, or the shared index and this
+            # transaction disagree on another connection's commit: the table answers
             return _result(the_plan.tree, self.executor.run(statement.sql[-1], _bind(params, the_plan.vector_params)))
         keys = np.unique(np.concatenate(pending)) if pending else np.empty(0, np.int64)
         bound = _bind(params, the_plan.vector_params)
@@ -311,6 +325,8 @@ class Session:
                                      the_plan.tree.args.get("analyze"))
         else:
             table = self.knn.run(the_plan, statement.knn, exact, bound, keys, current, index_only).table
+            if generation() != began:  # a commit reached the index during the search
+                return _result(the_plan.tree, self.executor.run(exact, bound))
         return Result(table, table.num_rows)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -324,27 +340,35 @@ class Session:
         writes are pending, and no other commit reached them since it began."""
         if any(self._pending.get(spec.name) for spec in specs):
             return False
-        return not self.in_transaction or self._began_at == generation()
+        return self._index_usable(generation())
+
+    def _index_usable(self, now: int) -> bool:
+        """Whether the shared indexes hold what this transaction sees, but for its own pending
+        writes: no commit (or index build) is on its way to them, and none reached them since
+        the transaction began."""
+        return settled() and (not self.in_transaction or self._began_at == now)
 
     def _tracked(self, sql: str, params: Any, specs, prelude=()) -> pa.Table:
         """Run a write that returns the keys it touched, log them for the indexes `specs` in its
         transaction, and let the indexes learn them at its commit."""
-        with self._atomic() as own:
-            for setup in prelude:
-                self.executor.run(setup)
-            table = self.executor.arrow(sql, params)
-            keys = _written_keys(table)
-            self.indexes.record(list(specs), keys)
-        for spec in specs:
-            if own:
-                self.indexes.apply(spec, keys)
-            else:
-                self._pending[spec.name].append(keys)
+        with committing() if not self.in_transaction else nullcontext():
+            with self._atomic() as own:
+                for setup in prelude:
+                    self.executor.run(setup)
+                table = self.executor.arrow(sql, params)
+                keys = _written_keys(table)
+                self.indexes.record(list(specs), keys)
+            for spec in specs:
+                if own:
+                    self.indexes.apply(spec, keys)
+                else:
+                    self._pending[spec.name].append(keys)
         return table
 
     def _schema_changed(self) -> None:
         self.catalog.invalidate()
         self.indexes.invalidate()
+        schema_changed()
 
     def close(self) -> None:
         reembed.stop_all(self)
