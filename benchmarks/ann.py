@@ -839,7 +839,7 @@ def plot(result: dict, path: Path) -> str | None:
     for col, kind in enumerate(kinds):
         by_w = result["results"][kind]
         labels = list(next(iter(by_w.values())).keys())
-        colours = {label: plt.cm.tab10(i % 10) for i, label in enumerate(labels)}
+        colours = {label: plt.cm.tab20(i % 20) for i, label in enumerate(labels)}
         ax = axes[0][col]
         for label in labels:
             for wname, by in by_w.items():

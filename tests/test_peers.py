@@ -1,7 +1,7 @@
 """The benchmark peers answer correctly: against NumPy brute force on small data, for every
 available peer, index kind, metric and filter, so a benchmark comparing their speed compares
-right answers. A peer that cannot run here (not installable offline, server will not start) is
-skipped with its reason."""
+right answers; and the stored databases open again with the same answers. A peer that cannot run
+here (not installable offline, server will not start) is skipped with its reason."""
 
 import sys
 from pathlib import Path
@@ -13,9 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # `benchmarks` is not an installed package
 
 from benchmarks import data  # noqa: E402
-from benchmarks.peers.base import keep  # noqa: E402
 from benchmarks.peers import (  # noqa: E402
-    DuckdbVssPeer, FaissPeer, LancedbPeer, MilvusPeer, PgvectorPeer, SqliteVecPeer, all_peers)
+    DuckdbVssPeer, LancedbPeer, MilvusPeer, PgvectorPeer, SqliteVecPeer, all_peers)
+from benchmarks.peers.base import keep  # noqa: E402
 
 N, DIM, K = 2000, 16, 10
 LISTS = 20
@@ -225,3 +225,11 @@ def test_pgvector_reports_why_it_cannot_start():
     if "server start" not in reason:
         pytest.skip(f"pgvector cannot get as far as starting a server here: {reason}")
     assert 'invalid value for parameter "shared_buffers"' in reason
+
+
+def test_duckdb_vss_reports_why_it_cannot_start(tmp_path):
+    (tmp_path / "file").write_text("")
+    peer = DuckdbVssPeer(cache=tmp_path / "file" / "cache")  # no folder can be made under a file
+    reason = peer.available()
+    assert reason and peer.available() == reason  # asked again: the same answer, no second attempt
+    peer.close()

@@ -6,23 +6,29 @@ It reads pickled `(operation, arguments)` pairs from stdin and answers each with
 and `fetchall`, so the pipe to the benchmark is not counted as DuckDB's time.
 """
 
+import glob
 import os
 import pickle
 import sys
 import time
 
 import duckdb
+import duckdb_extension_vss
 import pyarrow as pa
+
+#: The extension file the `duckdb-extension-vss` wheel installs.
+EXTENSION = glob.glob(os.path.join(os.path.dirname(duckdb_extension_vss.__file__), "**", "vss.duckdb_extension"),
+                      recursive=True)[0]
 
 
 class Worker:
-    def __init__(self, path: str, extension: str) -> None:
-        self.path, self.extension = path, extension
+    def __init__(self, path: str) -> None:
+        self.path = path
         self.con = self.open()
 
     def open(self):
         con = duckdb.connect(self.path)
-        con.execute(f"LOAD '{self.extension}'")  # the wheel's file: no INSTALL, no network
+        con.execute(f"LOAD '{EXTENSION}'")  # the wheel's file: no INSTALL, no network
         con.execute("SET hnsw_enable_experimental_persistence = true")  # the index is saved with the file
         return con
 
@@ -66,7 +72,7 @@ class Worker:
 
 def main() -> None:
     source, sink = sys.stdin.buffer, sys.stdout.buffer
-    worker = Worker(*sys.argv[1:3])
+    worker = Worker(sys.argv[1])
     pickle.dump(("ok", os.getpid()), sink)
     sink.flush()
     while True:
