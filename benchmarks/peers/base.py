@@ -38,6 +38,10 @@ Where = tuple[str, int] | tuple[Term, ...] | None
 Columns = np.ndarray | dict[str, np.ndarray]
 
 
+class Unavailable(Exception):
+    """Raised by `_start` when the peer cannot run here; its message is the whole reason, shown as is."""
+
+
 class Peer:
     """One system the benchmark compares vsql with.
 
@@ -56,10 +60,29 @@ class Peer:
     #: The last search's seconds as the peer measured them where the caller's clock would add
     #: transport the peer's users don't pay (a pipe to a worker process); None: time the call.
     last_search_s: float | None = None
+    _tried = False
+    _reason: str | None = None
 
     def available(self) -> str | None:
-        """None when the peer can run here, else why not (so a benchmark can go on without it)."""
-        return None
+        """None when the peer can run here, else why not (so a benchmark can go on without it).
+
+        Starts the peer on the first call only: starting can install software or launch a server,
+        so a failure is remembered rather than paid for again.
+        """
+        if not self._tried:
+            try:
+                self._start()
+            except Unavailable as error:
+                self._reason = str(error)
+            except Exception as error:  # any failure means "not available here", with the reason
+                self._reason = f"{type(error).__name__}: {error}".strip()
+            self._tried = True
+            if self._reason is not None:
+                self.close()
+        return self._reason
+
+    def _start(self) -> None:
+        """Make the peer ready (see `available`); raise `Unavailable` or any error when it cannot be."""
 
     def load(self, ids: np.ndarray, vectors: np.ndarray, cats: Columns) -> float:
         """Store the rows (ids int64, vectors float32 (n, d), int32 columns); returns seconds taken."""

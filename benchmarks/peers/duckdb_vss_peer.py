@@ -46,32 +46,19 @@ class DuckdbVssPeer(Peer):
 
     def __init__(self, cache: Path = CACHE) -> None:
         self.cache = Path(cache)
-        self._reason: str | None = None
         self._worker: subprocess.Popen | None = None
         self._kind = self._function = self._applied = None
 
-    def available(self) -> str | None:
-        """Creates the virtual environment if needed and starts the worker on first call."""
-        if self._worker is None and self._reason is None:
-            try:
-                self._start()
-            except Exception as error:  # any failure means "not available here", with the reason
-                self._reason = f"{type(error).__name__}: {error}".strip()
-                self.close()
-        return self._reason
-
     def _start(self) -> None:
+        """Creates the virtual environment if needed, then starts the worker."""
         python = self.cache / "venv" / "bin" / "python"
         if not (self.cache / "ready").exists():
             _run([sys.executable, "-m", "venv", "--clear", str(self.cache / "venv")])
             _run([str(python), "-m", "pip", "install", "--quiet", "--only-binary=:all:", *PACKAGES])
             (self.cache / "ready").write_text(" ".join(PACKAGES) + "\n")
-        extension = _run([str(python), "-c", "import duckdb_extension_vss, glob, os; print(glob.glob(os.path.join("
-                          "os.path.dirname(duckdb_extension_vss.__file__), '**', 'vss.duckdb_extension'), "
-                          "recursive=True)[0])"]).strip()
         self._dir = tempfile.mkdtemp(prefix="vsql-vss-")
         self._path = os.path.join(self._dir, "items.duckdb")
-        self._worker = subprocess.Popen([str(python), str(WORKER), self._path, extension],
+        self._worker = subprocess.Popen([str(python), str(WORKER), self._path],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self._stop = weakref.finalize(self, _stop, self._worker, self._dir)
         self._pid = self._call_reply()
@@ -145,11 +132,10 @@ class DuckdbVssPeer(Peer):
             self._worker = None
 
 
-def _run(command: list[str]) -> str:
+def _run(command: list[str]) -> None:
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode:
         raise RuntimeError(f"{' '.join(command[:4])} failed: {' | '.join((done.stderr or done.stdout).splitlines()[-3:])}")
-    return done.stdout
 
 
 def _stop(worker: subprocess.Popen, folder: str) -> None:

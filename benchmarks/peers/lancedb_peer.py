@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from .base import Columns, Peer, Where, columns, terms, timed
+from .base import Columns, Peer, Unavailable, Where, columns, terms, timed
 
 #: LanceDB's distance type per metric.
 DISTANCES = {"l2": "l2", "ip": "dot", "cosine": "cosine"}
@@ -28,20 +28,16 @@ class LancedbPeer(Peer):
 
     def __init__(self) -> None:
         self._db = self._table = None
-        self._reason: str | None = None
         self._kind = self._distance = None
 
-    def available(self) -> str | None:
-        if self._db is None and self._reason is None:
-            try:
-                import lancedb
-            except ImportError:
-                self._reason = "lancedb is not installed: pip install lancedb"
-                return self._reason
-            self._lancedb = lancedb
-            self._dir = tempfile.mkdtemp(prefix="vsql-lancedb-")
-            self._db = lancedb.connect(self._dir)
-        return self._reason
+    def _start(self) -> None:
+        try:
+            import lancedb
+        except ImportError:
+            raise Unavailable("lancedb is not installed: pip install lancedb") from None
+        self._lancedb = lancedb
+        self._dir = tempfile.mkdtemp(prefix="vsql-lancedb-")
+        self._db = lancedb.connect(self._dir)
 
     @property
     def version(self) -> str:

@@ -15,7 +15,7 @@ import tempfile
 
 import numpy as np
 
-from .base import Columns, Peer, Where, columns, terms, timed
+from .base import Columns, Peer, Unavailable, Where, columns, terms, timed
 
 METRICS = {"l2": "L2", "ip": "IP", "cosine": "COSINE"}
 _INSERT_CHUNK = 5_000
@@ -27,21 +27,17 @@ class MilvusPeer(Peer):
 
     def __init__(self) -> None:
         self._client = None
-        self._reason: str | None = None
         self._kind = None
 
-    def available(self) -> str | None:
-        if self._client is None and self._reason is None:
-            try:
-                import milvus_lite  # noqa: F401  (pymilvus needs it for a .db path)
-                import pymilvus
-            except ImportError as error:
-                self._reason = f"{error.name} is not installed: pip install pymilvus milvus-lite"
-                return self._reason
-            self._pymilvus = pymilvus
-            self._dir = tempfile.mkdtemp(prefix="vsql-milvus-")
-            self._open()
-        return self._reason
+    def _start(self) -> None:
+        try:
+            import milvus_lite  # noqa: F401  (pymilvus needs it for a .db path)
+            import pymilvus
+        except ImportError as error:
+            raise Unavailable(f"{error.name} is not installed: pip install pymilvus milvus-lite") from None
+        self._pymilvus = pymilvus
+        self._dir = tempfile.mkdtemp(prefix="vsql-milvus-")
+        self._open()
 
     def _open(self) -> None:
         self._client = self._pymilvus.MilvusClient(os.path.join(self._dir, "items.db"))

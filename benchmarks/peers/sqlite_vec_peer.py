@@ -18,7 +18,7 @@ import tempfile
 
 import numpy as np
 
-from .base import Columns, Peer, Where, columns, sql_where, timed
+from .base import Columns, Peer, Unavailable, Where, columns, sql_where, timed
 
 _INSERT_CHUNK = 10_000
 
@@ -44,24 +44,19 @@ class SqliteVecPeer(Peer):
 
     def __init__(self) -> None:
         self._con = None
-        self._reason: str | None = None
         self._kind = self._metric = None
 
-    def available(self) -> str | None:
-        if self._con is None and self._reason is None:
-            try:
-                import sqlite_vec
-            except ImportError:
-                self._reason = "sqlite-vec is not installed: pip install sqlite-vec"
-                return self._reason
-            self._module, self._extension = _sqlite(), sqlite_vec
-            if self._module is None:
-                self._reason = "Python's sqlite3 cannot load extensions: pip install pysqlite3-binary"
-                return self._reason
-            self._dir = tempfile.mkdtemp(prefix="vsql-sqlite-vec-")
-            self._path = os.path.join(self._dir, "items.db")
-            self._open()
-        return self._reason
+    def _start(self) -> None:
+        try:
+            import sqlite_vec
+        except ImportError:
+            raise Unavailable("sqlite-vec is not installed: pip install sqlite-vec") from None
+        self._module, self._extension = _sqlite(), sqlite_vec
+        if self._module is None:
+            raise Unavailable("Python's sqlite3 cannot load extensions: pip install pysqlite3-binary")
+        self._dir = tempfile.mkdtemp(prefix="vsql-sqlite-vec-")
+        self._path = os.path.join(self._dir, "items.db")
+        self._open()
 
     def _open(self) -> None:
         self._con = self._module.connect(self._path, isolation_level=None)
