@@ -540,6 +540,26 @@ def test_a_remembered_filter_sees_new_rows(db):
     assert nearest(con, search, [500, far]) == first
 
 
+@pytest.mark.parametrize("method, opclass, metric", INDEXES)
+def test_a_remembered_filter_is_searched_exactly_and_follows_writes(db, method, opclass, metric):
+    """A filter repeated outside a transaction is remembered with its rows' vectors gathered
+    together: brute force over them gives the oracle's rows, and sees a committed write at once."""
+    con, (vectors, _, r) = db
+    options = "WITH (lists = 30)" if method == "ivfflat" else ""
+    con.execute(f"CREATE INDEX ON items USING {method} (embedding {opclass}) {options}")
+    search = f"SELECT id FROM items WHERE r < ? ORDER BY embedding {OPERATORS[metric]} ? LIMIT 10"
+    rng = np.random.default_rng(11)
+    queries = vectors[rng.integers(N, size=6)] + rng.normal(0, 0.3, (6, DIM)).astype(np.float32)
+    for query in queries:
+        expected, _ = knn(vectors, query, metric, 10, r < 100)
+        assert set(nearest(con, search, [100, query])) == set(expected.tolist())
+    nearest_possible = queries[-1] * (100 if metric == "ip" else 1)
+    con.execute("INSERT INTO items VALUES (900000, 0, 5, ?)", [nearest_possible])
+    assert nearest(con, search, [100, queries[-1]])[0] == 900000
+    con.execute("DELETE FROM items WHERE id = 900000")
+    assert set(nearest(con, search, [100, queries[-1]])) == set(expected.tolist())
+
+
 def test_updates_of_other_columns_keep_index_entries(db):
     con, (vectors, _, _) = db
     con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")

@@ -32,6 +32,13 @@ class Hits(NamedTuple):
     distances: np.ndarray
 
 
+class Subset(NamedTuple):
+    """Some live slots and a contiguous copy of their vectors (see `FaissIndex.subset`)."""
+
+    slots: np.ndarray
+    vectors: np.ndarray
+
+
 _NO_HITS = Hits(np.empty(0, np.int64), np.empty(0))
 
 
@@ -152,10 +159,17 @@ class FaissIndex:
         selector.bits_owner = bits  # the selector reads the array: keep it alive as long
         return selector
 
-    def exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hits]:
-        """Keys of the k nearest live allowed rows per query, by brute force over the vectors the
-        index holds (Faiss's flat scan with a bitmap): for few matching rows this beats a graph
-        search, and it is exact."""
+    def exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
+              subset: Subset | None = None) -> list[Hits]:
+        """Keys of the k nearest live allowed rows per query, by brute force: for few matching rows
+        this beats a graph search, and it is exact. Over a `subset` of the allowed rows gathered
+        beforehand when there is one, else with Faiss's flat scan testing a bitmap at every slot."""
+        if subset is not None:
+            k = min(k, len(subset.slots))
+            if k <= 0:
+                return [_NO_HITS for _ in range(len(queries))]
+            scores, found = faiss.knn(_prepare(queries, self.metric), subset.vectors, k, metric=METRICS[self.metric])
+            return self._hits(scores, np.where(found >= 0, subset.slots[found], -1))
         if len(self.keys) == 0 or k <= 0:
             return [_NO_HITS for _ in range(len(queries))]
         selector = self._selector(self.alive if allowed is None else self.alive & allowed)
@@ -166,6 +180,13 @@ class FaissIndex:
             flat, params = self.index, faiss.SearchParametersIVF(nprobe=self.index.nlist, sel=selector)
         scores, slots = flat.search(_prepare(queries, self.metric), k, params=params)
         return self._hits(scores, slots)
+
+    def subset(self, allowed: np.ndarray) -> Subset:
+        """The live allowed slots with their vectors copied together, for a filter that repeats:
+        its brute force then reads a tenth of the memory a bitmap scan reads at 10% selectivity,
+        in order (about 20 times faster), instead of testing every slot."""
+        slots = np.flatnonzero(self.alive & allowed)
+        return Subset(slots, self._vectors_at(slots))
 
     def missed(self, query: np.ndarray, found: np.ndarray, k: int, allowed: np.ndarray | None,
                sample: int = 2048) -> bool:

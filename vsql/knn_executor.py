@@ -27,7 +27,7 @@ from . import dialect as d
 from . import vectors
 from .analyze import param_key
 from .duckdb_executor import DuckDBExecutor, to_sql, vector_type
-from .faiss_index import Hits
+from .faiss_index import Hits, Subset
 from .indexes import IndexManager, generation, settings_depth
 from .plan import KnnSearch, Plan, Strategy, choose, distrust, widen
 from .settings import Settings
@@ -73,6 +73,17 @@ def _part(tree: exp.Expr) -> Part:
 
 
 @dataclass
+class Filtered:
+    """What a WHERE clause keeps: its keys, the index slots holding them, and, for a filter
+    remembered until the next commit, its rows' vectors once gathered for brute force."""
+
+    keys: np.ndarray
+    allowed: np.ndarray
+    remembered: bool = False
+    subset: Subset | None = None
+
+
+@dataclass
 class Outcome:
     table: pa.Table
     strategy: Strategy
@@ -87,6 +98,7 @@ class Outcome:
 
 
 _FILTER_MEMORY = 32
+_SUBSET_BYTES = 256 << 20  # vectors gathered for remembered filters, at most, per session
 _TRUTH_KEY = "__vsql_truth_key"
 _ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int16(), "TINYINT": pa.int8(),
                 "UBIGINT": pa.uint64(), "UINTEGER": pa.uint32()}
@@ -125,7 +137,7 @@ class KnnExecutor:
         self.indexes = indexes
         self.settings = settings
         self._batches: dict[str, tuple] = {}
-        self._filters: OrderedDict[tuple, tuple] = OrderedDict()
+        self._filters: OrderedDict[tuple, Filtered] = OrderedDict()
         self.token = next(_TOKENS)
         _EXECUTORS[self.token] = self
         create_once(
@@ -146,12 +158,12 @@ class KnnExecutor:
         spec = search.index
         loaded = self.indexes.get(spec)
         query = self._query_vector(search, statements, params)
-        allowed = None
+        allowed = filtered = None
         total = loaded.index.live + len(pending)
         matching = total
         if statements.filter is not None:
-            keys, allowed = self._filter(statements.filter, params, loaded, current)
-            matching = len(keys)
+            filtered = self._filter(statements.filter, params, loaded, current)
+            allowed, matching = filtered.allowed, len(filtered.keys)
         depth = self._depth(spec, loaded.index, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None)
@@ -164,7 +176,8 @@ class KnnExecutor:
                 break
             with loaded.lock:
                 if strategy.kind == "exact":
-                    hits = loaded.index.exact(query[None, :], strategy.candidates, allowed)[0]
+                    subset = self._subset(filtered, loaded.index)
+                    hits = loaded.index.exact(query[None, :], strategy.candidates, allowed, subset)[0]
                 else:
                     within = allowed if strategy.kind == "prefilter" else None
                     hits = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
@@ -197,8 +210,8 @@ class KnnExecutor:
             part = filters.get(spec.name)
             allowed, matching = None, loaded.index.live
             if part is not None:
-                keys, allowed = self._filter(part, params, loaded, reusable=False)
-                matching = len(keys)
+                filtered = self._filter(part, params, loaded, reusable=False)
+                allowed, matching = filtered.allowed, len(filtered.keys)
             self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), allowed, matching)
 
     def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
@@ -272,7 +285,7 @@ class KnnExecutor:
         """The search depth a user set, else the index's calibrated one, scaled to k."""
         return settings_depth(spec, self.settings) or _scaled(index, k)
 
-    def _filter(self, part: Part, params: Any, loaded, reusable: bool) -> tuple[np.ndarray, np.ndarray]:
+    def _filter(self, part: Part, params: Any, loaded, reusable: bool) -> Filtered:
         """The keys a filter keeps, and the index slots holding them; remembered for repeated
         filters until the next commit reaches the index."""
         bound = part.bind(params)
@@ -283,12 +296,29 @@ class KnnExecutor:
                 self._filters.move_to_end(memo)
                 return self._filters[memo]
         keys = self.executor.keys(part.sql, bound)
-        found = keys, loaded.index.slots_for(keys)
+        found = Filtered(keys, loaded.index.slots_for(keys), remembered=memo is not None)
         if memo is not None:
             self._filters[memo] = found
             if len(self._filters) > _FILTER_MEMORY:
                 self._filters.popitem(last=False)
         return found
+
+    def _subset(self, filtered: Filtered | None, index) -> Subset | None:
+        """A remembered filter's rows gathered for brute force, kept while they fit the budget
+        (the most recently used filters keep theirs)."""
+        if filtered is None or not filtered.remembered:
+            return None
+        if filtered.subset is None:
+            if len(filtered.keys) * index.dim * 4 > _SUBSET_BYTES:
+                return None
+            filtered.subset = index.subset(filtered.allowed)
+            spent = 0
+            for entry in reversed(self._filters.values()):
+                if entry.subset is not None:
+                    spent += entry.subset.vectors.nbytes
+                    if spent > _SUBSET_BYTES:
+                        entry.subset = None
+        return filtered.subset
 
     def _query_vector(self, search: KnnSearch, statements: KnnStatements, params: Any) -> np.ndarray:
         constant = _constant(search.query)
@@ -370,8 +400,10 @@ def _batch(targets: pa.Array, queries: pa.Array, ks: pa.Array) -> pa.Array:
 def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[str, str], token: int) -> str:
     """The statement with each LATERAL search drawing its rows from one batched index call.
 
-    The call returns, per outer row, the nearest keys with their distances; a search that selects
-    only those takes them as they are, any other joins them back to its table.
+    The call returns, per outer row, at most k nearest keys with their distances, nearest first:
+    a search that selects only those takes them as they are, any other joins them back to its
+    table. Either way the search's own ORDER BY and LIMIT are left out, since the call already
+    did their work, and DuckDB would pay for them with a window over every outer row.
     """
     swapped = []
     for search in batches:
@@ -392,9 +424,10 @@ def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
     field = lambda name: exp.Dot(this=exp.column(_HIT, table=_HITS), expression=exp.to_identifier(name))  # noqa: E731
     if search.outputs:
         columns = {"key": exp.cast(field("key"), key_type), "distance": exp.cast(field("distance"), "FLOAT")}
-        return (exp.select(*[exp.alias_(columns[kind], name) for name, kind in search.outputs])
-                .from_(hits).order_by(field("distance"), field("key")).limit(search.k))
+        return exp.select(*[exp.alias_(columns[kind], name) for name, kind in search.outputs]).from_(hits)
     select = search.select.copy()
+    select.set("order", None)
+    select.set("limit", None)
     table = select.args["from_"].this
     select.set("from_", exp.From(this=hits))
     on = exp.EQ(this=exp.column(search.index.key, table=search.alias, quoted=True), expression=field("key"))
@@ -402,7 +435,10 @@ def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
 
 
 def batch_result(matrix_rows: list[tuple[np.ndarray, np.ndarray]]) -> pa.Array:
-    """Per outer row, the (key, distance) pairs found, as DuckDB's LIST(STRUCT(key, distance))."""
+    """Per outer row, the (key, distance) pairs found, nearest first (ties by key), as DuckDB's
+    LIST(STRUCT(key, distance))."""
+    matrix_rows = [(keys[order], dists[order]) for keys, dists in matrix_rows
+                   for order in [np.lexsort((keys, dists))]]
     lengths = np.array([len(keys) for keys, _ in matrix_rows], dtype=np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     keys = np.concatenate([k for k, _ in matrix_rows]) if matrix_rows else np.empty(0, np.int64)
