@@ -74,7 +74,7 @@ def evaluate(session, index: str, queries: str, k: int = 10, filter: str | None 
     """`SELECT * FROM vsql_evaluate('idx', 'SELECT q FROM queries' [, k =>] [, filter =>] [, version =>])`."""
     spec = session.indexes.version_spec(session.indexes.resolve(index), version)
     matrix = query_columns(session, queries, 1)[0]
-    measured = measure(session, spec, matrix, _k(k), filter)
+    (measured,) = measure(session, [(spec, matrix)], _k(k), filter)
     session.indexes.set_recall(spec, float(measured.recall.mean()))
     row = {**measured.summary(), "k": _k(k), "filter": filter}
     return pa.Table.from_pylist([row])
@@ -94,7 +94,7 @@ def compare(session, champion: str, challenger: str, queries: str, k: int = 10, 
     if len(matrices[0]) != len(matrices[1]):
         raise ProgrammingError("vsql_compare: both query columns need a vector on every row")
     k = _k(k)
-    sides = [measure(session, spec, matrix, k, filter) for spec, matrix in zip(specs, matrices)]
+    sides = measure(session, list(zip(specs, matrices)), k, filter)
     overlap = float(np.mean([len(np.intersect1d(a, b)) / max(min(len(a), len(b)), 1)
                              for a, b in zip(sides[0].found, sides[1].found)])) if len(matrices[0]) else None
     summaries = [side.summary() for side in sides]
@@ -129,28 +129,41 @@ def tune(session, index: str, queries: str, target_recall: float = 0.95, k: int 
                                   "version": spec.version}])
 
 
-def measure(session, spec, queries: np.ndarray, k: int, filter: str | None) -> Measured:
-    """Run each query through the session, pinned to `spec`, and score it against exact search."""
-    truth = exact(session, spec, queries, k, filter)
+def measure(session, sides: list[tuple], k: int, filter: str | None) -> list[Measured]:
+    """Run each side's queries through the session, each side pinned to its index version, and
+    score them against exact search. Sides take turns query by query, the first rotating, so
+    machine noise lands on all alike and a comparison's latencies stay paired."""
+    truths = [exact(session, spec, queries, k, filter) for spec, queries in sides]
+    statements = [_statement(session, spec, queries, k, filter) for spec, queries in sides]
+    found: list[list[np.ndarray]] = [[] for _ in sides]
+    seconds: list[list[float]] = [[] for _ in sides]
+    for i in range(len(sides[0][1])):
+        for side in np.roll(np.arange(len(sides)), -i):
+            started = time.perf_counter()
+            result = session.run(statements[side], [sides[side][1][i]])
+            seconds[side].append(time.perf_counter() - started)
+            rows = result.rows if result.rows is not None else [tuple(r.values()) for r in result.table.to_pylist()]
+            found[side].append(np.array([r[0] for r in rows], np.int64))
+    return [Measured(spec.name, spec.version, spec.column, truth.recall(queries, got, spec.metric), np.array(took),
+                     np.array([len(f) for f in got]), min(k, len(truth.keys)), got)
+            for (spec, queries), truth, got, took in zip(sides, truths, found, seconds)]
+
+
+def _statement(session, spec, queries: np.ndarray, k: int, filter: str | None) -> list:
+    """The k-NN statement planned with `spec` pinned, run once to load the index outside the timings."""
     table, key, column = (_ident(n) for n in (spec.table, spec.key, spec.column))
     where = f" WHERE {filter}" if filter else ""
     sql = f"SELECT {key} FROM {table}{where} ORDER BY {column} {_OPERATORS[spec.metric]} $1 LIMIT {k}"
-    found, seconds = [], []
+    if not len(queries):
+        return []
     with session.indexes.pinned(spec):
         session._schema_changed()  # compiled statements chose their index before the pin
         try:
-            if len(queries):
-                session.execute(sql, [queries[0]])  # compile and load outside the timings
-            for q in queries:
-                started = time.perf_counter()
-                result = session.execute(sql, [q])
-                seconds.append(time.perf_counter() - started)
-                rows = result.rows if result.rows is not None else [tuple(r.values()) for r in result.table.to_pylist()]
-                found.append(np.array([r[0] for r in rows], np.int64))
+            statement = session.compile(sql, [queries[0]])
+            session.run(statement, [queries[0]])
         finally:
             session._schema_changed()
-    return Measured(spec.name, spec.version, spec.column, truth.recall(queries, found, spec.metric),
-                    np.array(seconds), np.array([len(f) for f in found]), min(k, len(truth.keys)), found)
+    return statement
 
 
 def exact(session, spec, queries: np.ndarray, k: int, filter: str | None) -> Truth:
