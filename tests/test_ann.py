@@ -521,6 +521,22 @@ def test_long_builds_show_progress_only_to_a_person(monkeypatch):
     assert _progress(1_000, None) is None  # short builds need no bar
 
 
+def test_one_query_searches_on_the_calling_thread_and_a_batch_on_every_core():
+    """Faiss splits even one query's scan across its OpenMP threads, which stall on a busy machine:
+    single searches run on the calling thread alone, batches on every core."""
+    import faiss
+
+    vectors, _ = clustered(500)
+    index = FaissIndex.build("hnsw", "l2", DIM, {"m": 8, "ef_construction": 16}, np.arange(500), vectors, progress=False)
+    mask = np.arange(500) % 3 == 0
+    for search in (lambda q: index.search(q, 10, 40), lambda q: index.search(q, 10, 40, mask),
+                   lambda q: index.exact(q, 10, mask), lambda q: index.exact(q, 10, mask, index.subset(mask))):
+        search(vectors[:1])
+        assert faiss.omp_get_max_threads() == 1
+        search(vectors[:64])
+        assert faiss.omp_get_max_threads() == (os.cpu_count() or 1)
+
+
 def test_a_remembered_filter_sees_new_rows(db):
     con, (vectors, _, _) = db
     con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")

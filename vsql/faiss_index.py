@@ -24,6 +24,7 @@ FORMAT = 1
 METRICS = {"l2": faiss.METRIC_L2, "ip": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT}
 _EF_STEPS = (40, 48, 64, 80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1000)  # 40: pgvector's default
 _CALIBRATION_QUERIES = 100
+_PARALLEL_QUERIES = 16  # batches at least this large search on every core
 TARGET_RECALL = 0.97  # calibrated a little above the 0.95 promised, for unseen queries
 
 
@@ -122,6 +123,7 @@ class FaissIndex:
 
     def search(self, queries: np.ndarray, k: int, depth: int, allowed: np.ndarray | None = None) -> list[Hits]:
         """Up to k nearest live rows per query, nearest first; `allowed` is a mask over slots."""
+        _threads_for(len(queries))
         if len(self.keys) == 0 or k <= 0:
             return [_NO_HITS for _ in range(len(queries))]
         mask = self.alive if allowed is None else self.alive & allowed
@@ -164,6 +166,7 @@ class FaissIndex:
         """Keys of the k nearest live allowed rows per query, by brute force: for few matching rows
         this beats a graph search, and it is exact. Over a `subset` of the allowed rows gathered
         beforehand when there is one, else with Faiss's flat scan testing a bitmap at every slot."""
+        _threads_for(len(queries))
         if subset is not None:
             k = min(k, len(subset.slots))
             if k <= 0:
@@ -354,6 +357,14 @@ class FaissIndex:
             raise IndexFileError(f"{path.name}: its parts do not agree")
         loaded = cls(meta["method"], meta["metric"], meta["dim"], meta["options"], index, keys, alive, meta["tuned"])
         return loaded, meta
+
+
+def _threads_for(queries: int) -> None:
+    """Search a few queries on the calling thread alone, a batch on every core. Faiss splits even
+    one query's brute force across its OpenMP threads, and on a busy machine a parallel region
+    waits for a descheduled thread: one 10,000-row scan took 0.09 ms median, 0.2 ms mean on one
+    thread and 0.25 ms median, 4.8 ms mean (p99 28 ms) on two. The setting is the calling thread's."""
+    faiss.omp_set_num_threads(1 if queries < _PARALLEL_QUERIES else os.cpu_count() or 1)
 
 
 def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
