@@ -103,3 +103,27 @@ def test_checker_tells_wrong_answers_from_ties():
     assert not checker.valid([(10, 0.0), (20, 1.5), (30, 1.0)], q, None, 3)  # distance misreported
     assert not checker.valid([(10, 0.0), (10, 0.0), (30, 1.0)], q, None, 3)  # duplicate
     assert not checker.valid(right[:2], q, None, 3)  # too few rows
+
+
+def test_equal_recall_quick_run(tmp_path):
+    """`python -m benchmarks.equal_recall --quick`: vsql and pgvector's iterative scans at each depth,
+    on every workload, with vsql keeping its promise (k rows, high recall)."""
+    from benchmarks.peers import PgvectorPeer
+
+    peer = PgvectorPeer()
+    reason = peer.available()
+    peer.close()
+    if reason:
+        pytest.skip(f"pgvector cannot run here: {reason}")
+    done = subprocess.run([sys.executable, "-m", "benchmarks.equal_recall", "--quick", "--out", str(tmp_path)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "equal_recall.json").read_text())
+    from benchmarks.equal_recall import EF_SEARCH, WORKLOADS as EQUAL_WORKLOADS
+
+    assert list(result["results"]) == list(EQUAL_WORKLOADS)
+    for by in result["results"].values():
+        assert list(by) == ["vsql-hnsw", *[f"pgvector iterative ef={ef}" for ef in EF_SEARCH]]
+        assert all(_positive(r["qps"]) and 0 <= r["recall"] <= 1 for r in by.values())
+        assert by["vsql-hnsw"]["rows_min"] == 10 and by["vsql-hnsw"]["recall"] >= 0.95
+    assert "| corr 50% | vsql-hnsw |" in (tmp_path / "equal_recall.md").read_text()
