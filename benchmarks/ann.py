@@ -95,7 +95,7 @@ import vsql
 
 from . import data, minilm, sweep
 from .memory import peak
-from .report import git, loadavg, timed, to_json
+from .report import git, loadavg, timed, write
 from .peers import DuckdbVssPeer, FaissPeer, LancedbPeer, MilvusPeer, PgvectorPeer, SqliteVecPeer
 from .peers.base import keep, sql_where
 
@@ -1149,10 +1149,7 @@ def main(argv: list[str] | None = None) -> int:
     result["meta"]["plot"] = "ann.png" if why_not is None else f"not drawn: {why_not}"
     why_not = sweep.plot(result["sweeps"], args.out / "ann-sweep.png")
     result["meta"]["sweep_plot"] = "ann-sweep.png" if why_not is None else f"not drawn: {why_not}"
-    (args.out / "ann.json").write_text(to_json(result))
-    text = markdown(result)
-    (args.out / "ann.md").write_text(text)
-    print(text)
+    write(args.out, "ann", result, markdown(result))
     return 0
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import ann
 from .peers import PgvectorPeer
-from .report import git, loadavg, to_json
+from .report import git, loadavg, write
 
 WORKLOADS = ("indep 10%", "corr 50%", "corr 10%")
 EF_SEARCH = (40, 100, 200, 400, 1000)
@@ -101,11 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows, dim, queries = (ann.QUICK["rows"], ann.QUICK["dim"], 10) if args.quick else (100_000, 128, 100)
     result = run(rows, dim, queries, args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "equal_recall.json").write_text(to_json(result))
-    text = markdown(result)
-    (args.out / "equal_recall.md").write_text(text)
-    print(text)
+    write(args.out, "equal_recall", result, markdown(result))
     return 0
 
 

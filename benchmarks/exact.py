@@ -46,7 +46,7 @@ import pyarrow as pa  # noqa: E402
 import vsql  # noqa: E402
 
 from . import data
-from .report import git, loadavg, timed, to_json  # noqa: E402
+from .report import git, loadavg, timed, write  # noqa: E402
 
 K = 10
 REL_TOL = 1e-5  # distances this close (relative) count as a tie
@@ -526,11 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     result = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "exact.json").write_text(to_json(result))
-    text = markdown(result)
-    (args.out / "exact.md").write_text(text)
-    print(text)
+    write(args.out, "exact", result, markdown(result))
     return 0
 
 

@@ -47,3 +47,11 @@ def to_json(result: dict) -> str:
     """Indented JSON with each list of numbers (the raw samples) on one line."""
     text = json.dumps(result, indent=1, default=float)
     return re.sub(r"\[\s+([-\d.eE+,\s]+?)\s+\]", lambda m: "[" + re.sub(r"\s+", "", m.group(1)) + "]", text) + "\n"
+
+
+def write(out: Path, name: str, result: dict, text: str) -> None:
+    """`<out>/<name>.json` and `<out>/<name>.md`, and the Markdown printed."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(to_json(result))
+    (out / f"{name}.md").write_text(text)
+    print(text)
