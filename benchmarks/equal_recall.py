@@ -7,7 +7,8 @@
 no rows on selective and correlated filters, so its queries/s there buy no answer. This asks what
 pgvector costs once it does answer: its iterative scans (`hnsw.iterative_scan = relaxed_order`,
 `hnsw.max_scan_tuples` lifted) at ef_search 40 to 1000, against vsql-hnsw at its defaults, on the
-same data, filters and queries as `benchmarks.ann`, the systems taking turns query by query.
+same data, filters and queries as `benchmarks.ann`, measured as it measures (`ann.measure`:
+blocks of queries, the systems taking turns, settings applied untimed before each block).
 Results: `<out>/equal_recall.json` and `.md` (also printed).
 """
 
@@ -15,22 +16,20 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import time
 from pathlib import Path
-
-import numpy as np
 
 from . import ann
 from .peers import PgvectorPeer
 from .report import git, loadavg, write
 
 WORKLOADS = ("indep 10%", "corr 50%", "corr 10%")
+WARMUP, BLOCK = 3, 10
 EF_SEARCH = (40, 100, 200, 400, 1000)
 
 
 def run(rows: int, dim: int, queries: int, seed: int) -> dict:
     ds = ann.make_data(rows, dim, seed)
-    qs = ann.make_queries(ds, queries, 0, 0, seed)
+    qs = ann.make_queries(ds, queries, WARMUP, 0, seed)
     vsql_db = ann.VsqlSystem("vsql-hnsw", dim, "hnsw")
     vsql_db.load(ds.arrow())
     vsql_db.build()
@@ -41,41 +40,26 @@ def run(rows: int, dim: int, queries: int, seed: int) -> dict:
     version = peer.version
     peer.load(ds.ids, ds.vectors, ds.columns)
     peer.build("hnsw", "l2")
-    loads = {w.name: w for w in ann.workloads()}
-    out = {}
+    configs = [vsql_db.config()]
+    for ef in EF_SEARCH:
+        settings = {"iterative_scan": "relaxed_order", "ef_search": ef, "max_scan_tuples": 1_000_000}
+        configs.append(ann.Config(f"pgvector iterative ef={ef}", "pgvector-hnsw", "pgvector", settings,
+                                  lambda q, w, s=settings: peer.search(q, ann.K, w.terms, s),
+                                  lambda s=settings: peer.prepare(s)))
+    loads = [w for w in ann.workloads() if w.name in WORKLOADS]
     try:
-        for name in WORKLOADS:
-            w = loads[name]
-            batch = qs.timed[w.query_set]
-            truth = ann.exact_topk(ds, batch, w.mask(ds.columns))
-            systems = {"vsql-hnsw": lambda q, w=w: vsql_db.search(q, w)}
-            for ef in EF_SEARCH:
-                settings = {"iterative_scan": "relaxed_order", "ef_search": ef, "max_scan_tuples": 1_000_000}
-                systems[f"pgvector iterative ef={ef}"] = lambda q, w=w, s=settings: peer.search(q, ann.K, w.terms, s)
-            out[name] = _measure(systems, batch, truth)
+        measured = ann.measure(configs, loads, qs, BLOCK, print)
     finally:
         peer.close()
+    out = {}
+    for w in loads:
+        mask = w.mask(ds.columns)
+        truth = ann.exact_topk(ds, qs.timed[w.query_set], mask)
+        out[w.name] = {c.label: ann.score(w, ds, measured[w.name]["seconds"][c.label], measured[w.name]["found"][c.label],
+                                          truth, int(mask.sum())) for c in configs}
     return {"meta": {"benchmark": "equal_recall", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
         timespec="seconds"), "rows": rows, "dim": dim, "queries": queries, "seed": seed, "pgvector": version,
         "git": git(), "loadavg_1min": loadavg()}, "results": out}
-
-
-def _measure(systems: dict, queries: np.ndarray, truth: list[np.ndarray]) -> dict:
-    """Per system: queries/s (1 / median latency), recall@10 and fewest rows; turns rotate per query."""
-    names = list(systems)
-    seconds = {n: [] for n in names}
-    found = {n: [] for n in names}
-    for name in names:
-        systems[name](queries[0])  # warm: settings applied, caches filled
-    for i, q in enumerate(queries):
-        for name in names[i % len(names):] + names[:i % len(names)]:
-            start = time.perf_counter()
-            ids = systems[name](q)
-            seconds[name].append(time.perf_counter() - start)
-            found[name].append(np.asarray(ids, np.int64))
-    return {n: {"qps": 1 / float(np.median(seconds[n])),
-                "recall": float(np.mean([len(np.intersect1d(f, t)) / max(len(t), 1) for f, t in zip(found[n], truth)])),
-                "rows_min": min(len(f) for f in found[n])} for n in names}
 
 
 def markdown(result: dict) -> str:
@@ -86,10 +70,10 @@ def markdown(result: dict) -> str:
              "| workload | system | queries/s | recall@10 | fewest rows | vsql's queries/s over this |",
              "|---|---|---:|---:|---:|---:|"]
     for workload, by in result["results"].items():
-        base = by["vsql-hnsw"]["qps"]
+        base = by["vsql-hnsw"]["qps_median"]
         for name, r in by.items():
-            lines.append(f"| {workload} | {name} | {r['qps']:,.0f} | {r['recall']:.3f} | {r['rows_min']} | "
-                         f"{base / r['qps']:.2f} |")
+            lines.append(f"| {workload} | {name} | {r['qps_median']:,.0f} | {r['recall']:.3f} | {r['rows_min']} | "
+                         f"{base / r['qps_median']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
