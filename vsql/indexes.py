@@ -532,9 +532,7 @@ class IndexManager:
         """Build the index's version `spec.version` from the table; `reason` records a new version
         (create, reindex, alter), None rebuilds an existing one in place."""
         started = time.perf_counter()
-        keys, vectors = self._vectors(spec, None)
-        dim = self._dim(spec)
-        index = FaissIndex.build(spec.method, spec.metric, dim, spec.options, keys, vectors)
+        index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, *self._vectors(spec, None))
         loaded = Loaded(index, spec.version, 0, dirty=1)
         size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
         self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace

@@ -166,7 +166,7 @@ class KnnExecutor:
             allowed, matching = filtered.allowed, len(filtered.keys)
         depth = self._depth(spec, loaded.index, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
-                          statements.filter is not None)
+                          statements.filter is not None, loaded.index.rows_per_depth)
         rounds = 0
         hits = None
         while True:
@@ -225,7 +225,8 @@ class KnnExecutor:
         if valid.any():
             matrix[valid] = queries.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(-1, index.dim)
         filtered = allowed is not None
-        strategy = choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered)
+        strategy = choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered,
+                          index.rows_per_depth)
         need = min(k, matching)
         with loaded.lock:
             if strategy.kind == "exact":

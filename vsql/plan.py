@@ -132,28 +132,35 @@ class Strategy:
     reason: str = ""
 
 
-def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filtered: bool) -> Strategy:
+def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filtered: bool,
+           rows_per_depth: float = 0.0) -> Strategy:
     """Pick a strategy from the filter's selectivity (matching rows over indexed rows).
 
     `depth` is the index's search depth for k (HNSW ef_search, IVFFlat probes); the index
-    itself keeps ef_search at least k and probes within its lists.
+    itself keeps ef_search at least k and probes within its lists. `rows_per_depth`: about how
+    many rows a brute force reads in the time one unit of depth costs the index.
 
-    Few matching rows: brute force over them is both faster and exact. Otherwise the index,
-    searching deeper as the filter gets more selective; an unselective filter is applied after.
+    Few matching rows, or fewer than the index would spend reading: brute force over them, which
+    is exact. Otherwise the index, searching deeper as the filter gets more selective; an
+    unselective filter is applied after. `exact_below = 0` sends every search it can to the index.
     """
     selectivity = matching / total if total else 0.0
     if matching <= max(exact_below, k) or total == 0:
         return Strategy("exact", candidates=k, selectivity=selectivity,
                         reason=f"{matching} matching rows <= {max(exact_below, k)}")
     if not filtered:
-        return Strategy("ann", depth=depth, candidates=k, selectivity=1.0)
-    if selectivity >= 0.5:
-        candidates = math.ceil(k / selectivity * 1.5)
-        return Strategy("postfilter", depth=depth, candidates=candidates, selectivity=selectivity,
-                        reason=f"the filter keeps {selectivity:.0%}: applied to the nearest rows")
-    # A bitmap leaves the graph sparse in matching rows: search deeper in proportion.
-    deeper = min(math.ceil(depth / selectivity), _MAX_DEPTH)
-    return Strategy("prefilter", depth=deeper, candidates=k, selectivity=selectivity)
+        strategy = Strategy("ann", depth=depth, candidates=k, selectivity=1.0)
+    elif selectivity >= 0.5:
+        strategy = Strategy("postfilter", depth=depth, candidates=math.ceil(k / selectivity * 1.5),
+                            selectivity=selectivity, reason=f"the filter keeps {selectivity:.0%}: applied to the nearest rows")
+    else:
+        # A bitmap leaves the graph sparse in matching rows: search deeper in proportion.
+        strategy = Strategy("prefilter", depth=min(math.ceil(depth / selectivity), _MAX_DEPTH), candidates=k,
+                            selectivity=selectivity)
+    if exact_below and matching <= strategy.depth * rows_per_depth:
+        return Strategy("exact", candidates=k, selectivity=selectivity,
+                        reason=f"brute force over {matching} rows costs less than searching at depth {strategy.depth}")
+    return strategy
 
 
 def widen(strategy: Strategy, matching: int) -> Strategy:
