@@ -26,6 +26,7 @@ FORMAT = 1
 METRICS = {"l2": faiss.METRIC_L2, "ip": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT}
 _EF_STEPS = (40, 48, 64, 80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1000)  # 40: pgvector's default
 _CALIBRATION_QUERIES = 100
+_MOVE_ROWS = 1 << 16
 _PARALLEL_QUERIES = 16  # batches at least this large search on every core
 _SCATTERED_READ = 1.5  # rows of brute force one graph neighbour's score costs: measured 1.6-11 at m 16
 # against gathered rows, 0.2-1.6 against a bitmap over all slots
@@ -69,16 +70,17 @@ class FaissIndex:
 
     @classmethod
     def build(cls, method: str, metric: str, dim: int, options: dict, keys: np.ndarray,
-              vectors: np.ndarray, progress: bool | None = None) -> FaissIndex:
+              vectors: np.ndarray, progress: bool | None = None, owned: bool = False) -> FaissIndex:
         """Build over `vectors` (rows in `keys` order) and calibrate its default search depth.
-        Pass arrays nobody else holds: the rows are reordered into a copy and the original is let go."""
+        `owned`: the caller gives `vectors` up, and its rows may be reordered in place rather than
+        in a copy (at 1M x 128 the copy took the build's peak memory from 5.8 to 6.7 x the vectors)."""
         faiss.omp_set_num_threads(os.cpu_count() or 1)
-        vectors = _prepare(vectors, metric)
-        held = _held_out(len(vectors))
-        kept = np.ones(len(vectors), bool)
-        kept[held] = False
-        queries, vectors = vectors[held], vectors[kept]  # the slots: kept rows, then held ones
-        keys = np.concatenate([keys[kept], keys[held]])
+        prepared = _prepare(vectors, metric)
+        if np.may_share_memory(prepared, vectors) and not (owned and prepared.flags.writeable):
+            prepared = prepared.copy()
+        keys = np.array(keys, dtype=np.int64)
+        held = _hold_out(keys, prepared)
+        vectors, queries = prepared[: len(prepared) - held], prepared[len(prepared) - held :]
         if method == "hnsw":
             index = faiss.IndexHNSWFlat(dim, options["m"], METRICS[metric])
             index.hnsw.efConstruction = options["ef_construction"]
@@ -409,12 +411,21 @@ def _npy(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _held_out(rows: int) -> np.ndarray:
-    """Rows kept out of a new index until its search depth is calibrated on them: up to 100,
-    a tenth of a small table, none of a table too small to tune."""
-    if rows <= 10:
-        return np.empty(0, np.int64)
-    return np.random.default_rng(1).choice(rows, min(_CALIBRATION_QUERIES, rows // 10), replace=False)
+def _hold_out(keys: np.ndarray, vectors: np.ndarray) -> int:
+    """Move the rows a new index leaves out until its search depth is calibrated on them to the
+    end, in place, the others keeping their order, and return how many: up to 100 picked at
+    random, a tenth of a small table, none of a table too small to tune."""
+    rows = len(vectors)
+    count = 0 if rows <= 10 else min(_CALIBRATION_QUERIES, rows // 10)
+    held = np.sort(np.random.default_rng(1).choice(rows, count, replace=False))
+    for array in (keys, vectors):
+        picked = array[held].copy()
+        for shift, (start, stop) in enumerate(zip(held, [*held[1:], rows]), 1):
+            for begin in range(start + 1, stop, _MOVE_ROWS):  # in bounded steps: no copy of a long run
+                end = min(begin + _MOVE_ROWS, stop)
+                array[begin - shift : end - shift] = array[begin:end]
+        array[rows - count :] = picked
+    return count
 
 
 @contextmanager

@@ -532,7 +532,9 @@ class IndexManager:
         """Build the index's version `spec.version` from the table; `reason` records a new version
         (create, reindex, alter), None rebuilds an existing one in place."""
         started = time.perf_counter()
-        index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, *self._vectors(spec, None))
+        keys, vectors = self._vectors(spec, None)
+        index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, keys, vectors, owned=True)
+        del keys, vectors  # the rows, before the index is written
         loaded = Loaded(index, spec.version, 0, dirty=1)
         size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
         self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace
@@ -676,8 +678,10 @@ class IndexManager:
         result = fetch_arrow(self.con.execute(query.sql("duckdb"), params))
         column_data = result.column(1).combine_chunks()
         dim = column_data.type.list_size
-        matrix = column_data.values.to_numpy(zero_copy_only=False).reshape(-1, dim) if len(column_data) else \
-            np.empty((0, dim), np.float32)
+        values = column_data.values
+        # a writable view of this result's own buffer (to_numpy's is read-only): a build reorders rows in it
+        matrix = np.frombuffer(values.buffers()[1], np.float32, len(values), values.offset * 4).reshape(-1, dim) \
+            if len(column_data) else np.empty((0, dim), np.float32)
         return result.column(0).to_numpy().astype(np.int64), matrix
 
     def _count(self, spec: IndexSpec) -> int:
