@@ -54,7 +54,8 @@ SETTINGS = {
         Setting("hnsw.max_scan_tuples", int, 1, 2**31 - 1, default=20000, doc="accepted for pgvector compatibility"),
         Setting("ivfflat.max_probes", int, 1, 32768, default=32768, doc="accepted for pgvector compatibility"),
         Setting("vsql.exact_below", int, 0, 2**31 - 1, default=20000,
-                doc="searches over at most this many matching rows are answered by brute force, exactly"),
+                doc="searches over at most this many matching rows are answered by brute force, exactly, as are "
+                    "those where brute force reads less than the index would; 0 sends every search to the index"),
         Setting("vsql.keep_index_versions", int, 1, 1000, default=3,
                 doc="how many versions of each index keep their files, for rollback without a rebuild"),
     ]
