@@ -322,10 +322,10 @@ class FaissIndex:
     def rows_per_depth(self) -> float:
         """About how many rows a brute force reads in the time one unit of search depth costs:
         an ef_search step of HNSW scores up to 2 x m neighbours scattered in memory, an IVF probe
-        scans one list."""
+        scans one list, dead entries included (and without counting the alive mask per query)."""
         if self.method == "hnsw":
             return _SCATTERED_READ * 2 * self.options["m"]
-        return self.live / self.index.nlist
+        return self.index.ntotal / self.index.nlist
 
     @property
     def live(self) -> int:
@@ -420,7 +420,7 @@ def _hold_out(keys: np.ndarray, vectors: np.ndarray) -> int:
     count = 0 if rows <= 10 else min(_CALIBRATION_QUERIES, rows // 10)
     held = np.sort(np.random.default_rng(1).choice(rows, count, replace=False))
     for array in (keys, vectors):
-        picked = array[held].copy()
+        picked = array[held]  # a copy: fancy indexing
         for shift, (start, stop) in enumerate(zip(held, [*held[1:], rows]), 1):
             for begin in range(start + 1, stop, _MOVE_ROWS):  # in bounded steps: no copy of a long run
                 end = min(begin + _MOVE_ROWS, stop)
