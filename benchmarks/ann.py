@@ -460,6 +460,8 @@ def score(w: Workload, ds: Dataset, seconds: list[float], found: list[list[int]]
         "qps_total": float(len(ms) / (ms.sum() / 1000.0)),
         "recall": float(np.mean(recall)),
         "recall_min": float(np.min(recall)),
+        # the first row is the nearest matching row: where one miss costs everything (k = 1)
+        "recall_at_1": float(np.mean([bool(len(f)) and f[0] == t[0] if len(t) else True for f, t in zip(found, truth)])),
         "rows_mean": float(rows.mean()),
         "rows_min": int(rows.min()),
         "rows_expected": expected,
@@ -751,6 +753,11 @@ def markdown(result: dict) -> str:
                 flag = "" if s["rows_min"] == s["rows_expected"] else " ⚠"
                 cells.append(f"{_n(s['qps_median'])} / {s['recall']:.3f} / {s['rows_min']}{flag}")
             lines.append(f"| {wname} | " + " | ".join(cells) + " |")
+        if all("recall_at_1" in by[label] for by in by_w.values() for label in labels):
+            lines += ["", "recall@1 (the first row returned is the nearest matching row):", "",
+                      "| workload | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+            for wname, by in by_w.items():
+                lines.append(f"| {wname} | " + " | ".join(f"{by[label]['recall_at_1']:.3f}" for label in labels) + " |")
         rat = result["ratios"].get(kind) or {}
         if rat:
             peers = list(next(iter(rat.values())).keys())

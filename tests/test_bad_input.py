@@ -220,7 +220,6 @@ PARAMETERS = [
     ({1, 2}, vsql.ProgrammingError, "sequence or a mapping, not set"),
     ([], vsql.ProgrammingError, "no value bound for parameter \\$1"),
     ({"q": [1, 2, 3]}, vsql.ProgrammingError, "no value bound for parameter \\$1"),
-    ([None], vsql.DataError, "expected a vector"),
     ([{"a": 1}], vsql.DataError, "expected a vector"),
     ([b"\x00\x01"], vsql.DataError, "expected a vector"),
     ([object()], vsql.DataError, "expected a vector"),

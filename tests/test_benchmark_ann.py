@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = "vsql-hnsw,vsql-ivfflat,faiss-hnsw,vsql-exact"
 WORKLOADS = ["unfiltered", "indep 50%", "indep 10%", "indep 1%", "indep 0.1%",
              "corr 50%", "corr 10%", "corr 1%", "corr 0.1%"]
-METRICS = ["n", "p50_ms", "p99_ms", "mean_ms", "qps_median", "qps_total", "recall", "recall_min",
+METRICS = ["n", "p50_ms", "p99_ms", "mean_ms", "qps_median", "qps_total", "recall", "recall_min", "recall_at_1",
            "rows_mean", "rows_min", "rows_expected", "short_queries", "bad_rows"]
 VSQL = {"hnsw": ["vsql-exact", "vsql-hnsw"], "ivfflat": ["vsql-exact", "vsql-ivfflat"]}
 
@@ -61,11 +61,12 @@ def test_report_is_complete(quick_run):
                 assert all(_finite(s[m]) for m in METRICS), (kind, workload, label, s)
                 assert s["n"] == meta["queries"]
                 assert 0 < s["p50_ms"] <= s["p99_ms"] and s["qps_median"] > 0 and s["qps_total"] > 0
-                assert 0 <= s["recall_min"] <= s["recall"] <= 1
+                assert 0 <= s["recall_min"] <= s["recall"] <= 1 and 0 <= s["recall_at_1"] <= 1
                 assert 0 <= s["rows_min"] <= s["rows_mean"] <= 10
         assert set(result["ratios"][kind]) == set(WORKLOADS)
         assert set(result["vsql_plans"][kind]) == set(WORKLOADS)
         assert f"## {'HNSW' if kind == 'hnsw' else 'IVFFlat'}" in md
+    assert md.count("recall@1 (the first row returned is the nearest matching row)") == 2
     for kind in ("hnsw", "ivfflat"):
         assert result["build"][kind]["vsql_s"] > 0
     assert result["build"]["hnsw"]["faiss_s"] > 0 and result["build"]["hnsw"]["ratio_vsql_over_faiss"] > 0

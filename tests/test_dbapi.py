@@ -111,10 +111,18 @@ def test_closed_connection_refuses_work():
         con.cursor()
 
 
-def test_executemany_goes_through_arrow(con):
+@pytest.mark.parametrize("placeholders", ["?, ?, ?, ?", "%s, %s, %s, %s", "$1, $2, $3, $4"])
+def test_executemany_goes_through_arrow(con, monkeypatch, placeholders):
+    """One Arrow batch, not a statement per row: running a statement at all fails here (the test
+    once passed with the fast path dead, since the per-row path inserts the same rows)."""
+    def per_row(*args, **kwargs):
+        raise AssertionError("executemany ran a statement per row")
+
     rows = [(100 + i, np.full(3, i, dtype=np.float32), i % 3, None) for i in range(5000)]
     cur = con.cursor()
-    cur.executemany("INSERT INTO items VALUES (?, ?, ?, ?)", rows)
+    monkeypatch.setattr(con.session, "execute", per_row)
+    cur.executemany(f"INSERT INTO items VALUES ({placeholders})", rows)
+    monkeypatch.undo()
     assert cur.rowcount == 5000
     assert con.execute("SELECT count(*), sum(cat) FROM items WHERE id >= 100").fetchone() == (5000, sum(r[2] for r in rows))
     got = con.execute("SELECT embedding FROM items WHERE id = 4099").fetchone()[0]

@@ -60,9 +60,9 @@ TO_DUCKDB = [
     ("SELECT '[1,2.5,3]'::vector", 'SELECT CAST([1.0, 2.5, 3.0] AS REAL[3])'),
     ("SELECT '[1,2,3]'::vector(3)", 'SELECT CAST([1.0, 2.0, 3.0] AS REAL[3])'),
     ("SELECT ARRAY[1,-2,3]::vector", 'SELECT CAST([1.0, -2.0, 3.0] AS REAL[3])'),
-    ("SELECT tags::vector FROM items", 'SELECT CAST(tags AS REAL[]) FROM items'),
-    ("SELECT tags::vector(3) <-> embedding FROM items", 'SELECT ARRAY_DISTANCE(CAST(tags AS REAL[3]), embedding) FROM items'),
-    ("SELECT tags::vector <-> embedding FROM items", 'SELECT LIST_DISTANCE(CAST(tags AS REAL[]), CAST(embedding AS REAL[])) FROM items'),
+    ("SELECT tags::vector FROM items", "SELECT CASE WHEN LEN(CAST(tags AS REAL[])) > 16000 THEN ERROR('vector cannot have more than 16000 dimensions') WHEN LEN(CAST(tags AS REAL[])) < 1 THEN ERROR('vector must have at least 1 dimension') WHEN NOT LIST_POSITION(CAST(tags AS REAL[]), NULL) IS NULL THEN ERROR('array must not contain nulls') ELSE CAST(tags AS REAL[]) END FROM items"),
+    ("SELECT tags::vector(3) <-> embedding FROM items", "SELECT ARRAY_DISTANCE(CASE WHEN NOT LIST_POSITION(CAST(tags AS REAL[3]), NULL) IS NULL THEN ERROR('array must not contain nulls') ELSE CAST(tags AS REAL[3]) END, embedding) FROM items"),
+    ("SELECT tags::vector <-> embedding FROM items", "SELECT LIST_DISTANCE(CASE WHEN LEN(CAST(tags AS REAL[])) > 16000 THEN ERROR('vector cannot have more than 16000 dimensions') WHEN LEN(CAST(tags AS REAL[])) < 1 THEN ERROR('vector must have at least 1 dimension') WHEN NOT LIST_POSITION(CAST(tags AS REAL[]), NULL) IS NULL THEN ERROR('array must not contain nulls') ELSE CAST(tags AS REAL[]) END, CAST(embedding AS REAL[])) FROM items"),
     ("SELECT embedding FROM items WHERE embedding = '[1,1,1]'", 'SELECT embedding FROM items WHERE embedding = CAST([1.0, 1.0, 1.0] AS REAL[3])'),
     (
         "SELECT id FROM items ORDER BY embedding <-> '[1,1,1]' LIMIT 2",

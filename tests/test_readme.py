@@ -15,8 +15,23 @@ def readme_commands():
 
 def test_readme_starts_with_the_two_commands():
     main, tests = readme_commands()
-    assert "pip install ." in main and "vsql --demo" in main
-    assert "pip install -e '.[test,embed]'" in tests and tests.endswith("pytest")
+    assert "pip install -c constraints.txt ." in main and "vsql --demo" in main
+    assert "pip install -c constraints.txt -e '.[test,embed]'" in tests and tests.endswith("pytest")
+
+
+def test_the_pinned_versions_are_the_ones_installed():
+    """The commands install what CI tested: every package pinned in constraints.txt that this
+    environment has is at the pinned version (a floating sqlglot once changed behaviour silently)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = [line.split("==") for line in (ROOT / "constraints.txt").read_text().splitlines()
+            if "==" in line and not line.startswith("#")]
+    assert {"duckdb", "sqlglot", "faiss-cpu", "numpy", "pyarrow"} <= {name.lower() for name, _ in pins}
+    for name, pinned in pins:
+        try:
+            assert version(name) == pinned, name
+        except PackageNotFoundError:
+            continue
 
 
 def test_ci_runs_the_readme_test_command():

@@ -78,6 +78,8 @@ class _Analyzer:
         new.meta["visited"] = True
         if dim is not None:
             new.meta["vdim"] = dim
+            if "models" not in new.meta:  # a vector made from vectors comes from their models
+                new.meta["models"] = frozenset().union(*(_models(c) for c in new.iter_expressions()))
         return new
 
     def dim(self, node: exp.Expr) -> int | None:
@@ -101,6 +103,8 @@ class _Analyzer:
             return node, node.this.meta_get("vdim")
         if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select):
             selects = node.this.selects
+            if len(selects) == 1:
+                node.meta["models"] = _models(selects[0])
             return node, selects[0].meta_get("vdim") if len(selects) == 1 else None
         if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.DPipe)):
             return self.arithmetic(node)
@@ -148,17 +152,18 @@ class _Analyzer:
             raise ProgrammingError(f"embed() takes the model's name as a string literal, not {name.sql()}")
         model = models.resolve(self.catalog, name.this)
         node.meta["model"] = model
+        node.meta["models"] = frozenset([model.label])
         return node, model.dim
 
     def same_model(self, left: exp.Expr, right: exp.Expr) -> None:
         """A column bound to a model meets only vectors `embed` makes with that model."""
         for column, other in ((left, right), (right, left)):
-            made = other.meta_get("model")
-            if isinstance(column, exp.Column) and made is not None:
+            if isinstance(column, exp.Column) and _models(other):
                 bound = self.column_model(column)
-                if bound is not None and bound != made.label:
+                other_models = sorted(_models(other) - {bound})
+                if bound is not None and other_models:
                     raise ProgrammingError(f'{column.sql()} holds vectors of model "{bound}", and this vector comes '
-                                           f'from model "{made.label}": vectors of different models do not compare')
+                                           f'from model "{other_models[0]}": vectors of different models do not compare')
 
     def column_model(self, column: exp.Column) -> str | None:
         for table in self.tree.find_all(exp.Table):
@@ -217,6 +222,7 @@ class _Analyzer:
                 return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want)), want)
             return node
         if isinstance(node, exp.Null):
+            node.meta["null"] = True
             return _mark(node, want or UNKNOWN)
         values = self.constant(node)
         if values is not None:
@@ -228,6 +234,10 @@ class _Analyzer:
         if isinstance(node, exp.Literal) or _number(node) is not None:
             raise ProgrammingError(f"operator does not exist: {node.sql()} is a number, not a vector")
         key = param_key(node)
+        if key is not None and self.param(key) is None:  # None binds SQL's NULL (PEP 249)
+            cast = _mark(d.VectorCast(this=node.copy(), dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN)
+            cast.meta["null"] = True
+            return cast
         if key is not None:
             value = vectors.coerce(self.param(key))
             if want and len(value) != want:
@@ -238,9 +248,17 @@ class _Analyzer:
         return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN)
 
     def constant(self, node: exp.Expr) -> np.ndarray | None:
-        """The vector a literal spells ('[1,2]' or ARRAY[1,2]), None if `node` is no literal."""
+        """The vector a literal spells ('[1,2]', ARRAY[1,2], ARRAY[1,2]::real[]), None if `node` is
+        no literal. An array holding a NULL is refused, as pgvector refuses it."""
         if isinstance(node, exp.Literal) and node.is_string:
             return vectors.parse_text(node.this)
+        array = node
+        while isinstance(array, exp.Cast) and array.to.is_type(exp.DType.ARRAY):
+            array = array.this
+        if isinstance(array, exp.Array) and any(isinstance(e, exp.Null) for e in array.expressions):
+            raise VectorError("array must not contain nulls")
+        if array is not node and node.to.expressions and node.to.expressions[0].is_type(exp.DType.FLOAT, exp.DType.DOUBLE):
+            node = array  # real[] and double precision[] keep the values a vector takes
         if isinstance(node, exp.Array) and node.expressions:
             numbers = [_number(e) for e in node.expressions]
             if all(n is not None for n in numbers):
@@ -253,7 +271,7 @@ class _Analyzer:
         table_expr = target.this if isinstance(target, exp.Schema) else target
         if not isinstance(values, exp.Values) or not isinstance(table_expr, exp.Table):
             return
-        info = self.catalog.table(table_expr.name, table_expr.db or None)
+        info = self.catalog.of(table_expr)
         if info is None:
             return
         names = (
@@ -274,9 +292,14 @@ class _Analyzer:
             pairs = [(e.this.name, e.expression) for e in node.expressions if isinstance(e, exp.EQ)]
         else:
             source = node.expression
-            names = [c.name for c in node.this.expressions] if isinstance(node.this, exp.Schema) else []
-            rows = [source.selects] if isinstance(source, exp.Select) else [
-                r.expressions for r in source.expressions if isinstance(r, exp.Tuple)] if isinstance(source, exp.Values) else []
+            info = self.table_info(target)
+            names = [c.name for c in node.this.expressions] if isinstance(node.this, exp.Schema) else \
+                list(info.columns) if info is not None else []
+            if isinstance(source, exp.Values):
+                rows = [r.expressions for r in source.expressions if isinstance(r, exp.Tuple)]
+            else:  # a query: each SELECT of it (the branches of a UNION too)
+                rows = [s.selects for s in ([source] if isinstance(source, exp.Select) else source.find_all(exp.Select))
+                        if s.parent_select is None or s.parent_select is source]
             pairs = [(name, value) for row in rows for name, value in zip(names, row)]
         for name, value in pairs:
             value = value.this if isinstance(value, exp.Alias) else value
@@ -303,6 +326,8 @@ class _Analyzer:
                         return projection.meta_get("vdim")
             scope = scope.parent
         tables = {t.alias_or_name.lower(): t for t in self.tree.find_all(exp.Table)}
+        # derived tables and CTEs too, which sqlglot's scopes leave out of an UPDATE's SET
+        tables.update({s.alias.lower(): s for s in self.tree.find_all(exp.Subquery, exp.CTE) if s.alias})
         found = self.dim_in_sources(column, tables)
         return None if found is _MISSING else found
 
@@ -316,14 +341,16 @@ class _Analyzer:
                 info = self.table_info(source)
                 if info is not None and column.name.lower() in info.columns:
                     return info.vector_dim(column.name)
-            elif isinstance(source, Scope) and isinstance(source.expression, exp.Select):
-                for projection in source.expression.selects:
+            elif isinstance(select := source.expression if isinstance(source, Scope) else source.this, exp.Select):
+                for projection in select.selects:
                     if projection.alias_or_name == column.name:
-                        return self.dim(projection)
+                        dim = self.dim(projection)
+                        column.meta["models"] = _models(projection)  # the column's values come from there
+                        return dim
         return _MISSING
 
     def table_info(self, table: exp.Table) -> TableInfo | None:
-        return self.catalog.table(table.name, table.db or None)
+        return self.catalog.of(table)
 
     def _check_types(self) -> None:
         for dtype in self.tree.find_all(exp.DataType):
@@ -347,6 +374,11 @@ def _declared_dim(dtype: exp.DataType) -> int | None:
     if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= d.MAX_DIM:
         raise VectorError(f"dimensions for type vector must be between 1 and {d.MAX_DIM}, not {text}")
     return int(text)
+
+
+def _models(node: exp.Expr) -> frozenset:
+    """The embedding models (labels) whose `embed` made the vectors `node` carries."""
+    return node.meta_get("models") or frozenset()
 
 
 def _mark(node: exp.Expr, dim: int) -> exp.Expr:

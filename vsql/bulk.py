@@ -31,7 +31,7 @@ def insert_many(session: Session, sql: str, rows: list[Any]) -> int | None:
     if target is None:
         return None
     table, columns, keys = target
-    info = session.catalog.table(table.name, table.db or None)
+    info = session.catalog.of(table)
     if info is None:
         return None
     names = columns or list(info.columns)
@@ -69,7 +69,8 @@ def _insert(session: Session, table: exp.Table, data: pa.Table | pa.RecordBatchR
 
 
 def _values_target(statement: exp.Expr) -> tuple[exp.Table, list[str], list[Any]] | None:
-    extras = {k for k, v in statement.args.items() if v is not None and k not in ("this", "expression")}
+    # sqlglot leaves an absent clause None, or (since 30.31, for INSERT's flags) False
+    extras = {k for k, v in statement.args.items() if v not in (None, False) and k not in ("this", "expression")}
     if not isinstance(statement, exp.Insert) or extras:
         return None
     values = statement.expression

@@ -7,9 +7,11 @@ other; rows are converted to Python only as they are fetched, vectors to float32
 from __future__ import annotations
 
 import contextlib
+import functools
 import datetime
-import re
 import os
+import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -184,7 +186,9 @@ class Cursor:
             return None
         if self._result.rows is not None:
             return [(name, kind, None, None, None, None, None) for name, kind in self._result.columns]
-        return [(f.name, f.type, None, None, None, None, f.nullable) for f in self._result.table.schema]
+        schema = self._result.table.schema
+        kinds = _engine_types(schema)
+        return [(f.name, kind, None, None, None, None, None) for f, kind in zip(schema, kinds)]
 
     @property
     def rowcount(self) -> int:
@@ -286,6 +290,27 @@ class Cursor:
         if self._closed:
             raise InterfaceError("cursor is closed")
         self.connection._check_open()
+
+
+@functools.lru_cache(maxsize=256)
+def _engine_types(schema: pa.Schema) -> list:
+    """DuckDB's names for the types of a result held as Arrow ('BIGINT', 'FLOAT', 'FLOAT[3]'), as
+    the engine's own results describe theirs: a search answered from an index alone, or any
+    result with vectors, describes itself as the same statement run on DuckDB does."""
+    numbered = pa.schema([field.with_name(f"c{i}") for i, field in enumerate(schema)])  # names may repeat
+    try:
+        with _TYPES_LOCK:
+            return [str(kind) for kind in _type_reader().from_arrow(numbered.empty_table()).types]
+    except duckdb.Error:  # a type DuckDB does not read from Arrow: Arrow's name for it
+        return [field.type for field in schema]
+
+
+@functools.cache
+def _type_reader() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()  # reads types only: no data, no database
+
+
+_TYPES_LOCK = threading.Lock()
 
 
 def _check_params(params: Any) -> None:

@@ -7,6 +7,7 @@ the list functions. What DuckDB lacks comes from the Arrow UDFs in `udfs/`.
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -107,7 +108,23 @@ def _literal(self, e: d.VectorLiteral) -> str:
 
 
 def _cast(self, e: d.VectorCast) -> str:
-    return self.sql(_as_vector(e.this, int(e.args["dim"].this)))
+    """A value made a vector at run time (text, real[], an array expression) is checked as
+    pgvector's casts check it: DuckDB's own arrays take NULL elements and any length. Bound
+    parameters were checked when bound, and vsql's own vectors need no check."""
+    dim = int(e.args["dim"].this)
+    vector = _as_vector(e.this, dim)
+    if isinstance(e.this, (exp.Parameter, exp.Placeholder)) or e.this.meta_get("vdim") is not None:
+        return self.sql(vector)
+    size = exp.Anonymous(this="len", expressions=[vector])
+    refusals = [] if dim else [  # FLOAT[n] has its n dimensions
+        (exp.GT(this=size, expression=exp.Literal.number(d.MAX_DIM)), f"vector cannot have more than {d.MAX_DIM} dimensions"),
+        (exp.LT(this=size.copy(), expression=exp.Literal.number(1)), "vector must have at least 1 dimension"),
+    ]
+    refusals.append((exp.Not(this=exp.Is(this=exp.Anonymous(this="list_position", expressions=[vector.copy(), exp.Null()]),
+                                         expression=exp.Null())), "array must not contain nulls"))
+    checked = exp.Case(ifs=[exp.If(this=test, true=exp.Anonymous(this="error", expressions=[exp.Literal.string(message)]))
+                            for test, message in refusals], default=vector.copy())
+    return self.sql(checked)
 
 
 def _column_def(self, e: exp.ColumnDef) -> str:
@@ -212,3 +229,70 @@ def fetch_arrow(cursor: duckdb.DuckDBPyConnection) -> pa.Table:
         # DuckDB warns that Arrow output from execute() copies: vsql's results are small or wanted whole.
         warnings.simplefilter("ignore")
         return cursor.to_arrow_table()
+
+
+# -- DuckDB's distances, bit for bit ------------------------------------------------------------
+
+
+def engine_distances(metric: str, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """What DuckDB's `array_distance` ("l2") and `array_negative_inner_product` ("ip") give for
+    each (query, row) pair, bit for bit, as float32: so that an answer taken from an index alone
+    shows the distances the statement itself would.
+
+    DuckDB's kernels (core_functions/array_kernels.hpp) add one float32 term per dimension, in
+    order, `acc += x * y` (L2: the difference first, in float32, then its square), and take the
+    square root in float32. NumPy's sums are pairwise and Faiss's are SIMD: neither agrees. How the
+    engine was compiled decides whether `x * y` and the addition round once (fused, FMA) or twice;
+    `_fused` asks it once.
+    """
+    queries, rows = np.asarray(queries, np.float32), np.asarray(rows, np.float32)
+    terms = rows - queries if metric == "l2" else rows
+    other = terms if metric == "l2" else queries
+    if not len(terms):
+        return np.empty(0, np.float32)
+    sums = _fused_sums(terms, other) if _fused() else np.cumsum(terms * other, axis=1, dtype=np.float32)[:, -1]
+    return np.sqrt(sums) if metric == "l2" else -sums
+
+
+def _fused_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row sums of a * b, one fused multiply-add per dimension in order, rounded to float32 each
+    step. The product of two float32 is exact in float64, so a step is the float64 sum rounded to
+    float32; that rounds twice only when the float64 sum lands on a float32 midpoint (or a
+    subnormal), which the rows where it happened redo exactly (`_fma`)."""
+    products = (a.astype(np.float64) * b).T.copy()  # dimension-major: each step reads a contiguous row
+    steps = np.empty_like(products)
+    acc = np.zeros(len(a), np.float32)
+    with np.errstate(over="ignore"):
+        for j in range(len(products)):
+            np.add(acc, products[j], out=steps[j])
+            acc = steps[j].astype(np.float32)
+    midpoint = (steps.view(np.int64) & ((1 << 29) - 1)) == 1 << 28
+    subnormal = (np.abs(steps) < 2.0 ** -126) & (steps != 0)
+    suspect = (midpoint | subnormal).any(axis=0)
+    for i in np.flatnonzero(suspect):
+        exact = np.float32(0)
+        for x, y in zip(a[i], b[i]):
+            exact = _fma(x, y, exact)
+        acc[i] = exact
+    return acc
+
+
+def _fma(x: np.float32, y: np.float32, acc: np.float32) -> np.float32:
+    """float32(x * y + acc) rounded once: the float64 sum rounded to odd (TwoSum's error decides
+    the last bit), which then rounds to float32 as the exact sum would."""
+    p, c = float(x) * float(y), float(acc)
+    s = p + c
+    virtual = s - p
+    error = (p - (s - virtual)) + (c - virtual)
+    if error and not np.float64(s).view(np.int64) & 1:
+        s = float(np.nextafter(s, np.inf if error > 0 else -np.inf))
+    return np.float32(s)
+
+
+@functools.cache
+def _fused() -> bool:
+    """Whether this DuckDB fuses its kernels' multiply-adds: -1 + (1 + 2^-12)^2 is 2^-11 + 2^-24
+    fused, and 2^-11 when the product is rounded to float32 first."""
+    value = duckdb.connect().execute(
+        "SELECT array_inner_product([-1, $1]::FLOAT[2], [1, $1]::FLOAT[2])", [1 + 2.0 ** -12]).fetchall()[0][0]
+    return value == 2.0 ** -11 + 2.0 ** -24

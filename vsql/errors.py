@@ -86,6 +86,11 @@ _REWORDINGS = [
         re.compile(r"CHECK constraint failed on table (\S+) with expression CHECK\(isfinite\(list_sum\((.+?)\)\)\)"),
         lambda m: f"NaN or infinite value not allowed in vector column {m[2]} of table {m[1].strip(chr(34))}",
     ),
+    (  # vsql's run-time checks of values cast to vectors (duckdb_executor._cast)
+        re.compile(r"Invalid Input Error: (array must not contain nulls|vector cannot have more than \d+ dimensions"
+                   r"|vector must have at least 1 dimension)"),
+        lambda m: m[1],
+    ),
     (
         re.compile(r"Array arguments must be of the same size|array_\w+: Array arguments must be"),
         lambda m: "different vector dimensions",

@@ -8,6 +8,7 @@ reopen the index catches up from the log instead of being trusted blindly or reb
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import secrets
@@ -44,7 +45,8 @@ _CATALOG_DDL = [
         name VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, column_name VARCHAR NOT NULL,
         key_column VARCHAR NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
         options VARCHAR NOT NULL, version INTEGER NOT NULL, token VARCHAR NOT NULL,
-        rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER)""",
+        rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER,
+        schema_name VARCHAR NOT NULL DEFAULT 'main')""",
     "CREATE SEQUENCE IF NOT EXISTS vsql.change_seq",
     "CREATE TABLE IF NOT EXISTS vsql.changes (index_name VARCHAR NOT NULL, seq BIGINT NOT NULL, key BIGINT)",
     """CREATE TABLE IF NOT EXISTS vsql.index_versions (
@@ -52,6 +54,8 @@ _CATALOG_DDL = [
         options VARCHAR NOT NULL, reason VARCHAR NOT NULL, created_at TIMESTAMP, rows BIGINT, size_bytes BIGINT,
         build_seconds DOUBLE, tuned INTEGER, recall DOUBLE, applied_seq BIGINT, file_kept BOOLEAN)""",
     "CREATE TABLE IF NOT EXISTS vsql.aliases (name VARCHAR NOT NULL, index_name VARCHAR NOT NULL, updated_at TIMESTAMP)",
+    # catalogs written before indexes knew their table's schema
+    "ALTER TABLE vsql.indexes ADD COLUMN IF NOT EXISTS schema_name VARCHAR DEFAULT 'main'",
 ]
 
 
@@ -66,10 +70,17 @@ class IndexSpec:
     options: dict
     version: int = 0
     token: str = ""
+    schema: str = "main"
 
     @property
     def metric(self) -> str:
         return OPCLASSES[self.opclass]
+
+    def serves(self, info) -> bool:
+        """Whether this index is on the table `info` (a TableInfo): same schema and name, and not
+        a temporary table that shadows it."""
+        return (not info.temporary and self.schema.lower() == info.schema.lower()
+                and self.table.lower() == info.name.lower())
 
 
 @dataclass
@@ -128,8 +139,9 @@ def schema_changed() -> None:
     _SCHEMA_EPOCH[0] += 1
 
 
-def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool] | None:
-    """The IndexSpec of `CREATE INDEX ... USING hnsw|ivfflat`, None for other indexes."""
+def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | None:
+    """The IndexSpec of `CREATE INDEX ... USING hnsw|ivfflat`, whether IF NOT EXISTS was given,
+    and whether the index was named; None for other indexes."""
     index = node.this
     params = index.args.get("params")
     using = params.args.get("using") if params is not None else None
@@ -149,16 +161,18 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool] | None:
         raise NotSupportedError(f"vsql indexes a plain vector column, not an expression ({column.sql()})")
     if opclass not in OPCLASSES:
         raise NotSupportedError(f"operator class \"{opclass}\" is not supported: use one of {', '.join(OPCLASSES)}")
-    info = catalog.table(table.name, table.db if table.db not in ("", "main", "public") else None)
+    info = catalog.of(table)
     if info is None:
         raise ProgrammingError(f'relation "{table.name}" does not exist')
+    if info.temporary:
+        raise NotSupportedError(f'vsql indexes on temporary tables are not supported ("{table.name}")')
     if info.vector_dim(column.name) is None:
         raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
     options = _options(method, [(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
     name = index.name or f"{info.name}_{column.name}_idx"
-    key = primary_key(catalog.con, info.name)
-    spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options)
-    return spec, bool(node.args.get("exists"))
+    key = primary_key(catalog.con, info)
+    spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options, schema=info.schema)
+    return spec, bool(node.args.get("exists")), bool(index.name)
 
 
 def alter_options(spec: IndexSpec, action: exp.Expr) -> dict:
@@ -192,18 +206,22 @@ def _options(method: str, given: list[tuple[str, exp.Expr]], base: dict | None =
     return options
 
 
-def primary_key(con: duckdb.DuckDBPyConnection, table: str) -> str:
+def primary_key(con: duckdb.DuckDBPyConnection, info) -> str:
+    """The single integer primary key column of the table `info` (a TableInfo)."""
+    table = info.name
     rows = con.execute(
         "SELECT c.constraint_column_names, col.data_type FROM duckdb_constraints() c "
         "JOIN duckdb_columns() col ON col.table_oid = c.table_oid AND col.column_name = c.constraint_column_names[1] "
-        "WHERE c.table_name = ? AND c.constraint_type = 'PRIMARY KEY' AND c.database_name = current_database()",
-        [table],
+        "WHERE c.table_name = ? AND c.schema_name = ? AND c.constraint_type = 'PRIMARY KEY' "
+        "AND c.database_name = current_database()",
+        [table, info.schema],
     ).fetchall()
-    if rows and len(rows[0][0]) == 1 and rows[0][1] in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER"):
+    if rows and len(rows[0][0]) == 1 and rows[0][1] in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER"):
         return rows[0][0][0].lower()
     raise NotSupportedError(
         f'vsql indexes need a single-column integer PRIMARY KEY on "{table}" (for example id BIGSERIAL PRIMARY KEY): '
-        "index entries find their rows by it, since DuckDB's row ids move"
+        "index entries find their rows by it, since DuckDB's row ids move; it must fit a BIGINT "
+        "(index keys are signed 64-bit: not UBIGINT or HUGEINT)"
     )
 
 
@@ -213,8 +231,8 @@ class IndexManager:
     def __init__(self, con: duckdb.DuckDBPyConnection, settings=None):
         self.con = con
         self.settings = settings
-        path, self.read_only = con.execute(
-            "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
+        path, self.read_only, self.database = con.execute(
+            "SELECT path, readonly, database_name FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchall()[0]
         self.folder = Path(path + ".vsql") if path else None
         self._shared = str(self.folder.resolve()) if path else None
@@ -231,11 +249,12 @@ class IndexManager:
 
     def specs(self) -> dict[str, IndexSpec]:
         if self._specs is None:
+            self._migrate()
             rows = self.con.execute(
-                "SELECT name, table_name, column_name, key_column, method, opclass, options, version, token "
-                "FROM vsql.indexes ORDER BY rowid"
+                "SELECT name, table_name, column_name, key_column, method, opclass, options, version, token, "
+                f"{'schema_name' if self._schema_known() else chr(39) + 'main' + chr(39)} FROM vsql.indexes ORDER BY rowid"
             ).fetchall() if self._has("indexes") else []
-            self._specs = {r[0]: IndexSpec(*r[:6], json.loads(r[6]), r[7], r[8]) for r in rows}
+            self._specs = {r[0]: IndexSpec(*r[:6], json.loads(r[6]), *r[7:]) for r in rows}
         return self._specs
 
     def aliases(self) -> dict[str, str]:
@@ -248,16 +267,17 @@ class IndexManager:
     def invalidate(self) -> None:
         self._specs = self._aliases = None
 
-    def for_table(self, table: str) -> list[IndexSpec]:
-        return [s for s in self.specs().values() if s.table.lower() == table.lower()]
+    def for_table(self, info) -> list[IndexSpec]:
+        """The indexes on the table `info` (a TableInfo; None: no such table)."""
+        return [s for s in self.specs().values() if info is not None and s.serves(info)]
 
-    def find(self, table: str, column: str, metric: str) -> IndexSpec | None:
-        """The index that serves searches on `table.column` by `metric`: the one a vector alias
+    def find(self, info, column: str, metric: str) -> IndexSpec | None:
+        """The index that serves searches on `info.column` by `metric`: the one a vector alias
         points at when several could, else the oldest (a new challenger serves only once promoted)."""
-        pinned = self._pinned.get((table.lower(), column.lower(), metric))
-        if pinned is not None:
+        pinned = self._pinned.get((info.schema.lower(), info.name.lower(), column.lower(), metric))
+        if pinned is not None and not info.temporary:
             return pinned
-        matching = {s.name: s for s in self.for_table(table) if s.column == column.lower() and s.metric == metric}
+        matching = {s.name: s for s in self.for_table(info) if s.column == column.lower() and s.metric == metric}
         served = [matching[name] for name in self.aliases().values() if name in matching]
         return served[-1] if served else next(iter(matching.values()), None)
 
@@ -272,7 +292,7 @@ class IndexManager:
     @contextmanager
     def pinned(self, spec: IndexSpec):
         """Searches on the index's column use `spec` (a given index and version) for a while."""
-        key = (spec.table.lower(), spec.column, spec.metric)
+        key = (spec.schema.lower(), spec.table.lower(), spec.column, spec.metric)
         self._pinned[key] = spec
         try:
             yield
@@ -281,19 +301,25 @@ class IndexManager:
 
     # -- DDL --------------------------------------------------------------------------------
 
-    def create(self, spec: IndexSpec, if_not_exists: bool) -> None:
-        existing = self.specs().get(spec.name)
-        if existing is not None or self._relation_exists(spec.name):
+    def create(self, spec: IndexSpec, if_not_exists: bool, named: bool = True) -> None:
+        """CREATE INDEX; an unnamed index takes PostgreSQL's name, `<table>_<column>_idx`, with the
+        first number that makes it unique appended when that is taken."""
+        name = spec.name
+        for number in itertools.count(1):
+            if named or not self._taken(name):
+                break
+            name = f"{spec.name}{number}"
+        if self._taken(name):
             if if_not_exists:
                 return
-            raise ProgrammingError(f'relation "{spec.name}" already exists')
+            raise ProgrammingError(f'relation "{name}" already exists')
         self._ensure_catalog()
-        spec = IndexSpec(**{**spec.__dict__, "version": 1, "token": secrets.token_hex(8)})
+        spec = IndexSpec(**{**spec.__dict__, "name": name, "version": 1, "token": secrets.token_hex(8)})
         self.con.execute(
-            "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, token) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, "
+            "token, schema_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [spec.name, spec.table, spec.column, spec.key, spec.method, spec.opclass, json.dumps(spec.options),
-             spec.version, spec.token],
+             spec.version, spec.token, spec.schema],
         )
         self.invalidate()
         self._build(spec, "create")
@@ -412,27 +438,33 @@ class IndexManager:
             self.con.execute("INSERT INTO vsql.aliases VALUES (?, ?, ?)", [name, spec.name, datetime.now()])
         self.invalidate()
 
-    def drop_for_table(self, table: str) -> None:
-        for spec in self.for_table(table):
+    def drop_for_table(self, info) -> None:
+        for spec in self.for_table(info):
             self.drop(spec.name, True)
 
-    def table_altered(self, table: str, renamed: str | None) -> None:
+    def table_altered(self, info, renamed: str | None) -> list[IndexSpec]:
         """Follow ALTER TABLE: a rename moves the indexes; an index whose column or key is gone,
-        or whose column changed type, is dropped rather than left to answer wrongly."""
+        or whose column changed type, is dropped rather than left to answer wrongly. Returns the
+        indexes kept, whose rows the change may have rewritten (ALTER ... TYPE ... USING)."""
         if renamed:
-            self.con.execute("UPDATE vsql.indexes SET table_name = ? WHERE lower(table_name) = lower(?)", [renamed, table])
+            self.con.execute("UPDATE vsql.indexes SET table_name = ? WHERE lower(table_name) = lower(?) "
+                             "AND lower(coalesce(schema_name, 'main')) = lower(?)", [renamed, info.name, info.schema])
             self.invalidate()
-            return
+            return []
         columns = {c.lower(): t for c, t in self.con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? "
-            "AND database_name = current_database()", [table]).fetchall()}
-        for spec in self.for_table(table):
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = ? "
+            "AND database_name = current_database()", [info.name, info.schema]).fetchall()}
+        kept = []
+        for spec in self.for_table(info):
             loaded = self.loaded.get(spec.name)
             vector = columns.get(spec.column, "")
             intact = spec.key in columns and vector.startswith("FLOAT[") and (
                 loaded is None or vector == f"FLOAT[{loaded.index.dim}]")
             if not intact:
                 self.drop(spec.name, True)
+            else:
+                kept.append(spec)
+        return kept
 
     # -- using ------------------------------------------------------------------------------
 
@@ -479,17 +511,16 @@ class IndexManager:
         loaded = self.loaded.get(spec.name)
         if loaded is None:
             return  # not in memory: loading replays the log
-        if keys is None:  # a write vsql could not follow row by row (COPY, TRUNCATE): rebuild
-            if loaded.version == spec.version:
-                self._build(spec)
-            return
-        # A version another connection just built may lack the write (it read the table before
-        # the commit): applying is idempotent, so it learns the write whichever version it is.
-        with loaded.lock:
-            changed = np.unique(np.asarray(keys, dtype=np.int64))
-            loaded.index.apply(changed, *self._vectors(spec, changed))
-            loaded.dirty += len(changed)
-            _GENERATION[0] += 1
+        if keys is None:  # a write vsql could not follow row by row (COPY, MERGE of keys ...)
+            self.sync(spec, loaded, self.con)
+        else:
+            # A version another connection just built may lack the write (it read the table before
+            # the commit): applying is idempotent, so it learns the write whichever version it is.
+            with loaded.lock:
+                changed = np.unique(np.asarray(keys, dtype=np.int64))
+                loaded.index.apply(changed, *self._vectors(spec, changed))
+                loaded.dirty += len(changed)
+                _GENERATION[0] += 1
         if loaded.index.dead > _REBUILD_DEAD_FRACTION * max(len(loaded.index.keys), 1):
             self._build(spec)  # compaction: the same version, rebuilt in place
         elif loaded.dirty >= _CHECKPOINT_CHANGES:
@@ -530,11 +561,18 @@ class IndexManager:
 
     def _build(self, spec: IndexSpec, reason: str | None = None) -> Loaded:
         """Build the index's version `spec.version` from the table; `reason` records a new version
-        (create, reindex, alter), None rebuilds an existing one in place."""
+        (create, reindex, alter), None rebuilds an existing one in place (compaction), keeping the
+        version's search depth and measured recall (which vsql_tune may have set)."""
         started = time.perf_counter()
-        keys, vectors = self._vectors(spec, None)
-        index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, keys, vectors, owned=True)
-        del keys, vectors  # the rows, before the index is written
+        old = self.con.execute(
+            "SELECT reason, created_at, tuned, recall FROM vsql.index_versions WHERE name = ? AND version = ?",
+            [spec.name, spec.version]).fetchall() if not reason and self._has("index_versions") else []
+        keys, vectors, hashes = self._vectors(spec, None)
+        index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, keys, vectors, hashes,
+                                 owned=True)
+        del keys, vectors, hashes  # the rows, before the index is written
+        if old and old[0][2] is not None:
+            index.tuned = old[0][2]
         loaded = Loaded(index, spec.version, 0, dirty=1)
         size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
         self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace
@@ -542,20 +580,18 @@ class IndexManager:
         if self.read_only:
             return loaded
         seconds = time.perf_counter() - started
+        self._ensure_catalog()
         self.con.execute(
             "UPDATE vsql.indexes SET rows = ?, size_bytes = ?, build_seconds = ?, built_at = now(), tuned = ? "
             "WHERE name = ?",
             [index.live, size, seconds, index.tuned, spec.name],
         )
-        self._ensure_catalog()
-        old = self.con.execute("SELECT reason, created_at FROM vsql.index_versions WHERE name = ? AND version = ?",
-                               [spec.name, spec.version]).fetchall()
         self.con.execute("DELETE FROM vsql.index_versions WHERE name = ? AND version = ?", [spec.name, spec.version])
         self.con.execute(
-            "INSERT INTO vsql.index_versions VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, NULL, ?, ?)",
+            "INSERT INTO vsql.index_versions VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, ?, ?, ?)",
             [spec.name, spec.version, spec.method, spec.opclass, json.dumps(spec.options),
-             reason or (old[0][0] if old else "rebuild"), old[0][1] if old and not reason else None, index.live, size,
-             seconds, index.tuned, loaded.applied_seq, size is not None],
+             reason or (old[0][0] if old else "rebuild"), old[0][1] if old else None, index.live, size,
+             seconds, index.tuned, old[0][3] if old else None, loaded.applied_seq, size is not None],
         )
         if reason:
             self._retain(spec)
@@ -585,18 +621,10 @@ class IndexManager:
         saved = self._saved_seq(spec)
         if saved is not None and meta["applied_seq"] != saved:
             return None  # an older copy of the file (or a newer one): the log no longer matches it
-        logged = self.con.execute(
-            "SELECT DISTINCT key FROM vsql.changes WHERE index_name = ?", [spec.name]
-        ).fetchnumpy()["key"]
-        if np.ma.is_masked(logged) and logged.mask.any():
-            return None  # a write vsql could not follow row by row: rebuild
         loaded = Loaded(index, spec.version, meta["applied_seq"])
-        if len(logged):  # replaying every logged change is idempotent, and misses none
-            changed = np.asarray(logged, dtype=np.int64)
-            index.apply(changed, *self._vectors(spec, changed))
-            loaded.dirty = len(changed)
-        if index.live != self._count(spec):  # written behind vsql's back
-            return None
+        # The rows the file lacks, whoever wrote them (vsql's logged writes, another program),
+        # read as committed: this may run inside a transaction that has written the table.
+        self.sync(spec, loaded, shared=False)  # no connection has it yet
         if register:
             self.loaded[spec.name] = loaded
         return loaded
@@ -654,6 +682,9 @@ class IndexManager:
         path = self.folder / _file_name(spec.name, spec.version)
         return path if path.exists() else None
 
+    def _taken(self, name: str) -> bool:
+        return name in self.specs() or self._relation_exists(name)
+
     def _has(self, table: str) -> bool:
         return bool(self.con.execute(
             "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql' AND table_name = ? "
@@ -663,36 +694,85 @@ class IndexManager:
         if not self._has("aliases"):  # the newest of the catalog's tables
             for statement in _CATALOG_DDL:
                 self.con.execute(statement)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a catalog written by an earlier vsql up to this one's columns."""
+        if not self.read_only and self._has("indexes") and not self._schema_known():
+            self.con.execute(_CATALOG_DDL[-1])
+
+    def _schema_known(self) -> bool:
+        """Whether the catalog records each index's schema (an earlier vsql's did not: all were main)."""
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'vsql' AND table_name = 'indexes' "
+            "AND column_name = 'schema_name' AND database_name = current_database()").fetchall()[0][0])
 
     def _last_seq(self) -> int:
         row = self.con.execute("SELECT max(seq) FROM vsql.changes").fetchall()[0]
         return int(row[0]) if row and row[0] is not None else 0
 
-    def _vectors(self, spec: IndexSpec, keys: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        table, key, column = (exp.to_identifier(n, quoted=True) for n in (spec.table, spec.key, spec.column))
-        query = exp.select(key, column).from_(exp.Table(this=table)).where(exp.Not(this=exp.Is(this=column, expression=exp.Null())))
+    def _table(self, spec: IndexSpec) -> exp.Table:
+        """The index's table, named in full: a temporary table of the same name cannot shadow it."""
+        return exp.table_(spec.table, spec.schema, self.database, quoted=True)
+
+    def _rows(self, spec: IndexSpec, *outputs: exp.Expr) -> exp.Select:
+        """SELECT key, outputs... over the rows the index holds (those with a vector)."""
+        column = exp.column(spec.column, quoted=True)
+        return exp.select(exp.column(spec.key, quoted=True), *outputs).from_(self._table(spec)).where(
+            exp.Not(this=exp.Is(this=column, expression=exp.Null())))
+
+    def _committed(self) -> duckdb.DuckDBPyConnection:
+        """A connection that sees only committed rows: what the shared index holds is what every
+        connection may see, never one transaction's own writes."""
+        return self.con.cursor()
+
+    def _hashes(self, spec: IndexSpec, con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's key and the engine's hash of its vector."""
+        query = self._rows(spec, exp.func("hash", exp.column(spec.column, quoted=True)))
+        result = con.execute(query.sql("duckdb")).fetchnumpy()
+        names = list(result)
+        return np.asarray(result[names[0]], dtype=np.int64), np.asarray(result[names[1]], dtype=np.uint64)
+
+    def sync(self, spec: IndexSpec, loaded: Loaded, con: duckdb.DuckDBPyConnection | None = None,
+             shared: bool = True) -> int:
+        """Bring the index level with the table's committed rows by comparing each row's key and
+        vector hash with the index's: whatever wrote the table (a MERGE, an update of keys, a
+        COPY, another program), the rows that differ are applied. Returns how many differed.
+        Costs one scan of keys and hashes (about 0.2 s at 1M x 128). `shared`: connections may be
+        searching the index, and transactions that began before must stop trusting it."""
+        con = con or self._committed()
+        with loaded.lock:
+            changed = loaded.index.diff(*self._hashes(spec, con))
+            if len(changed):
+                loaded.index.apply(changed, *self._vectors(spec, changed, con))
+                loaded.dirty += len(changed)
+                _GENERATION[0] += shared
+        return len(changed)
+
+    def _vectors(self, spec: IndexSpec, keys: np.ndarray | None,
+                 con: duckdb.DuckDBPyConnection | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The keys, vectors and vector hashes of the rows `keys` (None: every row with a vector)."""
+        column = exp.column(spec.column, quoted=True)
+        query = self._rows(spec, column, exp.func("hash", column))
         params = None
         if keys is not None:
+            key = exp.column(spec.key, quoted=True)
             query = query.where(exp.In(this=key, query=exp.select("unnest($1)").subquery()), append=True)
             params = [keys.tolist()]
-        result = fetch_arrow(self.con.execute(query.sql("duckdb"), params))
+        result = fetch_arrow((con or self.con).execute(query.sql("duckdb"), params))
         column_data = result.column(1).combine_chunks()
         dim = column_data.type.list_size
         values = column_data.values
         # a writable view of this result's own buffer (to_numpy's is read-only): a build reorders rows in it
         matrix = np.frombuffer(values.buffers()[1], np.float32, len(values), values.offset * 4).reshape(-1, dim) \
             if len(column_data) else np.empty((0, dim), np.float32)
-        return result.column(0).to_numpy().astype(np.int64), matrix
-
-    def _count(self, spec: IndexSpec) -> int:
-        table, column = (exp.to_identifier(n, quoted=True) for n in (spec.table, spec.column))
-        query = exp.select(exp.Count(this=column)).from_(exp.Table(this=table))
-        return self.con.execute(query.sql("duckdb")).fetchall()[0][0]
+        return (result.column(0).to_numpy().astype(np.int64), matrix,
+                result.column(2).to_numpy().astype(np.uint64))
 
     def _dim(self, spec: IndexSpec) -> int:
         dtype = self.con.execute(
-            "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND lower(column_name) = ? "
-            "AND database_name = current_database()", [spec.table, spec.column]
+            "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = ? AND lower(column_name) = ? "
+            "AND database_name = current_database()", [spec.table, spec.schema, spec.column]
         ).fetchall()[0][0]
         return int(dtype.split("[")[1].rstrip("]"))
 

@@ -26,10 +26,10 @@ from udfs.vector_udfs import create_once
 from . import dialect as d
 from . import vectors
 from .analyze import param_key
-from .duckdb_executor import DuckDBExecutor, to_sql, vector_type
+from .duckdb_executor import DuckDBExecutor, engine_distances, to_sql, vector_type
 from .faiss_index import Hits, Subset
 from .indexes import IndexManager, generation, settings_depth
-from .plan import KnnSearch, Plan, Strategy, choose, distrust, widen
+from .plan import CHECKED_CANDIDATES, KnnSearch, Plan, Strategy, choose, distrust, widen
 from .settings import Settings
 
 
@@ -158,38 +158,40 @@ class KnnExecutor:
         spec = search.index
         loaded = self.indexes.get(spec)
         query = self._query_vector(search, statements, params)
-        allowed = filtered = None
+        filtered = None
         total = loaded.index.live + len(pending)
         matching = total
         if statements.filter is not None:
             filtered = self._filter(statements.filter, params, loaded, current)
-            allowed, matching = filtered.allowed, len(filtered.keys)
+            matching = len(filtered.keys)
         depth = self._depth(spec, loaded.index, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None, loaded.index.rows_per_depth)
         rounds = 0
-        hits = None
+        hits = allowed = None
         while True:
             rounds += 1
             if strategy.kind == "exact_sql":
                 table, hits = self._run(exact_sql, params), None
                 break
-            with loaded.lock:
+            with loaded.lock:  # a commit on another connection changes the index in place
+                allowed = _searchable(loaded.index, filtered, pending)
                 if strategy.kind == "exact":
-                    subset = self._subset(filtered, loaded.index)
+                    subset = self._subset(filtered, loaded.index, allowed) if not len(pending) else None
                     hits = loaded.index.exact(query[None, :], strategy.candidates, allowed, subset)[0]
                 else:
-                    within = allowed if strategy.kind == "prefilter" else None
+                    within = None if strategy.kind == "postfilter" else allowed
                     hits = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
                     if strategy.kind == "postfilter":
                         # k matching rows among the nearest rows of all are the nearest matching rows
                         kept = allowed[loaded.index.slots_of(hits.keys)]
                         hits = Hits(hits.keys[kept][: search.k], hits.distances[kept][: search.k])
-                    elif allowed is not None and loaded.index.missed(query, hits.keys, min(search.k, matching), allowed):
+                    elif allowed is not None and loaded.index.missed(
+                            query, hits.keys, min(strategy.candidates, matching), allowed):
                         strategy = distrust(strategy)
                         continue
             if index_only:
-                table = _from_index(search, statements.key_type, hits)
+                table = _from_index(search, statements.key_type, hits, loaded, query)
             else:
                 candidates = np.union1d(hits.keys, pending) if len(pending) else hits.keys
                 table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
@@ -208,15 +210,15 @@ class KnnExecutor:
             spec = search.index
             loaded = self.indexes.get(spec)
             part = filters.get(spec.name)
-            allowed, matching = None, loaded.index.live
+            filtered, matching = None, loaded.index.live
             if part is not None:
                 filtered = self._filter(part, params, loaded, reusable=False)
-                allowed, matching = filtered.allowed, len(filtered.keys)
-            self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), allowed, matching)
+                matching = len(filtered.keys)
+            self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), filtered, matching)
 
     def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
         """One index call for a whole batch of queries (see `_batch`)."""
-        loaded, depth, allowed, matching = self._batches[name]
+        loaded, depth, filtered, matching = self._batches[name]
         index, k = loaded.index, int(ks[0].as_py())
         if isinstance(queries, pa.ChunkedArray):
             queries = queries.combine_chunks()
@@ -224,19 +226,27 @@ class KnnExecutor:
         matrix = np.zeros((len(queries), index.dim), np.float32)
         if valid.any():
             matrix[valid] = queries.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(-1, index.dim)
-        filtered = allowed is not None
-        strategy = choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered,
+        matrix[~valid] = np.nan  # a NULL query: no distances (FaissIndex.answerable)
+        strategy = choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered is not None,
                           index.rows_per_depth)
-        need = min(k, matching)
         with loaded.lock:
+            allowed = _searchable(index, filtered, np.empty(0, np.int64))
             if strategy.kind == "exact":
                 hits = index.exact(matrix, k, allowed)
             else:
-                hits = index.search(matrix, k, strategy.depth, allowed)
-                hits = [h if len(h.keys) >= need and not (filtered and index.missed(q, h.keys, need, allowed))
+                wide = max(k, CHECKED_CANDIDATES) if allowed is not None else k
+                hits = index.search(matrix, wide, strategy.depth, allowed)
+                hits = [Hits(h.keys[:k], h.distances[:k]) if len(h.keys) >= min(wide, matching) and not (
+                            allowed is not None and index.missed(q, h.keys, min(wide, matching), allowed))
                         else index.exact(q[None, :], k, allowed)[0] for q, h in zip(matrix, hits)]
-        return batch_result([h if ok else h._replace(keys=h.keys[:0], distances=h.distances[:0])
-                             for h, ok in zip(hits, valid)])
+            hits = _engine_distances(index, matrix, hits)
+            answerable = index.answerable(matrix)
+            if not answerable.all():
+                # SQL gives a query without distances (NULL, or zero under cosine) k rows tied at a
+                # NULL (NaN) distance, in DuckDB's order inside LATERAL: any k allowed rows do
+                slots = np.flatnonzero(index.alive if allowed is None else index.alive & allowed)[:k]
+                hits = [h if ok else Hits(index.keys[slots], None) for h, ok in zip(hits, answerable)]
+        return batch_result(hits)
 
     def explain(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
                 pending: np.ndarray, current: bool, index_only: bool, analyze: bool) -> pa.Table:
@@ -304,7 +314,7 @@ class KnnExecutor:
                 self._filters.popitem(last=False)
         return found
 
-    def _subset(self, filtered: Filtered | None, index) -> Subset | None:
+    def _subset(self, filtered: Filtered | None, index, allowed: np.ndarray) -> Subset | None:
         """A remembered filter's rows gathered for brute force, kept while they fit the budget
         (the most recently used filters keep theirs)."""
         if filtered is None or not filtered.remembered:
@@ -312,7 +322,7 @@ class KnnExecutor:
         if filtered.subset is None:
             if len(filtered.keys) * index.dim * 4 > _SUBSET_BYTES:
                 return None
-            filtered.subset = index.subset(filtered.allowed)
+            filtered.subset = index.subset(allowed)
             spent = 0
             for entry in reversed(self._filters.values()):
                 if entry.subset is not None:
@@ -322,20 +332,56 @@ class KnnExecutor:
         return filtered.subset
 
     def _query_vector(self, search: KnnSearch, statements: KnnStatements, params: Any) -> np.ndarray:
+        """The query vector; a NULL one as NaN, which the index answers with no rows (see
+        FaissIndex.answerable), so that the statement runs exactly and gives SQL's NULL distances."""
         constant = _constant(search.query)
+        if isinstance(constant, np.ndarray):
+            return constant
         if constant is not None:
-            return constant if isinstance(constant, np.ndarray) else vectors.coerce(params[constant])
-        value = self._run(statements.query.sql, statements.query.bind(params)).column(0)[0].as_py()
+            value = params[constant]
+        else:
+            value = self._run(statements.query.sql, statements.query.bind(params)).column(0)[0].as_py()
         if value is None:
-            raise vectors.VectorError("the query vector is NULL")
-        return np.asarray(value, dtype=np.float32)
+            return np.full(search.query.meta_get("vdim") or 1, np.nan, np.float32)
+        return vectors.coerce(np.asarray(value, dtype=np.float32) if constant is None else value)
 
     def _run(self, sql: str, params: Any) -> pa.Table:
         return self.executor.arrow(sql, params)
 
 
-def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits) -> pa.Table:
-    """The k nearest hits, ordered by exact distance (ties by key), as the statement's columns."""
+def _searchable(index, filtered: Filtered | None, pending: np.ndarray) -> np.ndarray | None:
+    """The index slots a search may return: the filter's, less those of rows this transaction
+    wrote (the index holds their committed state; the fetch reads them as they are now).
+    None: every live slot."""
+    allowed = None
+    if filtered is not None:
+        allowed = filtered.allowed
+        if len(allowed) != len(index.keys):  # the index grew since the filter was read
+            allowed = index.slots_for(filtered.keys)
+    if len(pending):
+        stale = index.slots_for(pending)
+        if stale.any():
+            allowed = ~stale if allowed is None else allowed & ~stale
+    return allowed
+
+
+def _engine_distances(index, queries: np.ndarray, hits: list[Hits]) -> list[Hits]:
+    """`hits` (one list per query) with the distances DuckDB computes, bit for bit, from the rows'
+    vectors the index holds, for an answer given from the index alone (Faiss's own differ in the
+    last bits). Left as they are where the index holds the vectors changed (cosine)."""
+    counts = [len(h.keys) for h in hits]
+    rows = index.stored(np.concatenate([h.keys for h in hits])) if hits else None
+    if rows is None:
+        return hits
+    exact = engine_distances(index.metric, np.repeat(np.asarray(queries, np.float32), counts, axis=0), rows)
+    return [Hits(h.keys, part) for h, part in zip(hits, np.split(exact.astype(np.float64), np.cumsum(counts)[:-1]))]
+
+
+def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits, loaded, query: np.ndarray) -> pa.Table:
+    """The k nearest hits, ordered by exact distance (ties by key), as the statement's columns,
+    with the distances DuckDB would compute."""
+    with loaded.lock:
+        hits = _engine_distances(loaded.index, query[None, :], [hits])[0]
     order = np.lexsort((hits.keys, hits.distances))[: search.k]
     columns = {"key": pa.array(hits.keys[order]).cast(key_type),
                "distance": pa.array(hits.distances[order].astype(np.float32))}
@@ -437,13 +483,16 @@ def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
 
 def batch_result(matrix_rows: list[tuple[np.ndarray, np.ndarray]]) -> pa.Array:
     """Per outer row, the (key, distance) pairs found, nearest first (ties by key), as DuckDB's
-    LIST(STRUCT(key, distance))."""
+    LIST(STRUCT(key, distance)); distances None: NULL."""
+    unknown = [np.full(len(keys), dists is None) for keys, dists in matrix_rows]
+    unknown = np.concatenate(unknown) if unknown else np.empty(0, bool)
+    matrix_rows = [(keys, np.zeros(len(keys)) if dists is None else dists) for keys, dists in matrix_rows]
     matrix_rows = [(keys[order], dists[order]) for keys, dists in matrix_rows
                    for order in [np.lexsort((keys, dists))]]
     lengths = np.array([len(keys) for keys, _ in matrix_rows], dtype=np.int32)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
     keys = np.concatenate([k for k, _ in matrix_rows]) if matrix_rows else np.empty(0, np.int64)
     dists = np.concatenate([d for _, d in matrix_rows]) if matrix_rows else np.empty(0)
-    structs = pa.StructArray.from_arrays([pa.array(keys, pa.int64()), pa.array(dists, pa.float64())],
+    structs = pa.StructArray.from_arrays([pa.array(keys, pa.int64()), pa.array(dists, pa.float64(), mask=unknown)],
                                          names=["key", "distance"])
     return pa.ListArray.from_arrays(pa.array(offsets), structs)

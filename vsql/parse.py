@@ -37,9 +37,18 @@ def parse(sql: str) -> list[exp.Expr]:
     return statements
 
 
+# PostgreSQL's spellings of transaction control that sqlglot leaves as commands
+_TRANSACTION_WORDS = {("ABORT",): exp.Rollback, ("START", "TRANSACTION"): exp.Transaction}
+
+
 def _statement(parsed: exp.Expr, text: str) -> exp.Expr:
     if isinstance(parsed, (exp.Condition, exp.Alias)):
-        return exp.Command(this=text)
+        parsed = exp.Command(this=text)
+    if isinstance(parsed, exp.Command):
+        words = tuple(text.upper().split())
+        for prefix, node in _TRANSACTION_WORDS.items():
+            if words[: len(prefix)] == prefix:
+                return node()
     if isinstance(parsed, exp.Command) and parsed.name.upper() == "EXPLAIN":
         rest = parsed.text("expression")
         analyze = rest[:8].upper() == "ANALYZE "

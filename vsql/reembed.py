@@ -84,7 +84,7 @@ def start(session, table: str, column: str, model: str, source: str, wait: bool 
     running = session.reembeds.get((info.name.lower(), column.lower()))
     if running is not None and running.state in ("running", "ready"):
         raise ProgrammingError(f"{info.name}.{column} is already being re-embedded with {running.model.label}")
-    key = primary_key(session.con, info.name)
+    key = primary_key(session.con, info)
     shadow = f"vsql.{_q('reembed_' + info.name.lower() + '_' + column.lower())}"
     session.con.execute("CREATE SCHEMA IF NOT EXISTS vsql")
     session.con.execute(f"CREATE OR REPLACE TABLE {shadow} (key BIGINT PRIMARY KEY, vector FLOAT[{dim}], text VARCHAR)")
@@ -130,7 +130,7 @@ def switch_ready(session) -> None:
             session.con.execute(f"UPDATE {t} SET {col} = s.vector FROM {job.shadow} s WHERE {t}.{key} = s.key")
             session.con.execute(f"UPDATE {t} SET {col} = NULL WHERE {src} IS NULL")
             models.bind(session.con, session.catalog, job.table, job.column, job.model.label)
-            specs = [s for s in session.indexes.for_table(job.table) if s.column == job.column]
+            specs = [s for s in session.indexes.for_table(session.catalog.table(job.table)) if s.column == job.column]
             session.indexes.record(specs, None)  # versions built on the old vectors rebuild if rolled back to
             for spec in specs:
                 session.indexes.reindex(spec.name, reason="reembed")

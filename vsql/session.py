@@ -39,6 +39,8 @@ _RETURNS_ROWS = (
 _KEY_COLUMN = "__vsql_key"
 _VSQL_COMMANDS = {(c,) for c in ("create", "drop", "reindex", "alter_index", "alias", "bind_model")}
 _NESTED = re.compile(r"\[|STRUCT|MAP|UNION")
+# statements the engine runs as written (sqlglot could not parse them) that may write tables
+_WRITING_COMMANDS = {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE", "IMPORT", "ALTER", "UPSERT", "REPLACE"}
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ class Session:
         if the_plan.action == "setting" or the_plan.command[:1] in _VSQL_COMMANDS:
             return Compiled((), the_plan)  # vsql's own: nothing for the engine to run
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
-        key_type = lambda spec: self.catalog.table(spec.table).columns.get(spec.key, "BIGINT")  # noqa: E731
+        key_type = lambda spec: self.catalog.table(  # noqa: E731
+            spec.table, spec.schema, self.catalog.database).columns.get(spec.key, "BIGINT")
         knn = prepare(the_plan.ann, params, key_type(the_plan.ann.index)) if the_plan.action == "knn" else None
         batched = filters = None
         if the_plan.batches and the_plan.action == "sql":
@@ -164,8 +167,13 @@ class Session:
         finally:
             if statement.plan.changes_schema:
                 self._schema_changed()
-        if isinstance(statement.plan.tree, exp.Command) and "CHECKPOINT" in statement.plan.tree.name.upper():
-            self.indexes.checkpoint()
+        if isinstance(statement.plan.tree, exp.Command):
+            word = statement.plan.tree.name.split()[0].upper() if statement.plan.tree.name.strip() else ""
+            if word == "CHECKPOINT":
+                self.indexes.checkpoint()
+            elif word in _WRITING_COMMANDS:  # a write sqlglot could not read: any table may have changed
+                for spec in self.indexes.specs().values():
+                    self._rewritten(spec)
         result = _result(statement.plan.tree, cursor)
         for relation in calls:  # once the engine has read them (a failed statement leaves them to be replaced)
             self.con.unregister(relation)
@@ -190,6 +198,9 @@ class Session:
     # -- transactions -----------------------------------------------------------------------
 
     def begin(self) -> None:
+        """BEGIN; inside a transaction it changes nothing (PostgreSQL only warns)."""
+        if self.in_transaction:
+            return
         self.executor.run("BEGIN TRANSACTION")
         self._transaction(exp.Transaction())
 
@@ -200,6 +211,9 @@ class Session:
         self._finish("ROLLBACK")
 
     def _finish(self, sql: str) -> None:
+        """COMMIT or ROLLBACK; outside a transaction it changes nothing (PostgreSQL only warns)."""
+        if not self.in_transaction:
+            return
         with committing() if sql == "COMMIT" and self._pending else nullcontext():
             try:
                 self.executor.run(sql)
@@ -243,13 +257,13 @@ class Session:
 
     def _index_command(self, statement: Compiled) -> Result:
         action, *args = statement.plan.command
+        rewritten = []
         with committing():  # other connections ask the table until the index is in place
             with self._atomic():
                 for sql in statement.sql:  # DROP TABLE, ALTER TABLE: the engine's part first
                     self.executor.run(sql)
                 if action == "create":
-                    spec, if_not_exists = args
-                    self.indexes.create(spec, if_not_exists)
+                    self.indexes.create(*args)
                 elif action == "drop":
                     names, if_exists = args
                     for name in names:
@@ -258,7 +272,7 @@ class Session:
                     for table in args[0]:
                         self.indexes.drop_for_table(table)
                 elif action == "alter_table":
-                    self.indexes.table_altered(*args)
+                    rewritten = self.indexes.table_altered(*args)  # ALTER ... TYPE ... USING rewrites rows
                 elif action == "alter_index":
                     self.indexes.reindex(*args)
                 elif action == "alias":
@@ -266,11 +280,13 @@ class Session:
                 elif action == "bind_model":
                     models.bind(self.con, self.catalog, *args)
                 else:
-                    kind, name = args
-                    names = [s.name for s in self.indexes.for_table(name)] if kind == "TABLE" else [name]
+                    kind, target = args
+                    names = [s.name for s in self.indexes.for_table(target)] if kind == "TABLE" else [target]
                     for index in names:
                         self.indexes.reindex(index)
             self.indexes.catch_up()
+            for spec in rewritten:
+                self._rewritten(spec)
         self._schema_changed()
         return Result(None, -1)
 
@@ -293,7 +309,7 @@ class Session:
             exp.select(*[exp.column(n, quoted=True) for n in names]).from_(batch),
             table, columns=[exp.to_identifier(n, quoted=True) for n in names],
         )
-        specs = tuple(self.indexes.for_table(table.name))
+        specs = tuple(self.indexes.for_table(self.catalog.of(table)))
         with self.lock, _translated():
             self.con.register(batch, data)  # an aborted transaction drops it on ROLLBACK
             if specs:
@@ -313,7 +329,13 @@ class Session:
         if any(p is None for p in pending) or not self._index_usable(began):
             # this transaction rewrote the table wholesale, or the shared index and this
             # transaction disagree on another connection's commit: the table answers
-            return _result(the_plan.tree, self.executor.run(statement.sql[-1], _bind(params, the_plan.vector_params)))
+            result = _result(the_plan.tree, self.executor.run(statement.sql[-1], _bind(params, the_plan.vector_params)))
+            if isinstance(the_plan.tree, Explain) and result.rows is not None:
+                why = "this transaction wrote the table in ways vsql follows only by comparing it with the index" \
+                    if any(p is None for p in pending) else "the index and this transaction see different commits"
+                result.rows.insert(0, ("vsql_plan", f"vsql k-NN search on {spec.table}.{the_plan.ann.column}: "
+                                                    f"exact search on the engine: {why}"))
+            return result
         keys = np.unique(np.concatenate(pending)) if pending else np.empty(0, np.int64)
         bound = _bind(params, the_plan.vector_params)
         exact = statement.sql[-1]
@@ -364,6 +386,15 @@ class Session:
                 else:
                     self._pending[spec.name].append(keys)
         return table
+
+    def _rewritten(self, spec) -> None:
+        """A statement changed the index's table in ways vsql cannot follow row by row: the rest of
+        the transaction searches the table exactly, and its commit compares the table with the
+        index (`IndexManager.sync`)."""
+        if self.in_transaction:
+            self._pending[spec.name].append(None)
+        else:
+            self.indexes.apply(spec, None)
 
     def _schema_changed(self) -> None:
         self.catalog.invalidate()
@@ -420,10 +451,8 @@ def _returning_key(the_plan: Plan) -> exp.Expr:
     if isinstance(tree, (exp.Copy, exp.TruncateTable)):
         return tree
     key_name = the_plan.writes[0].key
-    if isinstance(tree, exp.Update) and any(
-        isinstance(e, exp.EQ) and e.this.name.lower() == key_name for e in tree.expressions
-    ):
-        return tree  # keys themselves change: the indexes rebuild (see _written_keys)
+    if key_name in _assigned(tree):
+        return tree  # keys themselves change: the indexes compare themselves with the table (see _written_keys)
     tree = tree.copy()
     key = exp.alias_(exp.column(key_name, quoted=True), _KEY_COLUMN)
     returning = tree.args.get("returning")
@@ -432,6 +461,18 @@ def _returning_key(the_plan: Plan) -> exp.Expr:
     else:
         returning.append("expressions", key)
     return tree
+
+
+def _assigned(tree: exp.Expr) -> set[str]:
+    """The columns a write assigns with SET: in UPDATE, ON CONFLICT DO UPDATE and MERGE's
+    WHEN ... THEN UPDATE, one column or a tuple of them at a time."""
+    names = set()
+    for assignment in tree.find_all(exp.EQ):
+        if isinstance(assignment.parent, (exp.Update, exp.OnConflict)):
+            target = assignment.this
+            columns = target.expressions if isinstance(target, exp.Tuple) else [target]
+            names.update(c.name.lower() for c in columns if isinstance(c, exp.Column))
+    return names
 
 
 def _written_keys(table: pa.Table) -> np.ndarray | None:

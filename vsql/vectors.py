@@ -67,6 +67,8 @@ def coerce(value: Any) -> np.ndarray:
     if isinstance(value, np.ndarray):
         return check(value)
     if isinstance(value, (list, tuple)):
+        if any(v is None for v in value):
+            raise VectorError("array must not contain nulls")
         if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in value):
             raise VectorError("expected a vector: a sequence of numbers")
         return check(np.asarray(value, dtype=np.float64))
