@@ -202,8 +202,8 @@ def test_readers_while_writers_commit_and_the_index_rebuilds(path, writes):
             try:
                 con.execute("REINDEX INDEX hnsw_l2")
             except vsql.OperationalError as error:
-                # both trimming the change log (the writer closing): DuckDB refuses one of the two
-                # transactions, which rolls back whole; the other's index stands
+                # both writing the catalog's row of the index (the writer closing): DuckDB refuses
+                # one of the two transactions, which rolls back whole; the other's index stands
                 assert "Conflict" in str(error)
         con.close()
 

@@ -88,7 +88,7 @@ NAMES = ['it\'ems"; DROP TABLE items; --', "a b", "Mixed.Case", "../../x", "*"]
 
 @pytest.mark.parametrize("name", NAMES)
 def test_hostile_table_and_index_names_are_quoted_wherever_vsql_writes_sql(tmp_path, name):
-    """vsql's own statements (index builds, the change log, filters, fetches by key) name tables,
+    """vsql's own statements (index builds, row hashes, filters, fetches by key) name tables,
     columns and indexes as quoted identifiers; an index's file stays inside the index folder."""
     quoted = '"' + name.replace('"', '""') + '"'
     path = tmp_path / "names.duckdb"

@@ -1,9 +1,11 @@
 """Vector indexes: their catalog in the database, their files beside it, their upkeep.
 
 The DuckDB table is the source of truth. `vsql.indexes` records each index and the version whose
-file holds it; `vsql.changes` records, in the same transaction as each write, the primary keys
-the write touched. An index file says up to which change it is current, so after a crash or a
-reopen the index catches up from the log instead of being trusted blindly or rebuilt.
+file holds it. The in-memory index learns each committed write vsql follows by its keys; what it
+cannot follow (a MERGE that changes keys, COPY, a program writing the table behind vsql's back, a
+file saved before the last writes) is found by comparing each row's key and vector hash with the
+index's (`sync`), which every index loaded from a file goes through: a file is never trusted
+blindly, and is caught up rather than rebuilt.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ OPTIONS = {
     "ivfflat": {"lists": (100, 1, 32768)},
 }
 _REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
-_CHECKPOINT_CHANGES = 50_000  # rewrite the file once the log holds this many changes
+_CHECKPOINT_CHANGES = 50_000  # rewrite the file once the index has learnt this many changes since
 
 _CATALOG_DDL = [
     "CREATE SCHEMA IF NOT EXISTS vsql",
@@ -47,12 +49,10 @@ _CATALOG_DDL = [
         options VARCHAR NOT NULL, version INTEGER NOT NULL, token VARCHAR NOT NULL,
         rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER,
         schema_name VARCHAR NOT NULL DEFAULT 'main')""",
-    "CREATE SEQUENCE IF NOT EXISTS vsql.change_seq",
-    "CREATE TABLE IF NOT EXISTS vsql.changes (index_name VARCHAR NOT NULL, seq BIGINT NOT NULL, key BIGINT)",
     """CREATE TABLE IF NOT EXISTS vsql.index_versions (
         name VARCHAR NOT NULL, version INTEGER NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
         options VARCHAR NOT NULL, reason VARCHAR NOT NULL, created_at TIMESTAMP, rows BIGINT, size_bytes BIGINT,
-        build_seconds DOUBLE, tuned INTEGER, recall DOUBLE, applied_seq BIGINT, file_kept BOOLEAN)""",
+        build_seconds DOUBLE, tuned INTEGER, recall DOUBLE, file_kept BOOLEAN)""",
     "CREATE TABLE IF NOT EXISTS vsql.aliases (name VARCHAR NOT NULL, index_name VARCHAR NOT NULL, updated_at TIMESTAMP)",
     # catalogs written before indexes knew their table's schema
     "ALTER TABLE vsql.indexes ADD COLUMN IF NOT EXISTS schema_name VARCHAR DEFAULT 'main'",
@@ -87,7 +87,6 @@ class IndexSpec:
 class Loaded:
     index: FaissIndex
     version: int
-    applied_seq: int  # the log holds no change at or below this that the index misses
     dirty: int = 0  # changes applied since the file was written
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -334,7 +333,6 @@ class IndexManager:
             raise ProgrammingError(f'cannot drop index "{spec.name}": vector alias "{serving[0]}" points at it '
                                    "(ALTER or DROP VECTOR ALIAS first)")
         self.con.execute("DELETE FROM vsql.indexes WHERE name = ?", [spec.name])
-        self.con.execute("DELETE FROM vsql.changes WHERE index_name = ?", [spec.name])
         self.con.execute("DELETE FROM vsql.index_versions WHERE name = ?", [spec.name])
         self.loaded.pop(spec.name, None)
         self.invalidate()
@@ -366,7 +364,7 @@ class IndexManager:
 
     def rollback(self, name: str, version: int) -> str:
         """Make an earlier (or later) version active again: loaded from its file while the file is
-        kept (and caught up from the change log), else rebuilt with that version's options."""
+        kept (and caught up with the table by `sync`), else rebuilt with that version's options."""
         spec = self.resolve(name)
         row = self.con.execute("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
                                [spec.name, version]).fetchall()
@@ -479,7 +477,7 @@ class IndexManager:
         return loaded
 
     def _other_version(self, spec: IndexSpec) -> Loaded:
-        """A kept version that is not the active one, caught up with the log, held aside until
+        """A kept version that is not the active one, caught up with the table, held aside until
         the next commit reaches the indexes (writes do not keep it current)."""
         key = (spec.name, spec.version, generation())
         if key not in self._aside:
@@ -490,27 +488,11 @@ class IndexManager:
             self._aside = {key: loaded}
         return self._aside[key]
 
-    def record(self, specs: list[IndexSpec], keys: np.ndarray | None) -> None:
-        """Log written keys in the current transaction (None: everything changed, rebuild).
-
-        Only indexes kept in files need the log: it is how a reopened file catches up.
-        """
-        if self.folder is None:
-            return
-        values = pa.array([None]) if keys is None else pa.array(np.unique(keys), pa.int64())
-        batch = pa.table({"key": values})
-        for spec in specs:
-            self.con.register("__vsql_changed", batch)
-            self.con.execute(
-                "INSERT INTO vsql.changes SELECT ?, nextval('vsql.change_seq'), key FROM __vsql_changed", [spec.name]
-            )
-            self.con.unregister("__vsql_changed")
-
     def apply(self, spec: IndexSpec, keys: np.ndarray | None) -> None:
         """Bring the in-memory index up to date with committed writes to rows `keys`."""
         loaded = self.loaded.get(spec.name)
         if loaded is None:
-            return  # not in memory: loading replays the log
+            return  # not in memory: loading compares the file with the table
         if keys is None:  # a write vsql could not follow row by row (COPY, MERGE of keys ...)
             self.sync(spec, loaded, self.con)
         else:
@@ -528,16 +510,12 @@ class IndexManager:
 
     def catch_up(self) -> None:
         """After an index DDL committed: apply the writes other connections committed while its
-        build read the table (they are in the log, which its save could not see to trim)."""
+        build read the table."""
         built, self._built = self._built, set()
         for name in built:
             spec, loaded = self.specs().get(name), self.loaded.get(name)
-            if spec is None or loaded is None or loaded.version != spec.version:
-                continue
-            logged = self.con.execute("SELECT DISTINCT key FROM vsql.changes WHERE index_name = ? AND key IS NOT NULL",
-                                      [name]).fetchnumpy()["key"] if self._has("changes") else []
-            if len(logged):
-                self.apply(spec, np.asarray(logged, dtype=np.int64))
+            if spec is not None and loaded is not None and loaded.version == spec.version:
+                self.sync(spec, loaded)
 
     def close(self) -> None:
         """Save what lags behind, and forget the indexes when no connection uses them."""
@@ -551,7 +529,7 @@ class IndexManager:
                     _REGISTRY.pop(self._shared, None)
 
     def checkpoint(self) -> None:
-        """Write every loaded index whose file lags behind, and trim the change log."""
+        """Write every loaded index whose file lags behind the writes it has learnt."""
         for name, loaded in list(self.loaded.items()):
             spec = self.specs().get(name)
             if spec is not None and loaded.version == spec.version and loaded.dirty:
@@ -573,7 +551,7 @@ class IndexManager:
         del keys, vectors, hashes  # the rows, before the index is written
         if old and old[0][2] is not None:
             index.tuned = old[0][2]
-        loaded = Loaded(index, spec.version, 0, dirty=1)
+        loaded = Loaded(index, spec.version, dirty=1)
         size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
         self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace
         self._built.add(spec.name)
@@ -588,10 +566,12 @@ class IndexManager:
         )
         self.con.execute("DELETE FROM vsql.index_versions WHERE name = ? AND version = ?", [spec.name, spec.version])
         self.con.execute(
-            "INSERT INTO vsql.index_versions VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO vsql.index_versions (name, version, method, opclass, options, reason, created_at, rows, "
+            "size_bytes, build_seconds, tuned, recall, file_kept) "
+            "VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, ?, ?)",
             [spec.name, spec.version, spec.method, spec.opclass, json.dumps(spec.options),
              reason or (old[0][0] if old else "rebuild"), old[0][1] if old else None, index.live, size,
-             seconds, index.tuned, old[0][3] if old else None, loaded.applied_seq, size is not None],
+             seconds, index.tuned, old[0][3] if old else None, size is not None],
         )
         if reason:
             self._retain(spec)
@@ -618,53 +598,34 @@ class IndexManager:
             index, meta = FaissIndex.load(path, {"name": spec.name, "version": spec.version, "token": spec.token})
         except IndexFileError:
             return None  # corrupt, truncated or foreign: rebuilt from the table by the caller
-        saved = self._saved_seq(spec)
-        if saved is not None and meta["applied_seq"] != saved:
-            return None  # an older copy of the file (or a newer one): the log no longer matches it
-        loaded = Loaded(index, spec.version, meta["applied_seq"])
-        # The rows the file lacks, whoever wrote them (vsql's logged writes, another program),
-        # read as committed: this may run inside a transaction that has written the table.
+        loaded = Loaded(index, spec.version)
+        # The rows the file lacks or holds stale, whoever wrote them (vsql after the file was saved,
+        # another program, a restored older copy of the file), read as committed: this may run
+        # inside a transaction that has written the table.
         self.sync(spec, loaded, shared=False)  # no connection has it yet
         if register:
             self.loaded[spec.name] = loaded
         return loaded
 
     def _save(self, spec: IndexSpec, loaded: Loaded) -> int | None:
-        """Persist beside the database, then trim the log the file now covers.
-
-        In-memory and read-only databases keep their indexes in memory only.
-        """
+        """Persist beside the database. In-memory and read-only databases keep their indexes in
+        memory only."""
         if self.folder is None or self.read_only:
             return None
-        loaded.applied_seq = self._last_seq()
         self.folder.mkdir(exist_ok=True)
         path = self.folder / _file_name(spec.name, spec.version)
-        meta = {"name": spec.name, "version": spec.version, "token": spec.token, "applied_seq": loaded.applied_seq}
-        size = loaded.index.save(path, meta)
+        size = loaded.index.save(path, {"name": spec.name, "version": spec.version, "token": spec.token})
         loaded.dirty = 0
         self._ensure_catalog()
-        self.con.execute("UPDATE vsql.index_versions SET applied_seq = ?, size_bytes = ? WHERE name = ? AND version = ?",
-                         [loaded.applied_seq, size, spec.name, spec.version])
-        # Kept files of other versions catch up from the log when rolled back to: trim only below them all.
-        floor = self.con.execute("SELECT min(applied_seq) FROM vsql.index_versions WHERE name = ? AND file_kept",
-                                 [spec.name]).fetchall()[0][0]
-        floor = loaded.applied_seq if floor is None else min(floor, loaded.applied_seq)
-        self.con.execute("DELETE FROM vsql.changes WHERE index_name = ? AND seq <= ?", [spec.name, floor])
+        self.con.execute("UPDATE vsql.index_versions SET size_bytes = ? WHERE name = ? AND version = ?",
+                         [size, spec.name, spec.version])
         return size
 
-    def _saved_seq(self, spec: IndexSpec) -> int | None:
-        """The change the catalog says this version's file was last saved at (None: not recorded)."""
-        if not self._has("index_versions"):
-            return None
-        row = self.con.execute("SELECT applied_seq FROM vsql.index_versions WHERE name = ? AND version = ?",
-                               [spec.name, spec.version]).fetchall()
-        return row[0][0] if row else None
-
     def _save_lagging(self, spec: IndexSpec, loaded: Loaded) -> int | None:
-        """Save a file that only catches up with the table and the log: if it cannot be written (a
-        full disk), or another connection's index build trims the log at the same moment (DuckDB
-        refuses one of the two), it stays behind for the next save instead of failing a committed
-        write, a read or a close; the log keeps what it lacks."""
+        """Save a file that only catches up with the table: if it cannot be written (a full disk), or
+        another connection updates the same catalog row at the same moment (DuckDB refuses one of
+        the two), it stays behind for the next save instead of failing a committed write, a read
+        or a close; loading it compares it with the table."""
         try:
             return self._save(spec, loaded)
         except (OSError, duckdb.TransactionException):
@@ -706,10 +667,6 @@ class IndexManager:
         return bool(self.con.execute(
             "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'vsql' AND table_name = 'indexes' "
             "AND column_name = 'schema_name' AND database_name = current_database()").fetchall()[0][0])
-
-    def _last_seq(self) -> int:
-        row = self.con.execute("SELECT max(seq) FROM vsql.changes").fetchall()[0]
-        return int(row[0]) if row and row[0] is not None else 0
 
     def _table(self, spec: IndexSpec) -> exp.Table:
         """The index's table, named in full: a temporary table of the same name cannot shadow it."""

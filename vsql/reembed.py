@@ -131,7 +131,6 @@ def switch_ready(session) -> None:
             session.con.execute(f"UPDATE {t} SET {col} = NULL WHERE {src} IS NULL")
             models.bind(session.con, session.catalog, job.table, job.column, job.model.label)
             specs = [s for s in session.indexes.for_table(session.catalog.table(job.table)) if s.column == job.column]
-            session.indexes.record(specs, None)  # versions built on the old vectors rebuild if rolled back to
             for spec in specs:
                 session.indexes.reindex(spec.name, reason="reembed")
             session.con.execute(f"DROP TABLE {job.shadow}")

@@ -284,7 +284,8 @@ class Session:
                     names = [s.name for s in self.indexes.for_table(target)] if kind == "TABLE" else [target]
                     for index in names:
                         self.indexes.reindex(index)
-            self.indexes.catch_up()
+            if not self.in_transaction:  # else the build read this transaction's own view
+                self.indexes.catch_up()
             for spec in rewritten:
                 self._rewritten(spec)
         self._schema_changed()
@@ -371,15 +372,14 @@ class Session:
         return settled() and (not self.in_transaction or self._began_at == now)
 
     def _tracked(self, sql: str, params: Any, specs, prelude=()) -> pa.Table:
-        """Run a write that returns the keys it touched, log them for the indexes `specs` in its
-        transaction, and let the indexes learn them at its commit."""
+        """Run a write that returns the keys it touched, and let the indexes `specs` learn them at
+        its commit (until then, this transaction's searches read those rows from the table)."""
         with committing() if not self.in_transaction else nullcontext():
             with self._atomic() as own:
                 for setup in prelude:
                     self.executor.run(setup)
                 table = self.executor.arrow(sql, params)
                 keys = _written_keys(table)
-                self.indexes.record(list(specs), keys)
             for spec in specs:
                 if own:
                     self.indexes.apply(spec, keys)
