@@ -1,6 +1,7 @@
 """A small real embedding model for tests of the model registry: character trigrams hashed into
 32 dimensions (and a 3-dimensional one), deterministic and fast. The MiniLM model is tested too."""
 
+import threading
 import zlib
 
 import numpy as np
@@ -27,3 +28,14 @@ def trigrams3(texts):
 def trigrams32b(texts):
     """A second version of the 32-dimensional model: the same trigrams, hashed with another seed."""
     return _embed([f"#{text}" for text in texts], 32)
+
+
+GATE = threading.Event()
+GATE.set()
+
+
+def trigrams32b_gated(texts):
+    """trigrams32b, waiting while a test holds GATE closed: writes the test makes meanwhile are
+    surely made while a re-embedding runs, however fast the machine."""
+    GATE.wait(60)
+    return trigrams32b(texts)

@@ -15,7 +15,7 @@ import pytest
 
 import vsql
 from oracle import OPERATORS, distances, knn
-from vsql.faiss_index import FaissIndex
+from vsql.index.faiss_index import FaissIndex
 
 DIM = 16
 N = 3000
@@ -437,7 +437,7 @@ KILLED_WRITER = textwrap.dedent("""
     con = vsql.connect(sys.argv[1], autocommit=True)
     stage = sys.argv[2]
     if stage == "build":
-        import vsql.faiss_index as fi
+        import vsql.index.faiss_index as fi
         real = fi.FaissIndex._add
         def add_then_die(self, *args, **kwargs):
             real(self, *args, **kwargs)
@@ -555,7 +555,7 @@ def test_the_calibrated_depth_reaches_its_recall_on_unseen_queries(method, optio
 
 def test_long_builds_show_progress_only_to_a_person(monkeypatch, capsys):
     """Faiss adds in one call without reporting progress: the bar ticks while it runs, then fills."""
-    from vsql.faiss_index import _progress
+    from vsql.index.faiss_index import _progress
 
     def shown(total, show, seconds=0.0):
         with _progress(total, show):

@@ -14,7 +14,7 @@ import pytest
 import vsql
 from oracle import check_search, knn
 from test_ann import DIM, N, clustered, make_items
-from vsql import indexes
+from vsql.index import store as indexes
 
 FAR = np.full(DIM, 90, np.float32)
 pytestmark = pytest.mark.timeout(120)

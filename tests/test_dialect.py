@@ -4,7 +4,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from vsql.dialect import VSQL
+from vsql.sql.dialect import VSQL
 
 
 def duckdb_sql(con, sql, params=None):

@@ -94,7 +94,8 @@ CHILD = textwrap.dedent("""
     import os, signal, sys
     import numpy as np, pyarrow as pa
     import vsql
-    from vsql import faiss_index, indexes, session
+    from vsql.index import faiss_index, store as indexes
+    from vsql import session
     path, stage, die_at = sys.argv[1], sys.argv[2], sys.argv[3]
     FAR = np.full(16, 90, np.float32)
 

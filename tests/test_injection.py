@@ -8,7 +8,7 @@ import pytest
 
 import test_magic
 import vsql
-from vsql.shell.runner import Shell
+from vsql.client.shell.runner import Shell
 
 ip, run = test_magic.ip, test_magic.run  # the IPython shell fixtures
 

@@ -8,7 +8,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import vsql
-from vsql.magic import Plan, ShortError, VsqlMagic
+from vsql.client.magic import Plan, ShortError, VsqlMagic
 
 
 @pytest.fixture

@@ -343,14 +343,18 @@ def test_reembed_in_the_background_and_switch_atomically(tmp_path):
     con.execute("UPDATE docs SET e = embed('tri', body)")
     con.execute("ALTER TABLE docs ALTER COLUMN e SET MODEL 'tri'")
     con.execute("CREATE INDEX docs_e ON docs USING hnsw (e vector_cosine_ops)")
-    con.execute("SELECT vsql_register_model('tri', 'python', 'hash_model:trigrams32b')")
+    con.execute("SELECT vsql_register_model('tri', 'python', 'hash_model:trigrams32b_gated')")
 
-    (job,) = con.execute("SELECT state, rows FROM vsql_reembed('docs', 'e', 'tri@2', 'body')").fetchall()
-    assert job == ("running", 600)
-    # writes go on meanwhile, against the old model, and are caught up
-    con.execute("INSERT INTO docs VALUES (5000, 'a new row', embed('tri@1', 'a new row'))")
-    con.execute("UPDATE docs SET body = 'changed text' WHERE id = 1")
-    con.execute("DELETE FROM docs WHERE id = 2")
+    hash_model.GATE.clear()  # the re-embedding waits until the writes below are made
+    try:
+        (job,) = con.execute("SELECT state, rows FROM vsql_reembed('docs', 'e', 'tri@2', 'body')").fetchall()
+        assert job == ("running", 600)
+        # writes go on meanwhile, against the old model, and are caught up
+        con.execute("INSERT INTO docs VALUES (5000, 'a new row', embed('tri@1', 'a new row'))")
+        con.execute("UPDATE docs SET body = 'changed text' WHERE id = 1")
+        con.execute("DELETE FROM docs WHERE id = 2")
+    finally:
+        hash_model.GATE.set()
     for _ in range(200):
         if con.execute("SELECT state FROM vsql_jobs()").fetchone()[0] == "switched":
             break

@@ -9,7 +9,7 @@ import pytest
 def vsql(*args, stdin="", cwd=None):
     """Run the real shell in a subprocess, stdin piped (so never interactive)."""
     return subprocess.run(
-        [sys.executable, "-m", "vsql.shell", *map(str, args)],
+        [sys.executable, "-m", "vsql.client.shell", *map(str, args)],
         input=stdin, capture_output=True, text=True, timeout=60, cwd=cwd,
     )
 

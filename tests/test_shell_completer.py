@@ -5,9 +5,9 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 import vsql
-from vsql.shell.commands import NAMES
-from vsql.shell.completer import SqlCompleter, suggest, typed_word
-from vsql.shell.runner import Shell
+from vsql.client.shell.commands import NAMES
+from vsql.client.shell.completer import SqlCompleter, suggest, typed_word
+from vsql.client.shell.runner import Shell
 
 SCHEMA = {"items": ["id", "category", "price", "embedding"], "queries": ["qid", "q"]}
 ITEMS = SCHEMA["items"]

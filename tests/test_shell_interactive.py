@@ -13,9 +13,9 @@ PROMPT = "vsql> "
 
 @pytest.fixture
 def shell(tmp_path):
-    """`python -m vsql.shell` on a dumb terminal, with its history in tmp_path."""
+    """`python -m vsql.client.shell` on a dumb terminal, with its history in tmp_path."""
     env = {**os.environ, "TERM": "dumb", "VSQL_HISTORY": str(tmp_path / "history")}
-    child = pexpect.spawn(sys.executable, ["-m", "vsql.shell"], env=env, cwd=str(tmp_path),
+    child = pexpect.spawn(sys.executable, ["-m", "vsql.client.shell"], env=env, cwd=str(tmp_path),
                           encoding="utf-8", timeout=20, dimensions=(50, 200))
     child.expect_exact(PROMPT)
     child.waitnoecho()  # the prompt is reading keys: Ctrl-C and Ctrl-D now reach prompt_toolkit

@@ -5,10 +5,10 @@ import pytest
 from pygments.token import Name, Operator
 
 import vsql
-from vsql.shell.errors import describe
-from vsql.shell.highlight import VsqlLexer
-from vsql.shell.render import render, vector_text
-from vsql.shell.result import Result
+from vsql.client.shell.errors import describe
+from vsql.client.shell.highlight import VsqlLexer
+from vsql.client.shell.render import render, vector_text
+from vsql.client.shell.result import Result
 
 LONG = np.arange(1, 129, dtype=np.float32) / 10
 RESULT = Result(

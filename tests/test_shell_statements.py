@@ -2,7 +2,7 @@
 
 import pytest
 
-from vsql.shell.statements import Item, changes_schema, command_tag, is_complete, split
+from vsql.client.shell.statements import Item, changes_schema, command_tag, is_complete, split
 
 SPLITS = [
     ("SELECT 1; SELECT 2;", [Item("SELECT 1"), Item("SELECT 2")], ""),

@@ -13,8 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from duckdb import sqltypes
 
-from vsql import vectors
 from vsql.errors import VectorError
+from vsql.sql import vectors
 
 FLOAT_LIST = duckdb.list_type(sqltypes.FLOAT)
 

@@ -8,14 +8,39 @@
     [(1,)]
 """
 
-from .dbapi import (
-    BINARY, DATETIME, NUMBER, ROWID, STRING, VECTOR, Binary, Connection, Cursor, Date,
-    DateFromTicks, Time, TimeFromTicks, Timestamp, TimestampFromTicks, apilevel, connect,
-    paramstyle, threadsafety,
+from vsql.client.dbapi import (
+    BINARY,
+    DATETIME,
+    NUMBER,
+    ROWID,
+    STRING,
+    VECTOR,
+    Binary,
+    Connection,
+    Cursor,
+    Date,
+    DateFromTicks,
+    Time,
+    TimeFromTicks,
+    Timestamp,
+    TimestampFromTicks,
+    apilevel,
+    connect,
+    paramstyle,
+    threadsafety,
 )
-from .errors import (
-    DatabaseError, DataError, Error, IntegrityError, InterfaceError, InternalError,
-    NotSupportedError, OperationalError, ProgrammingError, VectorError, Warning,
+from vsql.errors import (
+    DatabaseError,
+    DataError,
+    Error,
+    IntegrityError,
+    InterfaceError,
+    InternalError,
+    NotSupportedError,
+    OperationalError,
+    ProgrammingError,
+    VectorError,
+    Warning,
 )
 
 __version__ = "0.1.0"
@@ -31,6 +56,6 @@ __all__ = [
 
 def load_ipython_extension(ipython) -> None:
     """`%load_ext vsql`: the %vsql and %%vsql magics."""
-    from .magic import load_ipython_extension as load
+    from vsql.client.magic import load_ipython_extension as load
 
     load(ipython)

@@ -20,17 +20,18 @@ import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
-from . import functions, models, reembed, vectors
-from .analyze import analyze
-from .catalog import Catalog
-from .dialect import Explain
-from .duckdb_executor import DuckDBExecutor, fetch_arrow, to_sql
-from .errors import ProgrammingError, translate
-from .indexes import IndexManager, committing, generation, schema_changed, schema_epoch, settled
-from .knn_executor import KnnExecutor, KnnStatements, batch_sql, filter_part, prepare
-from .parse import parse
-from .plan import Plan, plan
-from .settings import Settings
+from vsql.engine.duckdb.catalog import Catalog
+from vsql.engine.duckdb.executor import DuckDBExecutor, fetch_arrow, to_sql
+from vsql.engine.knn import KnnExecutor, KnnStatements, batch_sql, filter_part, prepare
+from vsql.errors import ProgrammingError, translate
+from vsql.index.store import IndexManager, committing, generation, schema_changed, schema_epoch, settled
+from vsql.mlops import functions, models, reembed
+from vsql.plan.planner import Plan, plan
+from vsql.settings import Settings
+from vsql.sql import vectors
+from vsql.sql.analyze import analyze
+from vsql.sql.dialect import Explain
+from vsql.sql.parse import parse
 
 _CACHE_SIZE = 512
 _RETURNS_ROWS = (

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ProgrammingError
+from vsql.errors import ProgrammingError
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,361 @@
+"""PEP 249 (DB-API 2.0) connections and cursors over a `Session`.
+
+Results are materialised as Arrow tables, so cursors of one connection do not disturb each
+other; rows are converted to Python only as they are fetched, vectors to float32 NumPy arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import functools
+import os
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from vsql.client import bulk
+from vsql.errors import InterfaceError, ProgrammingError, translate
+from vsql.session import Result, Session
+
+apilevel = "2.0"
+threadsafety = 1  # threads may share the module; give each thread its own connection
+paramstyle = "qmark"  # also accepted: %s, $1 (numeric) and :name / $name with a dict
+
+
+class _TypeObject:
+    """A PEP 249 type object: equal to every type code it covers, an Arrow type or a DuckDB
+    type name (the two kinds of result a cursor holds)."""
+
+    def __init__(self, name: str, test, duckdb_names: str):
+        self.name, self._test, self._names = name, test, re.compile(duckdb_names)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return bool(self._names.fullmatch(other))
+        return isinstance(other, pa.DataType) and self._test(other)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+STRING = _TypeObject("STRING", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), r"VARCHAR|UUID|JSON")
+BINARY = _TypeObject("BINARY", lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), r"BLOB|BIT")
+NUMBER = _TypeObject("NUMBER", lambda t: pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t),
+                     r"U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL.*")
+DATETIME = _TypeObject("DATETIME", lambda t: pa.types.is_temporal(t), r"DATE|TIME.*|TIMESTAMP.*|INTERVAL")
+ROWID = _TypeObject("ROWID", lambda t: pa.types.is_int64(t), r"BIGINT")
+VECTOR = _TypeObject("VECTOR", lambda t: pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type),
+                     r"FLOAT\[\d+\]")
+
+Date = datetime.date
+Time = datetime.time
+Timestamp = datetime.datetime
+Binary = bytes
+
+
+def DateFromTicks(ticks: float) -> datetime.date:  # noqa: N802 - PEP 249 names
+    return datetime.date.fromtimestamp(ticks)
+
+
+def TimeFromTicks(ticks: float) -> datetime.time:  # noqa: N802
+    return datetime.datetime.fromtimestamp(ticks).time()
+
+
+def TimestampFromTicks(ticks: float) -> datetime.datetime:  # noqa: N802
+    return datetime.datetime.fromtimestamp(ticks)
+
+
+def connect(database: str | os.PathLike = ":memory:", *, read_only: bool = False,
+            autocommit: bool = False, config: dict | None = None) -> Connection:
+    """Open a vsql database: a DuckDB file (created if missing) or ':memory:'.
+
+    As PEP 249 asks, changes are made in a transaction that `commit()` ends; pass
+    `autocommit=True` to commit every statement as it runs, as DuckDB's own API does.
+    """
+    try:
+        con = duckdb.connect(str(database), read_only=read_only, config=config or {})
+    except duckdb.Error as error:
+        raise translate(error) from error
+    return Connection(con, autocommit=autocommit)
+
+
+class Connection:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, autocommit: bool = False):
+        self.session = Session(con)
+        self.autocommit = autocommit
+        self._closed = False
+
+    # PEP 249 exposes the exception classes on connections too.
+    from vsql.errors import (  # noqa: E402
+        DatabaseError,
+        DataError,
+        Error,
+        IntegrityError,
+        InterfaceError,
+        InternalError,
+        NotSupportedError,
+        OperationalError,
+        ProgrammingError,
+        Warning,
+    )
+
+    def cursor(self) -> Cursor:
+        self._check_open()
+        return Cursor(self)
+
+    def execute(self, sql: str, params: Any = None) -> Cursor:
+        """Run `sql` on a new cursor and return it, as DuckDB's and sqlite3's connections do."""
+        return self.cursor().execute(sql, params)
+
+    def commit(self) -> None:
+        self._check_open()
+        if self.session.in_transaction:
+            self.session.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self._check_open()
+        if self.session.in_transaction:
+            self.session.execute("ROLLBACK")
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            try:
+                self.session.close()
+            except Exception as error:  # noqa: BLE001
+                raise translate(error) from error
+
+    def load(self, table: str, data: Any) -> int:
+        """Append rows to `table` through Arrow: a pyarrow Table or RecordBatchReader, a pandas or
+        polars DataFrame, or a Parquet file's path. Columns are matched by name. Returns rows added.
+        """
+        self._check_open()
+        with self._atomic():
+            return bulk.load(self.session, table, data)
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if not self._closed:
+            if kind is None:
+                self.commit()
+            self.close()
+
+    @contextlib.contextmanager
+    def _atomic(self):
+        """All or nothing: inside the open transaction, or in one of its own under autocommit."""
+        self._begin()
+        if self.session.in_transaction:
+            yield
+            return
+        with _translated_errors():
+            self.session.begin()
+        try:
+            yield
+        except BaseException:
+            with _translated_errors():
+                self.session.rollback()
+            raise
+        with _translated_errors():
+            self.session.commit()
+
+    def _begin(self) -> None:
+        """PEP 249's implicit transaction: opened by the first statement after a commit."""
+        if not self.autocommit and not self.session.in_transaction:
+            with _translated_errors():
+                self.session.begin()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError("connection is closed")
+
+
+class Cursor:
+    arraysize = 1
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self._result: Result | None = None
+        self._position = 0
+        self._closed = False
+
+    @property
+    def description(self) -> list[tuple] | None:
+        if self._result is None or not self._result.returns_rows:
+            return None
+        if self._result.rows is not None:
+            return [(name, kind, None, None, None, None, None) for name, kind in self._result.columns]
+        schema = self._result.table.schema
+        kinds = _engine_types(schema)
+        return [(f.name, kind, None, None, None, None, None) for f, kind in zip(schema, kinds)]
+
+    @property
+    def rowcount(self) -> int:
+        return -1 if self._result is None else self._result.rowcount
+
+    def execute(self, sql: str, params: Any = None) -> Cursor:
+        """Run one statement (or several, without parameters); parameters are bound, never pasted."""
+        self._check_open()
+        _check_params(params)
+        session = self.connection.session
+        compiled = session.compile(sql, params)
+        if compiled[0].plan.action != "transaction":
+            self.connection._begin()
+        self._result = session.run(compiled, params)
+        self._position = 0
+        return self
+
+    def executemany(self, sql: str, seq_of_params: Iterable[Any]) -> Cursor:
+        """Run `sql` once per parameter set; `INSERT ... VALUES` of parameters loads as one Arrow batch."""
+        self._check_open()
+        rows = list(seq_of_params)
+        with self.connection._atomic():
+            count = bulk.insert_many(self.connection.session, sql, rows)
+            if count is None:
+                count = sum(max(self.connection.session.execute(sql, params).rowcount, 0) for params in rows)
+        self._result = Result(None, count)
+        return self
+
+    def fetchone(self) -> tuple | None:
+        rows = self._take(1)
+        return rows[0] if rows else None
+
+    def fetchmany(self, size: int | None = None) -> list[tuple]:
+        return self._take(self.arraysize if size is None else size)
+
+    def fetchall(self) -> list[tuple]:
+        return self._take(None)
+
+    def fetch_arrow_table(self) -> pa.Table:
+        """The rest of the result as an Arrow table (vectors as fixed-size float lists)."""
+        result = self._checked_result()
+        if result.rows is not None:
+            rest = result.rows[self._position :]
+            self._position = len(result.rows)
+            return pa.table({name: pa.array([row[i] for row in rest]) for i, (name, _) in enumerate(result.columns)})
+        table = result.table.slice(self._position)
+        self._position += table.num_rows
+        return table
+
+    def fetch_df(self):
+        """The rest of the result as a pandas DataFrame, vectors as float32 NumPy arrays."""
+        table = self.fetch_arrow_table()
+        frame = table.drop_columns([f.name for f in table.schema if f.type == VECTOR]).to_pandas()
+        for i, field in enumerate(table.schema):
+            if field.type == VECTOR:
+                frame.insert(i, field.name, list(_vectors(table.column(i))), allow_duplicates=True)
+        return frame
+
+    fetchdf = fetch_df
+
+    def close(self) -> None:
+        self._closed = True
+        self._result = None
+
+    def setinputsizes(self, sizes: Any) -> None:
+        pass
+
+    def setoutputsize(self, size: int, column: int | None = None) -> None:
+        pass
+
+    def __iter__(self) -> Iterator[tuple]:
+        while (row := self.fetchone()) is not None:
+            yield row
+
+    def __enter__(self) -> Cursor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _checked_result(self) -> Result:
+        self._check_open()
+        if self._result is None or not self._result.returns_rows:
+            raise ProgrammingError("no result set: the last statement returned no rows")
+        return self._result
+
+    def _take(self, size: int | None) -> list[tuple]:
+        result = self._checked_result()
+        end = None if size is None else self._position + size
+        if result.rows is not None:
+            chunk = result.rows[self._position : end]
+            self._position += len(chunk)
+            return chunk
+        table = result.table.slice(self._position, size)
+        self._position += table.num_rows
+        return _rows(table)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InterfaceError("cursor is closed")
+        self.connection._check_open()
+
+
+@functools.lru_cache(maxsize=256)
+def _engine_types(schema: pa.Schema) -> list:
+    """DuckDB's names for the types of a result held as Arrow ('BIGINT', 'FLOAT', 'FLOAT[3]'), as
+    the engine's own results describe theirs: a search answered from an index alone, or any
+    result with vectors, describes itself as the same statement run on DuckDB does."""
+    numbered = pa.schema([field.with_name(f"c{i}") for i, field in enumerate(schema)])  # names may repeat
+    try:
+        with _TYPES_LOCK:
+            return [str(kind) for kind in _type_reader().from_arrow(numbered.empty_table()).types]
+    except duckdb.Error:  # a type DuckDB does not read from Arrow: Arrow's name for it
+        return [field.type for field in schema]
+
+
+@functools.cache
+def _type_reader() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()  # reads types only: no data, no database
+
+
+_TYPES_LOCK = threading.Lock()
+
+
+def _check_params(params: Any) -> None:
+    """PEP 249's parameters: a sequence or a mapping (a string is one value, not a sequence of them)."""
+    if params is not None and (isinstance(params, (str, bytes)) or not isinstance(params, (Sequence, Mapping))):
+        raise ProgrammingError(f"parameters must be a sequence or a mapping, not {type(params).__name__}")
+
+
+@contextlib.contextmanager
+def _translated_errors():
+    try:
+        yield
+    except Exception as error:  # noqa: BLE001
+        raise translate(error) from error
+
+
+def _vectors(column: pa.ChunkedArray) -> Iterator[np.ndarray | None]:
+    column = column.combine_chunks()
+    width = column.type.list_size
+    values = column.values.slice(column.offset * width, len(column) * width)
+    matrix = values.to_numpy(zero_copy_only=False).astype(np.float32).reshape(len(column), width)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    for row, ok in zip(matrix, valid):
+        yield row if ok else None
+
+
+def _rows(table: pa.Table) -> list[tuple]:
+    columns = [
+        list(_vectors(column)) if field.type == VECTOR else column.to_pylist()
+        for field, column in zip(table.schema, table.columns)
+    ]
+    return list(zip(*columns)) if columns else []
+
+
+__all__ = [
+    "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
+    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR",
+    "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
+]

@@ -1,0 +1,175 @@
+"""The %vsql and %%vsql notebook magics, over the DB-API cursor like every other surface.
+
+    %load_ext vsql
+    %vsql connect docs.duckdb --alias docs
+    %%vsql -o nearest
+    SELECT id FROM items ORDER BY embedding <-> :q LIMIT 3
+
+`:q` binds the notebook variable `q` as a parameter; values are never pasted into SQL text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import ChainMap
+from collections.abc import Mapping
+from contextlib import nullcontext
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope, no_var_expand
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from traitlets import Bool, Int
+
+from vsql.client.dbapi import Connection, Cursor, connect
+from vsql.errors import Error
+from vsql.sql.analyze import param_key
+from vsql.sql.parse import parse
+
+try:
+    import pandas as pd
+except ImportError:  # results are then lists of rows
+    pd = None
+
+# `-o name`, `--out name` or `name <<` before the SQL: where to store the result.
+_OUT = re.compile(r"\s*(?:(?:-o|--out)(?:\s+|=)(?P<out>\w+)|(?P<into>\w+)\s*<<)?\s*")
+_CONNECT = re.compile(r"connect\s+(?P<path>\S+)(?:\s+--alias(?:\s+|=)(?P<alias>\S+))?", re.I)
+_IS_CONNECT = re.compile(r"connect\b", re.I)
+_RED, _RESET = "\x1b[31m", "\x1b[0m"
+
+
+@magics_class
+class VsqlMagic(Magics):
+    """Runs SQL on named vsql connections; `Magics` is a traitlets `Configurable`, so
+    `%config VsqlMagic.<option> = value` sets the options below."""
+
+    autopandas = Bool(True, config=True, help="Return rows as a pandas DataFrame (lists of tuples if False).")
+    displaylimit = Int(10, config=True, help="Rows a DataFrame result shows (it keeps all); 0: pandas' setting.")
+    short_errors = Bool(True, config=True, help="Show a vsql error as one red line, not a traceback.")
+
+    def __init__(self, shell=None, **kwargs):
+        super().__init__(shell=shell, **kwargs)
+        self.connections: dict[str, Connection] = {}
+        self.current: str | None = None
+
+    @no_var_expand  # IPython would otherwise paste {x} and $x into the SQL text
+    @needs_local_scope
+    @line_cell_magic
+    def vsql(self, line: str, cell: str | None = None, local_ns: Mapping | None = None) -> Any:
+        """Run SQL on the current vsql connection and return its result.
+
+        %vsql connect PATH [--alias NAME]   open a database (or ':memory:') and make it current;
+                                            NAME (default PATH) switches back to it later
+        %vsql [-o NAME] SQL                 run SQL; -o (or `NAME <<`) also stores the result
+        %%vsql [-o NAME]                    the cell's SQL, as above
+
+        `:name` and `$name` bind the notebook variable `name` (a NumPy array is a vector).
+        Rows come back as a pandas DataFrame, EXPLAIN as its plan's text, other statements
+        print how many rows they changed. With no connection yet, an in-memory one is opened.
+        """
+        try:
+            return self._run(line, cell, ChainMap(local_ns or {}, self.shell.user_ns))
+        except Error as error:
+            if not self.short_errors:
+                raise
+            raise ShortError(error) from error
+
+    def connect(self, path: str, alias: str | None = None) -> Connection:
+        """Make the connection named `alias` (default: `path`) current, opening it on first use."""
+        alias = alias or path
+        if alias not in self.connections:
+            self.connections[alias] = connect(path, autocommit=True)
+        self.current = alias
+        return self.connections[alias]
+
+    def _run(self, line: str, cell: str | None, namespace: Mapping) -> Any:
+        options = _OUT.match(line)
+        sql = "\n".join(part for part in (line[options.end():], cell) if part)
+        if _IS_CONNECT.match(sql):
+            command = _CONNECT.fullmatch(sql.strip())
+            if command is None:
+                raise UsageError("usage: %vsql connect PATH [--alias NAME]")
+            self.connect(command["path"], command["alias"])
+            return None
+        connection = self.connections[self.current] if self.current else self.connect(":memory:")
+        with connection.cursor() as cursor:
+            result = self._result(cursor.execute(sql, _params(sql, namespace)))
+        name = options["out"] or options["into"]
+        if name:
+            self.shell.user_ns[name] = result
+        return result
+
+    def _result(self, cursor: Cursor) -> Any:
+        if cursor.description is None:
+            count = cursor.rowcount
+            print("Done." if count < 0 else f"{count} row{'' if count == 1 else 's'} affected")
+            return None
+        if [column[0] for column in cursor.description] == ["explain_key", "explain_value"]:
+            return Plan("\n".join(value for _, value in cursor.fetchall()))
+        if not (self.autopandas and pd is not None):
+            return cursor.fetchall()
+        frame = Frame(cursor.fetch_df())
+        frame.displaylimit = self.displaylimit
+        return frame
+
+
+def _params(sql: str, namespace: Mapping) -> dict | None:
+    """The variables `sql` names as :name / $name parameters, found as vsql's parser finds them.
+
+    A name the notebook lacks is left out, for vsql to report as unbound.
+    """
+    try:
+        statements = parse(sql)
+    except (ParseError, TokenError):
+        return None  # the cursor reports the syntax error
+    nodes = (node for statement in statements for node in statement.find_all(exp.Placeholder, exp.Parameter))
+    names = {key for key in map(param_key, nodes) if isinstance(key, str) and key in namespace}
+    return {name: namespace[name] for name in names} or None
+
+
+class ShortError(Exception):
+    """A vsql error shown as one red line; raised rather than printed so the cell still fails."""
+
+    def __init__(self, error: Error):
+        # The first paragraph: vsql's wording and DuckDB's hint, not the rewritten SQL's caret.
+        first = str(error).split("\n\n")[0]
+        super().__init__(f"{type(error).__name__}: {first}")
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{_RED}{self}{_RESET}"]
+
+
+class Plan(str):
+    """EXPLAIN's output: a string that displays as the plan's text, not as its repr."""
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        printer.text(self)
+
+
+if pd is not None:
+
+    class Frame(pd.DataFrame):
+        """A result DataFrame that keeps every row but shows at most `displaylimit`.
+
+        Frames derived from it (`head()`, filters) are plain DataFrames.
+        """
+
+        _metadata = ["displaylimit"]
+        displaylimit = 0
+
+        def __repr__(self) -> str:
+            with self._limit():
+                return super().__repr__()
+
+        def _repr_html_(self) -> str | None:
+            with self._limit():
+                return super()._repr_html_()
+
+        def _limit(self):
+            rows = self.displaylimit
+            return pd.option_context("display.max_rows", rows, "display.min_rows", rows) if rows else nullcontext()
+
+
+def load_ipython_extension(ipython) -> None:
+    ipython.register_magics(VsqlMagic)

@@ -1,0 +1,297 @@
+"""Runs plans on DuckDB: lowers vsql's vector nodes to DuckDB SQL and executes it.
+
+Vectors of known dimension are DuckDB `FLOAT[n]` arrays and use DuckDB's native, vectorised
+array functions; vectors whose dimension is known only at run time are `FLOAT[]` lists and use
+the list functions. What DuckDB lacks comes from the Arrow UDFs in `udfs/`.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+from sqlglot.dialects.duckdb import DuckDB
+from sqlglot.errors import ErrorLevel
+
+from udfs import vector_udfs
+from vsql.sql import dialect as d
+
+# metric/function -> (array function for FLOAT[n], list function for FLOAT[])
+_NATIVE = {
+    d.L2Distance: ("array_distance", "list_distance"),
+    d.NegativeInnerProduct: ("array_negative_inner_product", "list_negative_inner_product"),
+    d.CosineDistance: ("array_cosine_distance", "list_cosine_distance"),
+    d.InnerProduct: ("array_inner_product", "list_inner_product"),
+}
+_UDF = {
+    d.L1Distance: "vsql_l1_distance",
+    d.VectorAdd: "vsql_vector_add",
+    d.VectorSub: "vsql_vector_sub",
+    d.VectorMul: "vsql_vector_mul",
+    d.L2Normalize: "vsql_l2_normalize",
+    d.VectorToText: "vsql_vector_text",
+}
+
+
+def vector_type(dim: int) -> exp.DataType:
+    return exp.DataType.build(f"FLOAT[{dim}]" if dim else "FLOAT[]", dialect="duckdb")
+
+
+def _known(*nodes: exp.Expr) -> bool:
+    return all(n.meta_get("vdim") for n in nodes)
+
+
+def _as_vector(node: exp.Expr, dim: int) -> exp.Expr:
+    return exp.Cast(this=node, to=vector_type(dim))
+
+
+def _as_list(node: exp.Expr) -> exp.Expr:
+    return _as_vector(node, 0) if node.meta_get("vdim") else node
+
+
+def _distance(self, e: exp.Expr) -> str:
+    array_fn, list_fn = _NATIVE[type(e)]
+    if _known(e.this, e.expression):
+        return self.func(array_fn, e.this, e.expression)
+    return self.func(list_fn, _as_list(e.this), _as_list(e.expression))
+
+
+def _udf(self, e: d.VectorOp) -> str:
+    args = [e.this] + ([e.expression] if "expression" in e.arg_types else [])
+    call = exp.Anonymous(this=_UDF[type(e)], expressions=args)
+    dim = e.meta_get("vdim")
+    return self.sql(call if dim is None else _as_vector(call, dim))
+
+
+def _aggregate(name: str):
+    def sql(self, e: d.VectorOp) -> str:
+        call = exp.Anonymous(this=name, expressions=[exp.Anonymous(this="list", expressions=[e.this])])
+        return self.sql(_as_vector(call, e.meta_get("vdim") or 0))
+
+    return sql
+
+
+def _embed(self, e: d.Embed) -> str:
+    model = e.meta["model"]
+    call = exp.Anonymous(this="vsql_embed", expressions=[
+        exp.Literal.string(model.provider), exp.Literal.string(model.source), e.expression])
+    return self.sql(_as_vector(call, model.dim))
+
+
+def _norm(self, e: d.VectorNorm) -> str:
+    fn = "array_inner_product" if _known(e.this) else "list_inner_product"
+    return self.func("sqrt", self.func(fn, e.this, e.this))
+
+
+def _subvector(self, e: d.Subvector) -> str:
+    start, count = e.args["start"], e.args["count"]
+    end = exp.Sub(this=exp.Add(this=start.copy(), expression=count.copy()), expression=exp.Literal.number(1))
+    sliced = exp.Anonymous(this="list_slice", expressions=[e.this, start, end])
+    return self.sql(_as_vector(sliced, e.meta_get("vdim") or 0))
+
+
+def _concat(self, e: d.VectorConcat) -> str:
+    joined = exp.Anonymous(this="list_concat", expressions=[e.this, e.expression])
+    return self.sql(_as_vector(joined, e.meta_get("vdim") or 0))
+
+
+def _literal(self, e: d.VectorLiteral) -> str:
+    # DuckDB reads 0.0 as a DECIMAL, which has no -0; 0e0 is a DOUBLE, which keeps the sign
+    array = exp.Array(expressions=[exp.Literal.number(repr(v) if v else f"{v:e}") for v in e.values])
+    return self.sql(_as_vector(array, len(e.values)))
+
+
+def _cast(self, e: d.VectorCast) -> str:
+    """A value made a vector at run time (text, real[], an array expression) is checked as
+    pgvector's casts check it: DuckDB's own arrays take NULL elements and any length. Bound
+    parameters were checked when bound, and vsql's own vectors need no check."""
+    dim = int(e.args["dim"].this)
+    vector = _as_vector(e.this, dim)
+    if isinstance(e.this, (exp.Parameter, exp.Placeholder)) or e.this.meta_get("vdim") is not None:
+        return self.sql(vector)
+    size = exp.Anonymous(this="len", expressions=[vector])
+    refusals = [] if dim else [  # FLOAT[n] has its n dimensions
+        (exp.GT(this=size, expression=exp.Literal.number(d.MAX_DIM)), f"vector cannot have more than {d.MAX_DIM} dimensions"),
+        (exp.LT(this=size.copy(), expression=exp.Literal.number(1)), "vector must have at least 1 dimension"),
+    ]
+    refusals.append((exp.Not(this=exp.Is(this=exp.Anonymous(this="list_position", expressions=[vector.copy(), exp.Null()]),
+                                         expression=exp.Null())), "array must not contain nulls"))
+    checked = exp.Case(ifs=[exp.If(this=test, true=exp.Anonymous(this="error", expressions=[exp.Literal.string(message)]))
+                            for test, message in refusals], default=vector.copy())
+    return self.sql(checked)
+
+
+def _column_def(self, e: exp.ColumnDef) -> str:
+    """A vector column: FLOAT[n] that refuses NaN and infinities, as pgvector's type does.
+
+    DuckDB cannot add a column with a CHECK constraint, so a vector column added by ALTER TABLE
+    relies on vsql's own refusal of NaN in literals and bound vectors."""
+    kind = e.args.get("kind")
+    if kind is not None and kind.is_type(exp.DType.VECTOR) and not isinstance(e.parent, exp.Alter):
+        finite = exp.Anonymous(
+            this="isfinite",
+            expressions=[exp.Anonymous(this="list_sum", expressions=[exp.column(e.name, quoted=True)])],
+        )
+        e = e.copy()
+        e.append("constraints", exp.ColumnConstraint(kind=exp.CheckColumnConstraint(this=finite)))
+    return DuckDB.Generator.columndef_sql(self, e)
+
+
+def _datatype(self, e: exp.DataType) -> str:
+    if e.is_type(exp.DType.VECTOR):
+        dims = e.expressions
+        return self.sql(vector_type(int(dims[0].this.this) if dims else 0))
+    return DuckDB.Generator.datatype_sql(self, e)
+
+
+_SERIALS = {exp.DType.SMALLSERIAL: "SMALLINT", exp.DType.SERIAL: "INTEGER", exp.DType.BIGSERIAL: "BIGINT"}
+
+
+def _serials_to_sequences(tree: exp.Expr) -> list[exp.Expr]:
+    """PostgreSQL's serial columns as DuckDB sequences: returns the CREATE SEQUENCEs to run first."""
+    if not isinstance(tree, exp.Create) or not isinstance(tree.this, exp.Schema):
+        return []
+    sequences = []
+    for column in tree.this.expressions:
+        kind = column.args.get("kind") if isinstance(column, exp.ColumnDef) else None
+        if kind is None or kind.this not in _SERIALS:
+            continue
+        name = f"{tree.this.this.name}_{column.name}_seq"
+        column.set("kind", exp.DataType.build(_SERIALS[kind.this]))
+        default = exp.Anonymous(this="nextval", expressions=[exp.Literal.string(name)])
+        column.append("constraints", exp.ColumnConstraint(kind=exp.DefaultColumnConstraint(this=default)))
+        sequences.append(exp.Create(this=exp.to_table(name), kind="SEQUENCE", exists=True))
+    return sequences
+
+
+class DuckDBTarget(DuckDB):
+    """DuckDB SQL with vsql's vector nodes lowered to native functions and UDF calls."""
+
+    class Generator(DuckDB.Generator):
+        TRANSFORMS = {
+            **DuckDB.Generator.TRANSFORMS,
+            **{node: _distance for node in _NATIVE},
+            **{node: _udf for node in _UDF},
+            d.VectorDims: lambda self, e: self.func("len", e.this),
+            d.VectorNorm: _norm,
+            d.Embed: _embed,
+            d.Subvector: _subvector,
+            d.VectorConcat: _concat,
+            d.VectorAvg: _aggregate("vsql_vector_avg"),
+            d.VectorSum: _aggregate("vsql_vector_sum"),
+            d.VectorLiteral: _literal,
+            d.VectorCast: _cast,
+            exp.ColumnDef: _column_def,
+            exp.DataType: _datatype,
+            d.Explain: lambda self, e: f"EXPLAIN {'ANALYZE ' if e.args.get('analyze') else ''}{self.sql(e.this)}",
+        }
+
+
+_TARGET = DuckDBTarget()
+
+
+def to_sql(tree: exp.Expr) -> list[str]:
+    """DuckDB statements for an analysed one; constructs DuckDB cannot run raise UnsupportedError."""
+    if isinstance(tree, exp.Command):
+        return [tree.sql(dialect=_TARGET)]
+    prelude = _serials_to_sequences(tree)
+    return [_TARGET.generate(s, unsupported_level=ErrorLevel.RAISE) for s in [*prelude, tree]]
+
+
+class DuckDBExecutor:
+    """Executes DuckDB SQL on one connection with vsql's UDFs registered."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        vector_udfs.register(con)
+
+    def run(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
+        return self.con.execute(sql, params) if params else self.con.execute(sql)
+
+    def arrow(self, sql: str, params: Any = None) -> pa.Table:
+        """Run and fetch the whole result as Arrow."""
+        return fetch_arrow(self.run(sql, params))
+
+    def keys(self, sql: str, params: Any = None) -> np.ndarray:
+        """Run a statement selecting one integer column and fetch it as a NumPy array (cheaper
+        than Arrow, which DuckDB builds with a second statement)."""
+        return np.asarray(next(iter(self.run(sql, params).fetchnumpy().values())), dtype=np.int64)
+
+
+def fetch_arrow(cursor: duckdb.DuckDBPyConnection) -> pa.Table:
+    with warnings.catch_warnings():
+        # DuckDB warns that Arrow output from execute() copies: vsql's results are small or wanted whole.
+        warnings.simplefilter("ignore")
+        return cursor.to_arrow_table()
+
+
+# -- DuckDB's distances, bit for bit ------------------------------------------------------------
+
+
+def engine_distances(metric: str, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """What DuckDB's `array_distance` ("l2") and `array_negative_inner_product` ("ip") give for
+    each (query, row) pair, bit for bit, as float32: so that an answer taken from an index alone
+    shows the distances the statement itself would.
+
+    DuckDB's kernels (core_functions/array_kernels.hpp) add one float32 term per dimension, in
+    order, `acc += x * y` (L2: the difference first, in float32, then its square), and take the
+    square root in float32. NumPy's sums are pairwise and Faiss's are SIMD: neither agrees. How the
+    engine was compiled decides whether `x * y` and the addition round once (fused, FMA) or twice;
+    `_fused` asks it once.
+    """
+    queries, rows = np.asarray(queries, np.float32), np.asarray(rows, np.float32)
+    terms = rows - queries if metric == "l2" else rows
+    other = terms if metric == "l2" else queries
+    if not len(terms):
+        return np.empty(0, np.float32)
+    sums = _fused_sums(terms, other) if _fused() else np.cumsum(terms * other, axis=1, dtype=np.float32)[:, -1]
+    return np.sqrt(sums) if metric == "l2" else -sums
+
+
+def _fused_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row sums of a * b, one fused multiply-add per dimension in order, rounded to float32 each
+    step. The product of two float32 is exact in float64, so a step is the float64 sum rounded to
+    float32; that rounds twice only when the float64 sum lands on a float32 midpoint (or a
+    subnormal), which the rows where it happened redo exactly (`_fma`)."""
+    products = (a.astype(np.float64) * b).T.copy()  # dimension-major: each step reads a contiguous row
+    steps = np.empty_like(products)
+    acc = np.zeros(len(a), np.float32)
+    with np.errstate(over="ignore"):
+        for j in range(len(products)):
+            np.add(acc, products[j], out=steps[j])
+            acc = steps[j].astype(np.float32)
+    midpoint = (steps.view(np.int64) & ((1 << 29) - 1)) == 1 << 28
+    subnormal = (np.abs(steps) < 2.0 ** -126) & (steps != 0)
+    suspect = (midpoint | subnormal).any(axis=0)
+    for i in np.flatnonzero(suspect):
+        exact = np.float32(0)
+        for x, y in zip(a[i], b[i]):
+            exact = _fma(x, y, exact)
+        acc[i] = exact
+    return acc
+
+
+def _fma(x: np.float32, y: np.float32, acc: np.float32) -> np.float32:
+    """float32(x * y + acc) rounded once: the float64 sum rounded to odd (TwoSum's error decides
+    the last bit), which then rounds to float32 as the exact sum would."""
+    p, c = float(x) * float(y), float(acc)
+    s = p + c
+    virtual = s - p
+    error = (p - (s - virtual)) + (c - virtual)
+    if error and not np.float64(s).view(np.int64) & 1:
+        s = float(np.nextafter(s, np.inf if error > 0 else -np.inf))
+    return np.float32(s)
+
+
+@functools.cache
+def _fused() -> bool:
+    """Whether this DuckDB fuses its kernels' multiply-adds: -1 + (1 + 2^-12)^2 is 2^-11 + 2^-24
+    fused, and 2^-11 when the product is rounded to float32 first."""
+    value = duckdb.connect().execute(
+        "SELECT array_inner_product([-1, $1]::FLOAT[2], [1, $1]::FLOAT[2])", [1 + 2.0 ** -12]).fetchall()[0][0]
+    return value == 2.0 ** -11 + 2.0 ** -24

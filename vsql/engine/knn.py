@@ -1,0 +1,497 @@
+"""Runs an ANN plan on DuckDB: the index proposes candidate keys, DuckDB has the last word.
+
+The user's statement runs unchanged but for one added predicate, `key IN (candidates)`, so
+projections, filters, exact distances, ordering and ties are DuckDB's, over the transaction's
+own view of the table. The index only narrows the rows; when it proposes too few (a selective or
+correlated filter, rows written since), the search widens, and in the end falls back to exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from duckdb import sqltypes
+from sqlglot import exp
+
+from udfs.vector_udfs import create_once
+from vsql.engine.duckdb.executor import DuckDBExecutor, engine_distances, to_sql, vector_type
+from vsql.index.faiss_index import Hits, Subset
+from vsql.index.store import IndexManager, generation, settings_depth
+from vsql.plan.planner import CHECKED_CANDIDATES, KnnSearch, Plan, Strategy, choose, distrust, widen
+from vsql.settings import Settings
+from vsql.sql import dialect as d
+from vsql.sql import vectors
+from vsql.sql.analyze import param_key
+
+
+@dataclass(frozen=True)
+class KnnStatements:
+    """The DuckDB statements an ANN search may run, made once per statement shape."""
+
+    fetch: str  # the user's statement restricted to candidate keys
+    filter: Part | None  # the keys the WHERE clause keeps
+    query: Part | None  # the query vector, when it is not a literal or a parameter
+    candidates_key: Any  # where the candidate keys bind among the parameters
+    key_type: pa.DataType = pa.int64()  # for answers from the index alone
+    truth: str = ""  # the statement searched exactly, with the key: what EXPLAIN ANALYZE's recall counts
+
+
+@dataclass(frozen=True)
+class Part:
+    """A statement made from part of the user's, binding only the parameters it uses, by name."""
+
+    sql: str
+    keys: tuple  # the user's parameter keys, in the order of `names`
+    names: tuple[str, ...]
+    self_contained: bool = True  # reads only its own table: its answer changes only with it
+
+    def bind(self, params: Any) -> dict | None:
+        return {name: params[key] for name, key in zip(self.names, self.keys)} or None
+
+
+def _part(tree: exp.Expr) -> Part:
+    keys, names = [], []
+    for node in list(tree.find_all(exp.Parameter, exp.Placeholder)):
+        key = param_key(node)
+        if key is None:
+            continue
+        name = f"p{key + 1}" if isinstance(key, int) else key
+        node.replace(exp.Parameter(this=exp.Var(this=name)))
+        if name not in names:
+            keys.append(key)
+            names.append(name)
+    return Part(to_sql(tree)[-1], tuple(keys), tuple(names), len(list(tree.find_all(exp.Table))) == 1)
+
+
+@dataclass
+class Filtered:
+    """What a WHERE clause keeps: its keys, the index slots holding them, and, for a filter
+    remembered until the next commit, its rows' vectors once gathered for brute force."""
+
+    keys: np.ndarray
+    allowed: np.ndarray
+    remembered: bool = False
+    subset: Subset | None = None
+
+
+@dataclass
+class Outcome:
+    table: pa.Table
+    strategy: Strategy
+    matching: int
+    total: int
+    rounds: int
+    seconds: float
+    index_only: bool
+    hits: Hits | None = None  # the index's last answer (None when the engine searched exactly)
+    query: np.ndarray | None = None
+    allowed: np.ndarray | None = None  # the filter as a mask over the index's slots
+
+
+_FILTER_MEMORY = 32
+_SUBSET_BYTES = 256 << 20  # vectors gathered for remembered filters, at most, per session
+_TRUTH_KEY = "__vsql_truth_key"
+_ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int16(), "TINYINT": pa.int8(),
+                "UBIGINT": pa.uint64(), "UINTEGER": pa.uint32()}
+
+
+def filter_part(search: KnnSearch) -> Part | None:
+    """The keys a search's WHERE clause keeps, as a statement of its own."""
+    where = search.select.args.get("where")
+    if where is None:
+        return None
+    key = exp.column(search.index.key, table=search.alias, quoted=True)
+    table = search.select.args["from_"].this.copy()
+    return _part(exp.select(key).from_(table).where(where.this.copy()))
+
+
+def prepare(search: KnnSearch, params: Any, key_type: str = "BIGINT") -> KnnStatements:
+    spec = search.index
+    key = exp.column(spec.key, table=search.alias, quoted=True)
+    parameter, slot = _candidates_parameter(params)
+    select = search.select.copy()
+    candidates = exp.select(exp.Unnest(expressions=[parameter])).subquery()
+    select.where(exp.In(this=key, query=candidates), append=True, copy=False)
+    filter_sql = filter_part(search)
+    query_sql = None
+    if _constant(search.query) is None:
+        dim = search.query.meta_get("vdim") or 0
+        query_sql = _part(exp.select(exp.Cast(this=search.query.copy(), to=vector_type(dim))))
+    truth = search.select.copy().select(exp.alias_(key.copy(), _TRUTH_KEY), append=True, copy=False)
+    return KnnStatements(to_sql(select)[-1], filter_sql, query_sql, slot, _ARROW_TYPES.get(key_type, pa.int64()),
+                         to_sql(truth)[-1])
+
+
+class KnnExecutor:
+    def __init__(self, executor: DuckDBExecutor, indexes: IndexManager, settings: Settings):
+        self.executor = executor
+        self.indexes = indexes
+        self.settings = settings
+        self._batches: dict[str, tuple] = {}
+        self._filters: OrderedDict[tuple, Filtered] = OrderedDict()
+        self.token = next(_TOKENS)
+        _EXECUTORS[self.token] = self
+        create_once(
+            executor.con, BATCH_FUNCTION, _batch, [sqltypes.VARCHAR, duckdb.list_type(sqltypes.FLOAT), sqltypes.INTEGER],
+            duckdb.list_type(duckdb.struct_type({"key": sqltypes.BIGINT, "distance": sqltypes.DOUBLE})),
+        )
+
+    def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
+            pending: np.ndarray, current: bool = False, index_only: bool = False) -> Outcome:
+        """Search through the index, widening until k rows come back or all matching rows did.
+
+        `current`: the index holds exactly what this transaction sees, so the keys a filter
+        keeps may be reused until the next commit. With `index_only` as well (the statement
+        selects just the key and the distance) the answer comes from the index, without a fetch.
+        """
+        started = time.perf_counter()
+        search = plan.ann
+        spec = search.index
+        loaded = self.indexes.get(spec)
+        query = self._query_vector(search, statements, params)
+        filtered = None
+        total = loaded.index.live + len(pending)
+        matching = total
+        if statements.filter is not None:
+            filtered = self._filter(statements.filter, params, loaded, current)
+            matching = len(filtered.keys)
+        depth = self._depth(spec, loaded.index, search.k)
+        strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
+                          statements.filter is not None, loaded.index.rows_per_depth)
+        rounds = 0
+        hits = allowed = None
+        while True:
+            rounds += 1
+            if strategy.kind == "exact_sql":
+                table, hits = self._run(exact_sql, params), None
+                break
+            with loaded.lock:  # a commit on another connection changes the index in place
+                allowed = _searchable(loaded.index, filtered, pending)
+                if strategy.kind == "exact":
+                    subset = self._subset(filtered, loaded.index, allowed) if not len(pending) else None
+                    hits = loaded.index.exact(query[None, :], strategy.candidates, allowed, subset)[0]
+                else:
+                    within = None if strategy.kind == "postfilter" else allowed
+                    hits = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
+                    if strategy.kind == "postfilter":
+                        # k matching rows among the nearest rows of all are the nearest matching rows
+                        kept = allowed[loaded.index.slots_of(hits.keys)]
+                        hits = Hits(hits.keys[kept][: search.k], hits.distances[kept][: search.k])
+                    elif allowed is not None and loaded.index.missed(
+                            query, hits.keys, min(strategy.candidates, matching), allowed):
+                        strategy = distrust(strategy)
+                        continue
+            if index_only:
+                table = _from_index(search, statements.key_type, hits, loaded, query)
+            else:
+                candidates = np.union1d(hits.keys, pending) if len(pending) else hits.keys
+                table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
+            if table.num_rows >= min(search.k, matching):
+                break
+            strategy = widen(strategy, matching)
+        return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started,
+                       index_only and strategy.kind != "exact_sql", hits, query, allowed)
+
+    # -- LATERAL batches ----------------------------------------------------------------------
+
+    def set_batches(self, plan: Plan, filters: dict, params: Any) -> None:
+        """Before a statement with batched LATERAL searches: each index, depth and filter."""
+        self._batches = {}
+        for search in plan.batches:
+            spec = search.index
+            loaded = self.indexes.get(spec)
+            part = filters.get(spec.name)
+            filtered, matching = None, loaded.index.live
+            if part is not None:
+                filtered = self._filter(part, params, loaded, reusable=False)
+                matching = len(filtered.keys)
+            self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), filtered, matching)
+
+    def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
+        """One index call for a whole batch of queries (see `_batch`)."""
+        loaded, depth, filtered, matching = self._batches[name]
+        index, k = loaded.index, int(ks[0].as_py())
+        if isinstance(queries, pa.ChunkedArray):
+            queries = queries.combine_chunks()
+        valid = queries.is_valid().to_numpy(zero_copy_only=False)
+        matrix = np.zeros((len(queries), index.dim), np.float32)
+        if valid.any():
+            matrix[valid] = queries.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(-1, index.dim)
+        matrix[~valid] = np.nan  # a NULL query: no distances (FaissIndex.answerable)
+        strategy = choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered is not None,
+                          index.rows_per_depth)
+        with loaded.lock:
+            allowed = _searchable(index, filtered, np.empty(0, np.int64))
+            if strategy.kind == "exact":
+                hits = index.exact(matrix, k, allowed)
+            else:
+                wide = max(k, CHECKED_CANDIDATES) if allowed is not None else k
+                hits = index.search(matrix, wide, strategy.depth, allowed)
+                hits = [Hits(h.keys[:k], h.distances[:k]) if len(h.keys) >= min(wide, matching) and not (
+                            allowed is not None and index.missed(q, h.keys, min(wide, matching), allowed))
+                        else index.exact(q[None, :], k, allowed)[0] for q, h in zip(matrix, hits)]
+            hits = _engine_distances(index, matrix, hits)
+            answerable = index.answerable(matrix)
+            if not answerable.all():
+                # SQL gives a query without distances (NULL, or zero under cosine) k rows tied at a
+                # NULL (NaN) distance, in DuckDB's order inside LATERAL: any k allowed rows do
+                slots = np.flatnonzero(index.alive if allowed is None else index.alive & allowed)[:k]
+                hits = [h if ok else Hits(index.keys[slots], None) for h, ok in zip(hits, answerable)]
+        return batch_result(hits)
+
+    def explain(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
+                pending: np.ndarray, current: bool, index_only: bool, analyze: bool) -> pa.Table:
+        """vsql's plan for the search, then DuckDB's for the statement that ran."""
+        outcome = self.run(plan, statements, exact_sql, params, pending, current, index_only)
+        search, strategy = plan.ann, outcome.strategy
+        lines = [
+            f"vsql k-NN search on {search.table}.{search.column} ({search.metric}), k = {search.k}",
+            f"index: {search.index.name} ({search.index.method}, {search.index.opclass}, "
+            + ", ".join(f"{k} = {v}" for k, v in search.index.options.items()) + ")",
+            f"strategy: {strategy.kind}" + (f" ({strategy.reason})" if strategy.reason else ""),
+            f"filter: {'yes' if search.filtered else 'none'}; selectivity estimated = actual = "
+            f"{outcome.matching} / {outcome.total} rows ({strategy.selectivity:.2%})",
+        ]
+        if strategy.kind not in ("exact", "exact_sql"):
+            depth_name = "ef_search" if search.index.method == "hnsw" else "probes"
+            lines.append(f"effective {depth_name}: {strategy.depth}; candidates asked: {strategy.candidates}")
+        if outcome.index_only:
+            lines.append("answered from the index alone: the statement selects only the key and the distance")
+        if analyze:
+            lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
+                         f"time: {outcome.seconds * 1000:.2f} ms")
+            lines.append(f"recall@{search.k} against exact search: {self._recall(statements, outcome, params)}")
+        if outcome.index_only:
+            engine = pa.table({"k": pa.array([], pa.string()), "v": pa.array([], pa.string())})
+        elif strategy.kind == "exact_sql":
+            engine = self._run(f"EXPLAIN {exact_sql}", params)
+        else:
+            engine = self._run(f"EXPLAIN {statements.fetch}",
+                               _with(params, statements.candidates_key, np.empty(0, np.int64)))
+        return pa.table({
+            "explain_key": ["vsql_plan", *engine.column(0).to_pylist()],
+            "explain_value": ["\n".join(lines), *engine.column(1).to_pylist()],
+        })
+
+    def _recall(self, statements: KnnStatements, outcome: Outcome, params: Any) -> str:
+        """The share of the k nearest rows, as the statement run exactly on the table finds them,
+        that the search returned: the table is the truth, not what the index holds."""
+        if outcome.hits is None:
+            return "1.000 (the engine searched exactly)"
+        truth = self._run(statements.truth, params).column(_TRUTH_KEY).to_numpy()
+        if not len(truth):
+            return "1.000 (no matching rows)"
+        return f"{len(np.intersect1d(outcome.hits.keys, truth)) / len(truth):.3f}"
+
+    def _depth(self, spec, index, k: int) -> int:
+        """The search depth a user set, else the index's calibrated one, scaled to k."""
+        return settings_depth(spec, self.settings) or _scaled(index, k)
+
+    def _filter(self, part: Part, params: Any, loaded, reusable: bool) -> Filtered:
+        """The keys a filter keeps, and the index slots holding them; remembered for repeated
+        filters until the next commit reaches the index."""
+        bound = part.bind(params)
+        memo = None
+        if reusable and part.self_contained:
+            memo = (part.sql, _frozen(bound), generation(), id(loaded.index))
+            if memo in self._filters:
+                self._filters.move_to_end(memo)
+                return self._filters[memo]
+        keys = self.executor.keys(part.sql, bound)
+        found = Filtered(keys, loaded.index.slots_for(keys), remembered=memo is not None)
+        if memo is not None:
+            self._filters[memo] = found
+            if len(self._filters) > _FILTER_MEMORY:
+                self._filters.popitem(last=False)
+        return found
+
+    def _subset(self, filtered: Filtered | None, index, allowed: np.ndarray) -> Subset | None:
+        """A remembered filter's rows gathered for brute force, kept while they fit the budget
+        (the most recently used filters keep theirs)."""
+        if filtered is None or not filtered.remembered:
+            return None
+        if filtered.subset is None:
+            if len(filtered.keys) * index.dim * 4 > _SUBSET_BYTES:
+                return None
+            filtered.subset = index.subset(allowed)
+            spent = 0
+            for entry in reversed(self._filters.values()):
+                if entry.subset is not None:
+                    spent += entry.subset.vectors.nbytes
+                    if spent > _SUBSET_BYTES:
+                        entry.subset = None
+        return filtered.subset
+
+    def _query_vector(self, search: KnnSearch, statements: KnnStatements, params: Any) -> np.ndarray:
+        """The query vector; a NULL one as NaN, which the index answers with no rows (see
+        FaissIndex.answerable), so that the statement runs exactly and gives SQL's NULL distances."""
+        constant = _constant(search.query)
+        if isinstance(constant, np.ndarray):
+            return constant
+        if constant is not None:
+            value = params[constant]
+        else:
+            value = self._run(statements.query.sql, statements.query.bind(params)).column(0)[0].as_py()
+        if value is None:
+            return np.full(search.query.meta_get("vdim") or 1, np.nan, np.float32)
+        return vectors.coerce(np.asarray(value, dtype=np.float32) if constant is None else value)
+
+    def _run(self, sql: str, params: Any) -> pa.Table:
+        return self.executor.arrow(sql, params)
+
+
+def _searchable(index, filtered: Filtered | None, pending: np.ndarray) -> np.ndarray | None:
+    """The index slots a search may return: the filter's, less those of rows this transaction
+    wrote (the index holds their committed state; the fetch reads them as they are now).
+    None: every live slot."""
+    allowed = None
+    if filtered is not None:
+        allowed = filtered.allowed
+        if len(allowed) != len(index.keys):  # the index grew since the filter was read
+            allowed = index.slots_for(filtered.keys)
+    if len(pending):
+        stale = index.slots_for(pending)
+        if stale.any():
+            allowed = ~stale if allowed is None else allowed & ~stale
+    return allowed
+
+
+def _engine_distances(index, queries: np.ndarray, hits: list[Hits]) -> list[Hits]:
+    """`hits` (one list per query) with the distances DuckDB computes, bit for bit, from the rows'
+    vectors the index holds, for an answer given from the index alone (Faiss's own differ in the
+    last bits). Left as they are where the index holds the vectors changed (cosine)."""
+    counts = [len(h.keys) for h in hits]
+    rows = index.stored(np.concatenate([h.keys for h in hits])) if hits else None
+    if rows is None:
+        return hits
+    exact = engine_distances(index.metric, np.repeat(np.asarray(queries, np.float32), counts, axis=0), rows)
+    return [Hits(h.keys, part) for h, part in zip(hits, np.split(exact.astype(np.float64), np.cumsum(counts)[:-1]))]
+
+
+def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits, loaded, query: np.ndarray) -> pa.Table:
+    """The k nearest hits, ordered by exact distance (ties by key), as the statement's columns,
+    with the distances DuckDB would compute."""
+    with loaded.lock:
+        hits = _engine_distances(loaded.index, query[None, :], [hits])[0]
+    order = np.lexsort((hits.keys, hits.distances))[: search.k]
+    columns = {"key": pa.array(hits.keys[order]).cast(key_type),
+               "distance": pa.array(hits.distances[order].astype(np.float32))}
+    return pa.table({name: columns[kind] for name, kind in search.outputs})
+
+
+def _candidates_parameter(params: Any) -> tuple[exp.Parameter, Any]:
+    """The parameter that carries candidate keys, after the user's own."""
+    if isinstance(params, dict):
+        return exp.Parameter(this=exp.Var(this="__vsql_candidates")), "__vsql_candidates"
+    count = len(params) if params else 0
+    return exp.Parameter(this=exp.Literal.number(count + 1)), count
+
+
+def _constant(query: exp.Expr | None):
+    """A literal query vector as an array, a bound one as its parameter key, else None."""
+    if isinstance(query, d.VectorLiteral):
+        return np.asarray(query.values, dtype=np.float32)
+    if isinstance(query, d.VectorCast) and param_key(query.this) is not None:
+        return param_key(query.this)
+    return None
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def _scaled(index, k: int) -> int:
+    """The calibrated (or tuned) depth for k = 10, scaled to k; an HNSW index never calibrated
+    searches at pgvector's default ef_search of 40, and calibration starts there."""
+    if index.method == "hnsw":
+        return round((index.tuned or 40) * max(1.0, k / 10))
+    return max(1, round((index.tuned or 1) * max(1.0, k / 10)))
+
+
+def _with(params: Any, slot: Any, candidates: np.ndarray) -> Any:
+    values = candidates.tolist()
+    if isinstance(params, dict):
+        return {**params, slot: values}
+    return [*(params or []), values]
+
+
+# -- LATERAL batches ----------------------------------------------------------------------------
+
+BATCH_FUNCTION = "vsql_knn"
+_HITS, _HIT = "__vsql_hits", "__vsql_hit"
+# DuckDB keeps functions per database, shared by its connections: one `vsql_knn` serves every
+# session, which its first argument names ("<session token>:<index>").
+_EXECUTORS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_TOKENS = itertools.count(1)
+
+
+def _batch(targets: pa.Array, queries: pa.Array, ks: pa.Array) -> pa.Array:
+    """`vsql_knn(target, query, k)`: per query, its k nearest (key, distance) pairs."""
+    token, _, name = targets[0].as_py().partition(":")
+    return _EXECUTORS[int(token)].batch(name, queries, ks)
+
+
+def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[str, str], token: int) -> str:
+    """The statement with each LATERAL search drawing its rows from one batched index call.
+
+    The call returns, per outer row, at most k nearest keys with their distances, nearest first:
+    a search that selects only those takes them as they are, any other joins them back to its
+    table. Either way the search's own ORDER BY and LIMIT are left out, since the call already
+    did their work, and DuckDB would pay for them with a window over every outer row.
+    """
+    swapped = []
+    for search in batches:
+        replacement = _batched_select(search, key_types[search.index.name], token)
+        search.select.replace(replacement)
+        swapped.append((replacement, search.select))
+    try:
+        return to_sql(tree)[-1]
+    finally:
+        for replacement, original in swapped:
+            replacement.replace(original)
+
+
+def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
+    call = exp.Anonymous(this=BATCH_FUNCTION, expressions=[
+        exp.Literal.string(f"{token}:{search.index.name}"), search.query.copy(), exp.Literal.number(search.k)])
+    hits = exp.select(exp.alias_(exp.Unnest(expressions=[call]), _HIT)).subquery(_HITS)
+    field = lambda name: exp.Dot(this=exp.column(_HIT, table=_HITS), expression=exp.to_identifier(name))  # noqa: E731
+    if search.outputs:
+        columns = {"key": exp.cast(field("key"), key_type), "distance": exp.cast(field("distance"), "FLOAT")}
+        return exp.select(*[exp.alias_(columns[kind], name) for name, kind in search.outputs]).from_(hits)
+    select = search.select.copy()
+    select.set("order", None)
+    select.set("limit", None)
+    table = select.args["from_"].this
+    select.set("from_", exp.From(this=hits))
+    on = exp.EQ(this=exp.column(search.index.key, table=search.alias, quoted=True), expression=field("key"))
+    return select.join(table, on=on, copy=False)
+
+
+def batch_result(matrix_rows: list[tuple[np.ndarray, np.ndarray]]) -> pa.Array:
+    """Per outer row, the (key, distance) pairs found, nearest first (ties by key), as DuckDB's
+    LIST(STRUCT(key, distance)); distances None: NULL."""
+    unknown = [np.full(len(keys), dists is None) for keys, dists in matrix_rows]
+    unknown = np.concatenate(unknown) if unknown else np.empty(0, bool)
+    matrix_rows = [(keys, np.zeros(len(keys)) if dists is None else dists) for keys, dists in matrix_rows]
+    matrix_rows = [(keys[order], dists[order]) for keys, dists in matrix_rows
+                   for order in [np.lexsort((keys, dists))]]
+    lengths = np.array([len(keys) for keys, _ in matrix_rows], dtype=np.int32)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+    keys = np.concatenate([k for k, _ in matrix_rows]) if matrix_rows else np.empty(0, np.int64)
+    dists = np.concatenate([d for _, d in matrix_rows]) if matrix_rows else np.empty(0)
+    structs = pa.StructArray.from_arrays([pa.array(keys, pa.int64()), pa.array(dists, pa.float64(), mask=unknown)],
+                                         names=["key", "distance"])
+    return pa.ListArray.from_arrays(pa.array(offsets), structs)

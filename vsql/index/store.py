@@ -1,0 +1,751 @@
+"""Vector indexes: their catalog in the database, their files beside it, their upkeep.
+
+The DuckDB table is the source of truth. `vsql.indexes` records each index and the version whose
+file holds it. The in-memory index learns each committed write vsql follows by its keys; what it
+cannot follow (a MERGE that changes keys, COPY, a program writing the table behind vsql's back, a
+file saved before the last writes) is found by comparing each row's key and vector hash with the
+index's (`sync`), which every index loaded from a file goes through: a file is never trusted
+blindly, and is caught up rather than rebuilt.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import secrets
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from sqlglot import exp
+
+from vsql.engine.duckdb.executor import fetch_arrow
+from vsql.errors import NotSupportedError, ProgrammingError
+from vsql.index.faiss_index import FaissIndex, IndexFileError
+
+OPCLASSES = {"vector_l2_ops": "l2", "vector_ip_ops": "ip", "vector_cosine_ops": "cosine"}
+OPERATOR_METRIC = {"<->": "l2", "<#>": "ip", "<=>": "cosine"}
+# pgvector's options: name -> (default, low, high)
+OPTIONS = {
+    "hnsw": {"m": (16, 2, 100), "ef_construction": (64, 4, 1000)},
+    "ivfflat": {"lists": (100, 1, 32768)},
+}
+_REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
+_CHECKPOINT_CHANGES = 50_000  # rewrite the file once the index has learnt this many changes since
+
+_CATALOG_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS vsql",
+    """CREATE TABLE IF NOT EXISTS vsql.indexes (
+        name VARCHAR PRIMARY KEY, table_name VARCHAR NOT NULL, column_name VARCHAR NOT NULL,
+        key_column VARCHAR NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
+        options VARCHAR NOT NULL, version INTEGER NOT NULL, token VARCHAR NOT NULL,
+        rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER,
+        schema_name VARCHAR NOT NULL DEFAULT 'main')""",
+    """CREATE TABLE IF NOT EXISTS vsql.index_versions (
+        name VARCHAR NOT NULL, version INTEGER NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
+        options VARCHAR NOT NULL, reason VARCHAR NOT NULL, created_at TIMESTAMP, rows BIGINT, size_bytes BIGINT,
+        build_seconds DOUBLE, tuned INTEGER, recall DOUBLE, file_kept BOOLEAN)""",
+    "CREATE TABLE IF NOT EXISTS vsql.aliases (name VARCHAR NOT NULL, index_name VARCHAR NOT NULL, updated_at TIMESTAMP)",
+    # catalogs written before indexes knew their table's schema
+    "ALTER TABLE vsql.indexes ADD COLUMN IF NOT EXISTS schema_name VARCHAR DEFAULT 'main'",
+]
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    name: str
+    table: str
+    column: str
+    key: str
+    method: str
+    opclass: str
+    options: dict
+    version: int = 0
+    token: str = ""
+    schema: str = "main"
+
+    @property
+    def metric(self) -> str:
+        return OPCLASSES[self.opclass]
+
+    def serves(self, info) -> bool:
+        """Whether this index is on the table `info` (a TableInfo): same schema and name, and not
+        a temporary table that shadows it."""
+        return (not info.temporary and self.schema.lower() == info.schema.lower()
+                and self.table.lower() == info.name.lower())
+
+
+@dataclass
+class Loaded:
+    index: FaissIndex
+    version: int
+    dirty: int = 0  # changes applied since the file was written
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+# Indexes loaded in this process, per database file, shared by its open connections: a commit on
+# one connection updates the index every other connection searches. The last to close drops them.
+_REGISTRY: dict[str, dict[str, Loaded]] = {}
+_OPEN: dict[str, int] = {}
+_GENERATION = [0]  # bumped whenever a commit reaches an in-memory index
+
+
+def generation() -> int:
+    """Which commits the in-memory indexes reflect: a transaction that began at another
+    generation may not see what an index holds, so it asks the table instead."""
+    return _GENERATION[0]
+
+
+_IN_FLIGHT = [0]  # commits (and index builds) under way that the shared indexes may not reflect yet
+_SCHEMA_EPOCH = [0]  # bumped by every change of tables or indexes made through vsql in this process
+_STATE = threading.Lock()
+
+
+@contextmanager
+def committing():
+    """Around a write's COMMIT in DuckDB until the shared indexes have learned it (or an index
+    build is in place): a search that overlaps it, on any connection, asks the table instead."""
+    with _STATE:
+        _IN_FLIGHT[0] += 1
+        _GENERATION[0] += 1
+    try:
+        yield
+    finally:
+        with _STATE:
+            _IN_FLIGHT[0] -= 1
+            _GENERATION[0] += 1
+
+
+def settled() -> bool:
+    """No commit is on its way to the indexes."""
+    return not _IN_FLIGHT[0]
+
+
+def schema_epoch() -> int:
+    return _SCHEMA_EPOCH[0]
+
+
+def schema_changed() -> None:
+    """Tell every connection of this process to reread its catalog before its next statement."""
+    _SCHEMA_EPOCH[0] += 1
+
+
+def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | None:
+    """The IndexSpec of `CREATE INDEX ... USING hnsw|ivfflat`, whether IF NOT EXISTS was given,
+    and whether the index was named; None for other indexes."""
+    index = node.this
+    params = index.args.get("params")
+    using = params.args.get("using") if params is not None else None
+    if using is None or using.name.lower() not in OPTIONS:
+        return None
+    method = using.name.lower()
+    table = index.args["table"]
+    columns = params.args.get("columns") or []
+    if len(columns) != 1:
+        raise NotSupportedError(f"a {method} index covers exactly one vector column")
+    target = columns[0].this
+    if not isinstance(target, exp.Opclass):
+        raise ProgrammingError(f"data type vector has no default operator class for access method \"{method}\": "
+                               f"name one of {', '.join(OPCLASSES)}")
+    column, opclass = target.this, target.expression.name.lower()
+    if not isinstance(column, exp.Column):
+        raise NotSupportedError(f"vsql indexes a plain vector column, not an expression ({column.sql()})")
+    if opclass not in OPCLASSES:
+        raise NotSupportedError(f"operator class \"{opclass}\" is not supported: use one of {', '.join(OPCLASSES)}")
+    info = catalog.of(table)
+    if info is None:
+        raise ProgrammingError(f'relation "{table.name}" does not exist')
+    if info.temporary:
+        raise NotSupportedError(f'vsql indexes on temporary tables are not supported ("{table.name}")')
+    if info.vector_dim(column.name) is None:
+        raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
+    options = _options(method, [(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
+    name = index.name or f"{info.name}_{column.name}_idx"
+    key = primary_key(catalog.con, info)
+    spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options, schema=info.schema)
+    return spec, bool(node.args.get("exists")), bool(index.name)
+
+
+def alter_options(spec: IndexSpec, action: exp.Expr) -> dict:
+    """The options of `ALTER INDEX name SET (option = value, ...)` over the index's current ones."""
+    if not isinstance(action, exp.AlterSet) or not action.expressions:
+        raise NotSupportedError(f'ALTER INDEX on a vsql index takes SET (option = value, ...): {", ".join(OPTIONS[spec.method])}')
+    pairs = []
+    for item in action.expressions:
+        if not isinstance(item, exp.EQ):
+            raise ProgrammingError(f"expected option = value, not {item.sql()}")
+        pairs.append((item.this.name, item.expression))
+    return _options(spec.method, pairs, spec.options)
+
+
+def _options(method: str, given: list[tuple[str, exp.Expr]], base: dict | None = None) -> dict:
+    allowed = OPTIONS[method]
+    options = base.copy() if base else {name: default for name, (default, _, _) in allowed.items()}
+    for name, value in given:
+        name = name.lower()
+        if name not in allowed:
+            raise ProgrammingError(f'unrecognized parameter "{name}" for {method} (allowed: {", ".join(allowed)})')
+        _, low, high = allowed[name]
+        if not (isinstance(value, exp.Literal) and value.is_int):
+            raise ProgrammingError(f'invalid value for parameter "{name}": "{value.sql()}"')
+        number = int(value.this)
+        if not low <= number <= high:
+            raise ProgrammingError(f'value {number} out of bounds for option "{name}": valid values are {low} .. {high}')
+        options[name] = number
+    if method == "hnsw" and options["ef_construction"] < 2 * options["m"]:
+        raise ProgrammingError("ef_construction must be greater than or equal to 2 * m")
+    return options
+
+
+def primary_key(con: duckdb.DuckDBPyConnection, info) -> str:
+    """The single integer primary key column of the table `info` (a TableInfo)."""
+    table = info.name
+    rows = con.execute(
+        "SELECT c.constraint_column_names, col.data_type FROM duckdb_constraints() c "
+        "JOIN duckdb_columns() col ON col.table_oid = c.table_oid AND col.column_name = c.constraint_column_names[1] "
+        "WHERE c.table_name = ? AND c.schema_name = ? AND c.constraint_type = 'PRIMARY KEY' "
+        "AND c.database_name = current_database()",
+        [table, info.schema],
+    ).fetchall()
+    if rows and len(rows[0][0]) == 1 and rows[0][1] in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER"):
+        return rows[0][0][0].lower()
+    raise NotSupportedError(
+        f'vsql indexes need a single-column integer PRIMARY KEY on "{table}" (for example id BIGSERIAL PRIMARY KEY): '
+        "index entries find their rows by it, since DuckDB's row ids move; it must fit a BIGINT "
+        "(index keys are signed 64-bit: not UBIGINT or HUGEINT)"
+    )
+
+
+class IndexManager:
+    """The vector indexes of one database: catalog, files, loading, upkeep."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, settings=None):
+        self.con = con
+        self.settings = settings
+        path, self.read_only, self.database = con.execute(
+            "SELECT path, readonly, database_name FROM duckdb_databases() WHERE database_name = current_database()"
+        ).fetchall()[0]
+        self.folder = Path(path + ".vsql") if path else None
+        self._shared = str(self.folder.resolve()) if path else None
+        self.loaded: dict[str, Loaded] = _REGISTRY.setdefault(self._shared, {}) if path else {}
+        if self._shared:
+            _OPEN[self._shared] = _OPEN.get(self._shared, 0) + 1
+        self._specs: dict[str, IndexSpec] | None = None
+        self._built: set[str] = set()  # indexes built since the last catch_up
+        self._aliases: dict[str, str] | None = None
+        self._pinned: dict[tuple[str, str, str], IndexSpec] = {}
+        self._aside: dict[tuple, Loaded] = {}  # a version other than the active one, for evaluation
+
+    # -- catalog ----------------------------------------------------------------------------
+
+    def specs(self) -> dict[str, IndexSpec]:
+        if self._specs is None:
+            self._migrate()
+            rows = self.con.execute(
+                "SELECT name, table_name, column_name, key_column, method, opclass, options, version, token, "
+                f"{'schema_name' if self._schema_known() else chr(39) + 'main' + chr(39)} FROM vsql.indexes ORDER BY rowid"
+            ).fetchall() if self._has("indexes") else []
+            self._specs = {r[0]: IndexSpec(*r[:6], json.loads(r[6]), *r[7:]) for r in rows}
+        return self._specs
+
+    def aliases(self) -> dict[str, str]:
+        """Vector alias -> index name, the most recently pointed last."""
+        if self._aliases is None:
+            self._aliases = dict(self.con.execute(
+                "SELECT name, index_name FROM vsql.aliases ORDER BY updated_at").fetchall()) if self._has("aliases") else {}
+        return self._aliases
+
+    def invalidate(self) -> None:
+        self._specs = self._aliases = None
+
+    def for_table(self, info) -> list[IndexSpec]:
+        """The indexes on the table `info` (a TableInfo; None: no such table)."""
+        return [s for s in self.specs().values() if info is not None and s.serves(info)]
+
+    def find(self, info, column: str, metric: str) -> IndexSpec | None:
+        """The index that serves searches on `info.column` by `metric`: the one a vector alias
+        points at when several could, else the oldest (a new challenger serves only once promoted)."""
+        pinned = self._pinned.get((info.schema.lower(), info.name.lower(), column.lower(), metric))
+        if pinned is not None and not info.temporary:
+            return pinned
+        matching = {s.name: s for s in self.for_table(info) if s.column == column.lower() and s.metric == metric}
+        served = [matching[name] for name in self.aliases().values() if name in matching]
+        return served[-1] if served else next(iter(matching.values()), None)
+
+    def resolve(self, name: str) -> IndexSpec:
+        """The index called `name`, or the one the vector alias `name` points at."""
+        name = name.lower()
+        spec = self.specs().get(self.aliases().get(name, name))
+        if spec is None:
+            raise ProgrammingError(f'index or vector alias "{name}" does not exist')
+        return spec
+
+    @contextmanager
+    def pinned(self, spec: IndexSpec):
+        """Searches on the index's column use `spec` (a given index and version) for a while."""
+        key = (spec.schema.lower(), spec.table.lower(), spec.column, spec.metric)
+        self._pinned[key] = spec
+        try:
+            yield
+        finally:
+            self._pinned.pop(key, None)
+
+    # -- DDL --------------------------------------------------------------------------------
+
+    def create(self, spec: IndexSpec, if_not_exists: bool, named: bool = True) -> None:
+        """CREATE INDEX; an unnamed index takes PostgreSQL's name, `<table>_<column>_idx`, with the
+        first number that makes it unique appended when that is taken."""
+        name = spec.name
+        for number in itertools.count(1):
+            if named or not self._taken(name):
+                break
+            name = f"{spec.name}{number}"
+        if self._taken(name):
+            if if_not_exists:
+                return
+            raise ProgrammingError(f'relation "{name}" already exists')
+        self._ensure_catalog()
+        spec = IndexSpec(**{**spec.__dict__, "name": name, "version": 1, "token": secrets.token_hex(8)})
+        self.con.execute(
+            "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, "
+            "token, schema_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [spec.name, spec.table, spec.column, spec.key, spec.method, spec.opclass, json.dumps(spec.options),
+             spec.version, spec.token, spec.schema],
+        )
+        self.invalidate()
+        self._build(spec, "create")
+
+    def drop(self, name: str, if_exists: bool) -> bool:
+        """Drop a vsql index; False when `name` is none of vsql's (DuckDB may own it)."""
+        spec = self.specs().get(name.lower())
+        if spec is None:
+            return False
+        serving = [alias for alias, target in self.aliases().items() if target == spec.name]
+        if serving:
+            raise ProgrammingError(f'cannot drop index "{spec.name}": vector alias "{serving[0]}" points at it '
+                                   "(ALTER or DROP VECTOR ALIAS first)")
+        self.con.execute("DELETE FROM vsql.indexes WHERE name = ?", [spec.name])
+        self.con.execute("DELETE FROM vsql.index_versions WHERE name = ?", [spec.name])
+        self.loaded.pop(spec.name, None)
+        self.invalidate()
+        for old in self._files(spec.name):
+            old.unlink(missing_ok=True)
+        return True
+
+    def reindex(self, name: str, options: dict | None = None, reason: str | None = None) -> None:
+        """Build a new version of the index (with new `options`: ALTER INDEX ... SET)."""
+        spec = self.specs().get(name.lower())
+        if spec is None:
+            raise ProgrammingError(f'index "{name}" does not exist')
+        self._ensure_catalog()
+        version = self.con.execute("SELECT coalesce(max(version), 0) FROM vsql.index_versions WHERE name = ?",
+                                   [spec.name]).fetchall()[0][0]
+        self.con.execute("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?",
+                         [max(version, spec.version) + 1, json.dumps(options or spec.options), spec.name])
+        self.invalidate()
+        self._build(self.specs()[spec.name], reason or ("alter" if options else "reindex"))
+
+    # -- versions and aliases ---------------------------------------------------------------
+
+    def versions(self, name: str) -> pa.Table:
+        spec = self.resolve(name)
+        return fetch_arrow(self.con.execute(
+            "SELECT version, version = ? AS active, method, opclass, options, reason, created_at, rows, size_bytes, "
+            "build_seconds, tuned, recall, file_kept FROM vsql.index_versions WHERE name = ? ORDER BY version",
+            [spec.version, spec.name]))
+
+    def rollback(self, name: str, version: int) -> str:
+        """Make an earlier (or later) version active again: loaded from its file while the file is
+        kept (and caught up with the table by `sync`), else rebuilt with that version's options."""
+        spec = self.resolve(name)
+        row = self.con.execute("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, version]).fetchall()
+        if not row:
+            known = [r[0] for r in self.con.execute(
+                "SELECT version FROM vsql.index_versions WHERE name = ? ORDER BY version", [spec.name]).fetchall()]
+            raise ProgrammingError(f'index "{spec.name}" has no version {version} (versions: {known})')
+        if version == spec.version:
+            return f'index "{spec.name}": version {version} is already active'
+        current = self.loaded.get(spec.name)
+        if current is not None and current.version == spec.version and current.dirty:
+            self._save(spec, current)  # so the version left behind can come back from its file
+        self.con.execute("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?", [version, row[0][0], spec.name])
+        self.invalidate()
+        target = self.specs()[spec.name]
+        loaded = self._load(target)
+        how = "from its file"
+        if loaded is None:
+            loaded = self._build(target)
+            how = "rebuilt: its file was not kept"
+        self.con.execute(
+            "UPDATE vsql.indexes i SET rows = v.rows, size_bytes = v.size_bytes, build_seconds = v.build_seconds, "
+            "built_at = v.created_at, tuned = v.tuned FROM vsql.index_versions v "
+            "WHERE v.name = i.name AND v.version = ? AND i.name = ?", [version, spec.name])
+        return f'index "{spec.name}": version {version} active (was {spec.version}), {how}'
+
+    def set_tuned(self, spec: IndexSpec, depth: int, recall: float) -> None:
+        """Store a tuned search depth as the default of the index's version (and in its file)."""
+        loaded = self.get(spec)
+        loaded.index.tuned = depth
+        loaded.dirty += 1
+        self._save(spec, loaded)
+        self.con.execute("UPDATE vsql.index_versions SET tuned = ?, recall = ? WHERE name = ? AND version = ?",
+                         [depth, recall, spec.name, spec.version])
+        if self.specs()[spec.name].version == spec.version:
+            self.con.execute("UPDATE vsql.indexes SET tuned = ? WHERE name = ?", [depth, spec.name])
+
+    def set_recall(self, spec: IndexSpec, recall: float) -> None:
+        self.con.execute("UPDATE vsql.index_versions SET recall = ? WHERE name = ? AND version = ?",
+                         [recall, spec.name, spec.version])
+
+    def version_spec(self, spec: IndexSpec, version: int | None) -> IndexSpec:
+        """`spec` as of `version` (its options then), for evaluating a version that is not active."""
+        if version is None or version == spec.version:
+            return spec
+        row = self.con.execute("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, version]).fetchall()
+        if not row:
+            raise ProgrammingError(f'index "{spec.name}" has no version {version}')
+        return IndexSpec(**{**spec.__dict__, "options": json.loads(row[0][0]), "version": version})
+
+    def alias(self, action: str, name: str, target: str | None = None, if_exists: bool = False) -> None:
+        """CREATE / ALTER / DROP VECTOR ALIAS: a stable name for the index that serves."""
+        name = name.lower()
+        exists = name in self.aliases()
+        if action == "drop":
+            if not exists and not if_exists:
+                raise ProgrammingError(f'vector alias "{name}" does not exist')
+        elif action == "create" and (exists or name in self.specs()):
+            raise ProgrammingError(f'relation "{name}" already exists')
+        elif action == "alter" and not exists:
+            raise ProgrammingError(f'vector alias "{name}" does not exist')
+        spec = self.specs().get((target or "").lower())
+        if action != "drop" and spec is None:
+            raise ProgrammingError(f'index "{target}" does not exist')
+        self._ensure_catalog()
+        self.con.execute("DELETE FROM vsql.aliases WHERE name = ?", [name])
+        if action != "drop":
+            self.con.execute("INSERT INTO vsql.aliases VALUES (?, ?, ?)", [name, spec.name, datetime.now()])
+        self.invalidate()
+
+    def drop_for_table(self, info) -> None:
+        for spec in self.for_table(info):
+            self.drop(spec.name, True)
+
+    def table_altered(self, info, renamed: str | None) -> list[IndexSpec]:
+        """Follow ALTER TABLE: a rename moves the indexes; an index whose column or key is gone,
+        or whose column changed type, is dropped rather than left to answer wrongly. Returns the
+        indexes kept, whose rows the change may have rewritten (ALTER ... TYPE ... USING)."""
+        if renamed:
+            self.con.execute("UPDATE vsql.indexes SET table_name = ? WHERE lower(table_name) = lower(?) "
+                             "AND lower(coalesce(schema_name, 'main')) = lower(?)", [renamed, info.name, info.schema])
+            self.invalidate()
+            return []
+        columns = {c.lower(): t for c, t in self.con.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = ? "
+            "AND database_name = current_database()", [info.name, info.schema]).fetchall()}
+        kept = []
+        for spec in self.for_table(info):
+            loaded = self.loaded.get(spec.name)
+            vector = columns.get(spec.column, "")
+            intact = spec.key in columns and vector.startswith("FLOAT[") and (
+                loaded is None or vector == f"FLOAT[{loaded.index.dim}]")
+            if not intact:
+                self.drop(spec.name, True)
+            else:
+                kept.append(spec)
+        return kept
+
+    # -- using ------------------------------------------------------------------------------
+
+    def get(self, spec: IndexSpec) -> Loaded:
+        """The index, current with every committed change: loaded from its file, or rebuilt."""
+        active = self.specs().get(spec.name)
+        if active is not None and active.version != spec.version:
+            return self._other_version(spec)
+        loaded = self.loaded.get(spec.name)
+        if loaded is None or loaded.version != spec.version:
+            loaded = self._load(spec) or self._build(spec)
+        return loaded
+
+    def _other_version(self, spec: IndexSpec) -> Loaded:
+        """A kept version that is not the active one, caught up with the table, held aside until
+        the next commit reaches the indexes (writes do not keep it current)."""
+        key = (spec.name, spec.version, generation())
+        if key not in self._aside:
+            loaded = self._load(spec, register=False)
+            if loaded is None:
+                raise ProgrammingError(f'version {spec.version} of index "{spec.name}" has no file kept '
+                                       "(see vsql.keep_index_versions); roll back to it to rebuild it")
+            self._aside = {key: loaded}
+        return self._aside[key]
+
+    def apply(self, spec: IndexSpec, keys: np.ndarray | None) -> None:
+        """Bring the in-memory index up to date with committed writes to rows `keys`."""
+        loaded = self.loaded.get(spec.name)
+        if loaded is None:
+            return  # not in memory: loading compares the file with the table
+        if keys is None:  # a write vsql could not follow row by row (COPY, MERGE of keys ...)
+            self.sync(spec, loaded, self.con)
+        else:
+            # A version another connection just built may lack the write (it read the table before
+            # the commit): applying is idempotent, so it learns the write whichever version it is.
+            with loaded.lock:
+                changed = np.unique(np.asarray(keys, dtype=np.int64))
+                loaded.index.apply(changed, *self._vectors(spec, changed))
+                loaded.dirty += len(changed)
+                _GENERATION[0] += 1
+        if loaded.index.dead > _REBUILD_DEAD_FRACTION * max(len(loaded.index.keys), 1):
+            self._build(spec)  # compaction: the same version, rebuilt in place
+        elif loaded.dirty >= _CHECKPOINT_CHANGES:
+            self._save_lagging(spec, loaded)
+
+    def catch_up(self) -> None:
+        """After an index DDL committed: apply the writes other connections committed while its
+        build read the table."""
+        built, self._built = self._built, set()
+        for name in built:
+            spec, loaded = self.specs().get(name), self.loaded.get(name)
+            if spec is not None and loaded is not None and loaded.version == spec.version:
+                self.sync(spec, loaded)
+
+    def close(self) -> None:
+        """Save what lags behind, and forget the indexes when no connection uses them."""
+        try:
+            self.checkpoint()
+        finally:
+            if self._shared and _OPEN.get(self._shared):
+                _OPEN[self._shared] -= 1
+                if not _OPEN[self._shared]:
+                    _OPEN.pop(self._shared)
+                    _REGISTRY.pop(self._shared, None)
+
+    def checkpoint(self) -> None:
+        """Write every loaded index whose file lags behind the writes it has learnt."""
+        for name, loaded in list(self.loaded.items()):
+            spec = self.specs().get(name)
+            if spec is not None and loaded.version == spec.version and loaded.dirty:
+                self._save_lagging(spec, loaded)
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _build(self, spec: IndexSpec, reason: str | None = None) -> Loaded:
+        """Build the index's version `spec.version` from the table; `reason` records a new version
+        (create, reindex, alter), None rebuilds an existing one in place (compaction), keeping the
+        version's search depth and measured recall (which vsql_tune may have set)."""
+        started = time.perf_counter()
+        old = self.con.execute(
+            "SELECT reason, created_at, tuned, recall FROM vsql.index_versions WHERE name = ? AND version = ?",
+            [spec.name, spec.version]).fetchall() if not reason and self._has("index_versions") else []
+        keys, vectors, hashes = self._vectors(spec, None)
+        index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, keys, vectors, hashes,
+                                 owned=True)
+        del keys, vectors, hashes  # the rows, before the index is written
+        if old and old[0][2] is not None:
+            index.tuned = old[0][2]
+        loaded = Loaded(index, spec.version, dirty=1)
+        size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
+        self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace
+        self._built.add(spec.name)
+        if self.read_only:
+            return loaded
+        seconds = time.perf_counter() - started
+        self._ensure_catalog()
+        self.con.execute(
+            "UPDATE vsql.indexes SET rows = ?, size_bytes = ?, build_seconds = ?, built_at = now(), tuned = ? "
+            "WHERE name = ?",
+            [index.live, size, seconds, index.tuned, spec.name],
+        )
+        self.con.execute("DELETE FROM vsql.index_versions WHERE name = ? AND version = ?", [spec.name, spec.version])
+        self.con.execute(
+            "INSERT INTO vsql.index_versions (name, version, method, opclass, options, reason, created_at, rows, "
+            "size_bytes, build_seconds, tuned, recall, file_kept) "
+            "VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, ?, ?)",
+            [spec.name, spec.version, spec.method, spec.opclass, json.dumps(spec.options),
+             reason or (old[0][0] if old else "rebuild"), old[0][1] if old else None, index.live, size,
+             seconds, index.tuned, old[0][3] if old else None, size is not None],
+        )
+        if reason:
+            self._retain(spec)
+        return loaded
+
+    def _retain(self, spec: IndexSpec) -> None:
+        """Keep the files of the newest `vsql.keep_index_versions` versions (and the active one)."""
+        keep = self.settings.get("vsql.keep_index_versions") if self.settings is not None else 3
+        kept = [r[0] for r in self.con.execute(
+            "SELECT version FROM vsql.index_versions WHERE name = ? AND file_kept ORDER BY version DESC",
+            [spec.name]).fetchall()]
+        for version in kept[keep:]:
+            if version != spec.version:
+                if self.folder is not None:
+                    (self.folder / _file_name(spec.name, version)).unlink(missing_ok=True)
+                self.con.execute("UPDATE vsql.index_versions SET file_kept = false WHERE name = ? AND version = ?",
+                                 [spec.name, version])
+
+    def _load(self, spec: IndexSpec, register: bool = True) -> Loaded | None:
+        path = self._file(spec)
+        if path is None:
+            return None
+        try:
+            index, meta = FaissIndex.load(path, {"name": spec.name, "version": spec.version, "token": spec.token})
+        except IndexFileError:
+            return None  # corrupt, truncated or foreign: rebuilt from the table by the caller
+        loaded = Loaded(index, spec.version)
+        # The rows the file lacks or holds stale, whoever wrote them (vsql after the file was saved,
+        # another program, a restored older copy of the file), read as committed: this may run
+        # inside a transaction that has written the table.
+        self.sync(spec, loaded, shared=False)  # no connection has it yet
+        if register:
+            self.loaded[spec.name] = loaded
+        return loaded
+
+    def _save(self, spec: IndexSpec, loaded: Loaded) -> int | None:
+        """Persist beside the database. In-memory and read-only databases keep their indexes in
+        memory only."""
+        if self.folder is None or self.read_only:
+            return None
+        self.folder.mkdir(exist_ok=True)
+        path = self.folder / _file_name(spec.name, spec.version)
+        size = loaded.index.save(path, {"name": spec.name, "version": spec.version, "token": spec.token})
+        loaded.dirty = 0
+        self._ensure_catalog()
+        self.con.execute("UPDATE vsql.index_versions SET size_bytes = ? WHERE name = ? AND version = ?",
+                         [size, spec.name, spec.version])
+        return size
+
+    def _save_lagging(self, spec: IndexSpec, loaded: Loaded) -> int | None:
+        """Save a file that only catches up with the table: if it cannot be written (a full disk), or
+        another connection updates the same catalog row at the same moment (DuckDB refuses one of
+        the two), it stays behind for the next save instead of failing a committed write, a read
+        or a close; loading it compares it with the table."""
+        try:
+            return self._save(spec, loaded)
+        except (OSError, duckdb.TransactionException):
+            return None
+
+    def _files(self, name: str) -> list[Path]:
+        if self.folder is None or not self.folder.exists():
+            return []
+        versions = re.compile(re.escape(quote(name, safe="")) + r"\.v\d+\.vsqlidx")  # as _file_name writes
+        return sorted(path for path in self.folder.iterdir() if versions.fullmatch(path.name))
+
+    def _file(self, spec: IndexSpec) -> Path | None:
+        if self.folder is None:
+            return None
+        path = self.folder / _file_name(spec.name, spec.version)
+        return path if path.exists() else None
+
+    def _taken(self, name: str) -> bool:
+        return name in self.specs() or self._relation_exists(name)
+
+    def _has(self, table: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql' AND table_name = ? "
+            "AND database_name = current_database()", [table]).fetchall()[0][0])
+
+    def _ensure_catalog(self) -> None:
+        if not self._has("aliases"):  # the newest of the catalog's tables
+            for statement in _CATALOG_DDL:
+                self.con.execute(statement)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a catalog written by an earlier vsql up to this one's columns."""
+        if not self.read_only and self._has("indexes") and not self._schema_known():
+            self.con.execute(_CATALOG_DDL[-1])
+
+    def _schema_known(self) -> bool:
+        """Whether the catalog records each index's schema (an earlier vsql's did not: all were main)."""
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'vsql' AND table_name = 'indexes' "
+            "AND column_name = 'schema_name' AND database_name = current_database()").fetchall()[0][0])
+
+    def _table(self, spec: IndexSpec) -> exp.Table:
+        """The index's table, named in full: a temporary table of the same name cannot shadow it."""
+        return exp.table_(spec.table, spec.schema, self.database, quoted=True)
+
+    def _rows(self, spec: IndexSpec, *outputs: exp.Expr) -> exp.Select:
+        """SELECT key, outputs... over the rows the index holds (those with a vector)."""
+        column = exp.column(spec.column, quoted=True)
+        return exp.select(exp.column(spec.key, quoted=True), *outputs).from_(self._table(spec)).where(
+            exp.Not(this=exp.Is(this=column, expression=exp.Null())))
+
+    def _committed(self) -> duckdb.DuckDBPyConnection:
+        """A connection that sees only committed rows: what the shared index holds is what every
+        connection may see, never one transaction's own writes."""
+        return self.con.cursor()
+
+    def _hashes(self, spec: IndexSpec, con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+        """Every row's key and the engine's hash of its vector."""
+        query = self._rows(spec, exp.func("hash", exp.column(spec.column, quoted=True)))
+        result = con.execute(query.sql("duckdb")).fetchnumpy()
+        names = list(result)
+        return np.asarray(result[names[0]], dtype=np.int64), np.asarray(result[names[1]], dtype=np.uint64)
+
+    def sync(self, spec: IndexSpec, loaded: Loaded, con: duckdb.DuckDBPyConnection | None = None,
+             shared: bool = True) -> int:
+        """Bring the index level with the table's committed rows by comparing each row's key and
+        vector hash with the index's: whatever wrote the table (a MERGE, an update of keys, a
+        COPY, another program), the rows that differ are applied. Returns how many differed.
+        Costs one scan of keys and hashes (about 0.2 s at 1M x 128). `shared`: connections may be
+        searching the index, and transactions that began before must stop trusting it."""
+        con = con or self._committed()
+        with loaded.lock:
+            changed = loaded.index.diff(*self._hashes(spec, con))
+            if len(changed):
+                loaded.index.apply(changed, *self._vectors(spec, changed, con))
+                loaded.dirty += len(changed)
+                _GENERATION[0] += shared
+        return len(changed)
+
+    def _vectors(self, spec: IndexSpec, keys: np.ndarray | None,
+                 con: duckdb.DuckDBPyConnection | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The keys, vectors and vector hashes of the rows `keys` (None: every row with a vector)."""
+        column = exp.column(spec.column, quoted=True)
+        query = self._rows(spec, column, exp.func("hash", column))
+        params = None
+        if keys is not None:
+            key = exp.column(spec.key, quoted=True)
+            query = query.where(exp.In(this=key, query=exp.select("unnest($1)").subquery()), append=True)
+            params = [keys.tolist()]
+        result = fetch_arrow((con or self.con).execute(query.sql("duckdb"), params))
+        column_data = result.column(1).combine_chunks()
+        dim = column_data.type.list_size
+        values = column_data.values
+        # a writable view of this result's own buffer (to_numpy's is read-only): a build reorders rows in it
+        matrix = np.frombuffer(values.buffers()[1], np.float32, len(values), values.offset * 4).reshape(-1, dim) \
+            if len(column_data) else np.empty((0, dim), np.float32)
+        return (result.column(0).to_numpy().astype(np.int64), matrix,
+                result.column(2).to_numpy().astype(np.uint64))
+
+    def _dim(self, spec: IndexSpec) -> int:
+        dtype = self.con.execute(
+            "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = ? AND lower(column_name) = ? "
+            "AND database_name = current_database()", [spec.table, spec.schema, spec.column]
+        ).fetchall()[0][0]
+        return int(dtype.split("[")[1].rstrip("]"))
+
+    def _relation_exists(self, name: str) -> bool:
+        return bool(self.con.execute(
+            "SELECT count(*) FROM duckdb_indexes() WHERE index_name = ? AND database_name = current_database()", [name]
+        ).fetchall()[0][0])
+
+
+def _file_name(name: str, version: int) -> str:
+    """An index version's file: its name percent-encoded, so that no name ('../x', '/x', 'a*')
+    reaches outside the folder or matches another index's files."""
+    return f"{quote(name, safe='')}.v{version}.vsqlidx"
+
+
+def settings_depth(spec: IndexSpec, settings) -> int | None:
+    """The search depth a user set for this index's method (None: use the calibrated one)."""
+    return settings.get("hnsw.ef_search" if spec.method == "hnsw" else "ivfflat.probes")
+

@@ -1,0 +1,391 @@
+"""Decide *what* runs: which statements are k-NN searches, which index answers them, and how a
+filtered search is carried out. Engine-neutral: an executor decides *how* on its engine.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from vsql.engine.duckdb.catalog import Catalog
+from vsql.errors import ProgrammingError
+from vsql.index.store import OPERATOR_METRIC, IndexManager, IndexSpec, alter_options, parse_create
+from vsql.mlops.functions import FUNCTIONS
+from vsql.settings import owns
+from vsql.sql import dialect as d
+from vsql.sql.analyze import Analysis
+
+_MAX_DEPTH = 4096
+# A filtered graph search asks for at least this many rows: the sampled check of its answer
+# (FaissIndex.missed) cannot tell a miss from one or two rows found (recall@1 was 0.79 at k = 1).
+CHECKED_CANDIDATES = 10
+_READS_OR_WRITES_ROWS = (exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, d.Explain)
+
+
+@dataclass(frozen=True)
+class KnnSearch:
+    """`ORDER BY <distance> LIMIT k` over one table, and the index that can answer it."""
+
+    table: str
+    alias: str
+    column: str | None
+    metric: str
+    k: int | None
+    filtered: bool
+    index: IndexSpec | None = None
+    why_exact: str = ""
+    outputs: tuple[tuple[str, str], ...] | None = None  # (name, "key" | "distance"): the index alone answers
+    query: exp.Expr | None = field(default=None, compare=False)
+    select: exp.Select | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Plan:
+    tree: exp.Expr
+    vector_params: frozenset
+    searches: tuple[KnnSearch, ...]
+    changes_schema: bool
+    action: str = "sql"  # sql | knn | write | index | setting | transaction
+    ann: KnnSearch | None = None  # the search an index answers, for action "knn"
+    batches: tuple[KnnSearch, ...] = ()  # LATERAL searches an index answers for all outer rows at once
+    writes: tuple[IndexSpec, ...] = ()  # indexes a write keeps current, for action "write"
+    command: tuple = ()  # what an "index" or "setting" action does
+    calls: tuple[Call, ...] = ()  # vsql functions whose results the statement reads as relations
+
+
+@dataclass(frozen=True)
+class Call:
+    """A call of one of vsql's functions (vsql_evaluate, ...), computed by vsql and read by the
+    engine as the relation `relation` (its first column alone when `scalar`)."""
+
+    name: str
+    args: tuple[exp.Expr, ...]
+    options: tuple[tuple[str, exp.Expr], ...]
+    relation: str
+    scalar: bool
+
+
+def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
+    tree = analysis.tree
+    base = dict(tree=tree, vector_params=frozenset(analysis.vector_params),
+                changes_schema=not isinstance(tree, _READS_OR_WRITES_ROWS))
+    command = _command(tree, catalog, indexes)
+    if command:
+        kind = "setting" if command[0] in ("set", "reset", "show") else "index"
+        return Plan(searches=(), action=kind, command=command, **base)
+    if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
+        return Plan(searches=(), action="transaction", **{**base, "changes_schema": False})
+    calls = _calls(tree)
+    if calls:
+        base["changes_schema"] = base["changes_schema"] or any(FUNCTIONS[c.name].writes for c in calls)
+    searches = tuple(s for s in map(lambda sel: _knn_search(sel, catalog, indexes), tree.find_all(exp.Select)) if s)
+    target = _written_table(tree)
+    written = indexes.for_table(catalog.of(target)) if target is not None else []
+    if written:
+        return Plan(searches=searches, action="write", writes=tuple(written), **base)
+    top = tree.this if isinstance(tree, d.Explain) else tree
+    ann = next((s for s in searches if s.index is not None and s.select is top), None)
+    batches = tuple(s for s in searches if s.index is not None and _is_batch(s))
+    return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, batches=batches, calls=calls, **base)
+
+
+def _calls(tree: exp.Expr) -> tuple[Call, ...]:
+    """Replace each call of a vsql function with the relation its result will be read from."""
+    calls = []
+    for node in list(tree.find_all(exp.Anonymous)):
+        name = node.name.lower()
+        if name not in FUNCTIONS:
+            continue
+        relation = f"__vsql_call_{len(calls)}"
+        scalar = not isinstance(node.parent, exp.Table)
+        calls.append(Call(
+            name, tuple(a for a in node.expressions if not isinstance(a, exp.Kwarg)),
+            tuple((a.this.name.lower(), a.expression) for a in node.expressions if isinstance(a, exp.Kwarg)),
+            relation, scalar))
+        if scalar:
+            value = exp.select("*").from_(relation).subquery()
+            node.replace(exp.alias_(value, name) if isinstance(node.parent, exp.Select) else value)
+        else:
+            node.parent.set("this", exp.to_identifier(relation))
+    return tuple(calls)
+
+
+def _is_batch(search: KnnSearch) -> bool:
+    """A LATERAL search whose query vector comes from the outer rows and whose filter does not."""
+    if not _in_lateral(search.select):
+        return False
+    where = search.select.args.get("where")
+    outer = lambda node: any(c.table not in ("", search.alias) for c in node.find_all(exp.Column))  # noqa: E731
+    return outer(search.query) and (where is None or not outer(where))
+
+
+# -- filtered search strategy ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """How one ANN search runs: exactly, or through the index with a filter before or after."""
+
+    kind: str  # exact | ann | prefilter | postfilter | exact_sql
+    depth: int = 0  # ef_search or probes
+    candidates: int = 0  # how many nearest keys to ask the index for
+    selectivity: float = 1.0
+    reason: str = ""
+
+
+def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filtered: bool,
+           rows_per_depth: float = 0.0) -> Strategy:
+    """Pick a strategy from the filter's selectivity (matching rows over indexed rows).
+
+    `depth` is the index's search depth for k (HNSW ef_search, IVFFlat probes); the index
+    itself keeps ef_search at least k and probes within its lists. `rows_per_depth`: about how
+    many rows a brute force reads in the time one unit of depth costs the index.
+
+    Few matching rows, or fewer than the index would spend reading: brute force over them, which
+    is exact. Otherwise the index, searching deeper as the filter gets more selective; an
+    unselective filter is applied after. `exact_below = 0` sends every search it can to the index.
+    """
+    selectivity = matching / total if total else 0.0
+    if matching <= max(exact_below, k) or total == 0:
+        return Strategy("exact", candidates=k, selectivity=selectivity,
+                        reason=f"{matching} matching rows <= {max(exact_below, k)}")
+    if not filtered:
+        strategy = Strategy("ann", depth=depth, candidates=k, selectivity=1.0)
+    elif selectivity >= 0.5:
+        strategy = Strategy("postfilter", depth=depth, candidates=math.ceil(k / selectivity * 1.5),
+                            selectivity=selectivity, reason=f"the filter keeps {selectivity:.0%}: applied to the nearest rows")
+    else:
+        # A bitmap leaves the graph sparse in matching rows: search deeper in proportion.
+        strategy = Strategy("prefilter", depth=min(math.ceil(depth / selectivity), _MAX_DEPTH),
+                            candidates=max(k, CHECKED_CANDIDATES), selectivity=selectivity)
+    if exact_below and matching <= strategy.depth * rows_per_depth:
+        return Strategy("exact", candidates=k, selectivity=selectivity,
+                        reason=f"brute force over {matching} rows costs less than searching at depth {strategy.depth}")
+    return strategy
+
+
+def widen(strategy: Strategy, matching: int) -> Strategy:
+    """The next, wider attempt after a search returned fewer than k rows while k rows match.
+
+    The last resort runs the statement exactly on the engine, which sees every write.
+    """
+    if strategy.kind == "exact":
+        return Strategy("exact_sql", selectivity=strategy.selectivity, reason="rows changed under the search")
+    if strategy.kind == "postfilter":
+        return Strategy("prefilter", depth=strategy.depth, candidates=strategy.candidates,
+                        selectivity=strategy.selectivity, reason="post-filtering kept too few rows")
+    if strategy.depth * 4 > _MAX_DEPTH:
+        return Strategy("exact", candidates=strategy.candidates, selectivity=strategy.selectivity,
+                        reason="the index could not find k rows")
+    return Strategy(strategy.kind, depth=strategy.depth * 4, candidates=strategy.candidates,
+                    selectivity=strategy.selectivity, reason="searched deeper after too few rows")
+
+
+def distrust(strategy: Strategy) -> Strategy:
+    """After a sample showed the index missed nearer matching rows: brute force over them."""
+    return Strategy("exact", candidates=strategy.candidates, selectivity=strategy.selectivity,
+                    reason="a sample of matching rows found nearer rows than the index did")
+
+
+# -- recognising statements ---------------------------------------------------------------------
+
+
+def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> KnnSearch | None:
+    order = select.args.get("order")
+    if order is None or not order.expressions:
+        return None
+    first = order.expressions[0]
+    distance = first.this
+    if isinstance(distance, exp.Column):  # ORDER BY an alias of the distance
+        distance = next((p.this for p in select.selects if p.alias == distance.name), distance)
+    if not isinstance(distance, d.DistanceOp):
+        return None
+    source = select.args.get("from_")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or select.args.get("joins"):
+        return None
+    info = catalog.of(table)
+    if info is None:
+        return None
+    alias = table.alias_or_name
+    column, query = _column_and_query(distance, alias, info)
+    limit = select.args.get("limit")
+    count = limit.expression if limit is not None else None
+    # an integer within BIGINT; anything else ('3', 1.5, 2^64) the engine takes or refuses itself
+    k = int(count.this) if isinstance(count, exp.Literal) and count.is_int and int(count.this) < 2**63 else None
+    if not info.is_view and _can_add_tiebreak(select) and not _in_lateral(select):
+        order.append("expressions", exp.Ordered(this=exp.column("rowid", table=alias)))
+    search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
+                       query=query, select=select)
+    index, why = _choose_index(search, info, select, first, indexes)
+    outputs = _index_only(select, distance, alias, index) if index else None
+    return KnnSearch(**{**search.__dict__, "index": index, "why_exact": why, "outputs": outputs})
+
+
+def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: IndexSpec):
+    """The outputs of a search that selects only the key and the distance: the index holds both
+    (but for cosine, whose index holds normalised vectors: DuckDB's distances need the rows' own)."""
+    if spec.metric == "cosine" or any(
+            select.args.get(a) for a in ("group", "having", "distinct", "qualify", "windows", "offset", "with_")):
+        return None
+    outputs = []
+    for projection in select.selects:
+        inner = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(inner, exp.Column) and inner.table in ("", alias) and inner.name.lower() == spec.key:
+            outputs.append((projection.alias_or_name, "key"))
+        elif inner == distance and isinstance(projection, exp.Alias):
+            outputs.append((projection.alias, "distance"))
+        else:
+            return None
+    return tuple(outputs)
+
+
+def _column_and_query(distance: d.DistanceOp, alias: str, info) -> tuple[str | None, exp.Expr | None]:
+    """Which side is the table's vector column, and which the query vector."""
+    for side, other in ((distance.this, distance.expression), (distance.expression, distance.this)):
+        if isinstance(side, exp.Column) and side.table in ("", alias) and info.vector_dim(side.name):
+            return side.name.lower(), other
+    return None, None
+
+
+def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordered, indexes: IndexManager):
+    if search.column is None:
+        return None, "the distance is not between a vector column and a query vector"
+    operator = {"l2": "<->", "ip": "<#>", "cosine": "<=>", "l1": "<+>"}[search.metric]
+    metric = OPERATOR_METRIC.get(operator)
+    spec = indexes.find(info, search.column, metric) if metric else None
+    if spec is None:
+        return None, f"no vsql index on {search.table}.{search.column} for {operator}"
+    if search.query is None or any(c.table in ("", search.alias) for c in search.query.find_all(exp.Column)):
+        return None, "the query vector depends on the row"
+    if search.k is None or select.args.get("offset") is not None:
+        return None, "no literal LIMIT (or an OFFSET)"
+    if first.args.get("desc"):
+        return None, "ORDER BY ... DESC"
+    if first.args.get("nulls_first"):
+        return None, "NULLS FIRST (rows without a vector, which the index does not hold, come first)"
+    if isinstance(search.query, exp.Null) or search.query.meta_get("null"):
+        return None, "the query vector is NULL (every distance is NULL)"
+    if search.metric == "cosine" and isinstance(search.query, d.VectorLiteral) and not any(search.query.values):
+        return None, "a zero query vector (its cosine distance to every row is NaN)"
+    if select.args.get("group") or select.args.get("distinct") or any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
+        return None, "grouping, DISTINCT or window functions"
+    return spec, ""
+
+
+def _in_lateral(select: exp.Select) -> bool:
+    """Inside LATERAL a second sort key costs DuckDB an order of magnitude: ties stay DuckDB's."""
+    return isinstance(select.parent, exp.Subquery) and isinstance(select.parent.parent, exp.Lateral)
+
+
+def _can_add_tiebreak(select: exp.Select) -> bool:
+    """Ties are broken by row order, where the select still sees individual rows."""
+    return not (
+        select.args.get("group")
+        or select.args.get("distinct")
+        or any(p.find(exp.AggFunc) for p in select.selects)
+    )
+
+
+def _written_table(tree: exp.Expr) -> exp.Table | None:
+    if isinstance(tree, exp.Copy) and not tree.args.get("kind"):
+        return None  # COPY ... TO reads
+    if isinstance(tree, (exp.Insert, exp.Update, exp.Delete, exp.Merge, exp.Copy, exp.TruncateTable)):
+        target = tree.this
+        if isinstance(tree, exp.TruncateTable):
+            target = tree.expressions[0] if tree.expressions else None
+        if isinstance(target, exp.Schema):
+            target = target.this
+        if isinstance(target, exp.Table):
+            return target
+    return None
+
+
+def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
+    """Index DDL and settings that vsql, not the engine, carries out."""
+    if isinstance(tree, exp.Create) and tree.kind == "INDEX":
+        created = parse_create(tree, catalog)
+        return ("create", *created) if created else ()
+    if isinstance(tree, exp.Drop) and tree.kind == "INDEX":
+        names = [t.name for t in tree.args.get("tables") or []]
+        if names and all(n.lower() in indexes.specs() for n in names):
+            return ("drop", names, bool(tree.args.get("exists")))
+        return ()
+    if isinstance(tree, exp.Drop) and tree.kind == "TABLE":
+        dropped = [info for info in map(catalog.of, tree.args.get("tables") or []) if indexes.for_table(info)]
+        return ("drop_table", dropped) if dropped else ()
+    if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("replace"):
+        target = catalog.of(tree.this.this if isinstance(tree.this, exp.Schema) else tree.this)
+        return ("drop_table", [target]) if indexes.for_table(target) else ()
+    if isinstance(tree, exp.Alter) and tree.kind == "INDEX" and tree.this.name.lower() in indexes.specs():
+        spec = indexes.specs()[tree.this.name.lower()]
+        actions = tree.args.get("actions") or []
+        return ("alter_index", spec.name, alter_options(spec, actions[0] if len(actions) == 1 else None))
+    if isinstance(tree, exp.Alter) and tree.kind == "TABLE" and indexes.for_table(catalog.of(tree.this)):
+        actions = tree.args.get("actions") or []
+        renamed = actions[0].this.name if len(actions) == 1 and isinstance(actions[0], exp.AlterRename) else None
+        return ("alter_table", catalog.of(tree.this), renamed)
+    if isinstance(tree, exp.Command):
+        word, rest = tree.name.upper(), tree.text("expression")  # the rest is text, or an identifier
+        if word == "REINDEX":
+            kind, _, name = rest.strip().partition(" ")
+            kind, name = kind.upper(), name.strip().strip(";")
+            if kind not in ("INDEX", "TABLE") or not name:
+                raise ProgrammingError("REINDEX takes INDEX name or TABLE name")
+            table = exp.to_table(name, dialect=d.VSQL)  # "a.v1" quoted, or schema.name
+            if kind == "INDEX":
+                return ("reindex", kind, table.name)
+            if catalog.of(table) is None:
+                raise ProgrammingError(f'relation "{table.name}" does not exist')
+            return ("reindex", kind, catalog.of(table))
+        vsql_ddl = _vsql_ddl(word, rest)
+        if vsql_ddl:
+            return vsql_ddl
+        if word in ("RESET", "SHOW") and (owns(rest.strip()) or rest.strip().upper() == "ALL" and word == "RESET"):
+            return (word.lower(), rest.strip())
+    if isinstance(tree, exp.Set):
+        items = tree.expressions
+        if len(items) == 1 and isinstance(items[0].this, exp.EQ):
+            name = items[0].this.this.sql()
+            if owns(name):
+                value = items[0].this.expression
+                # a word as written, else the whole value: `-5` keeps its sign, `$1` is refused
+                return ("set", name, value.this if isinstance(value, exp.Literal) else value.sql(d.VSQL),
+                        (items[0].text("kind") or "").upper() == "LOCAL")
+    return ()
+
+
+_NAME = r'("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
+_ALIAS_DDL = {
+    "CREATE": re.compile(rf"VECTOR\s+ALIAS\s+{_NAME}\s+FOR\s+{_NAME}\s*;?\s*", re.I),
+    "ALTER": re.compile(rf"VECTOR\s+ALIAS\s+{_NAME}\s+SET\s+{_NAME}\s*;?\s*", re.I),
+    "DROP": re.compile(rf"VECTOR\s+ALIAS\s+(IF\s+EXISTS\s+)?{_NAME}\s*;?\s*", re.I),
+}
+_SET_MODEL = re.compile(
+    rf"TABLE\s+{_NAME}\s+ALTER\s+(?:COLUMN\s+)?{_NAME}\s+(?:SET\s+MODEL\s+'([^']+)'|(DROP)\s+MODEL)\s*;?\s*", re.I)
+
+
+def _vsql_ddl(word: str, rest: str) -> tuple:
+    """vsql's own DDL: CREATE / ALTER / DROP VECTOR ALIAS, ALTER TABLE ... ALTER COLUMN ... SET MODEL."""
+    text = rest.strip()
+    if re.match(r"VECTOR\s+ALIAS\b", text, re.I) and word in _ALIAS_DDL:
+        found = _ALIAS_DDL[word].fullmatch(text)
+        if found is None:
+            raise ProgrammingError("expected CREATE VECTOR ALIAS name FOR index, ALTER VECTOR ALIAS name SET index "
+                                   "or DROP VECTOR ALIAS [IF EXISTS] name")
+        if word == "DROP":
+            return ("alias", "drop", _unquote(found[2]), None, bool(found[1]))
+        return ("alias", word.lower(), _unquote(found[1]), _unquote(found[2]), False)
+    if word == "ALTER" and re.search(r"\bMODEL\b", text, re.I):
+        found = _SET_MODEL.fullmatch(text)
+        if found is None:
+            raise ProgrammingError("expected ALTER TABLE t ALTER COLUMN c SET MODEL 'name' (or DROP MODEL)")
+        return ("bind_model", _unquote(found[1]), _unquote(found[2]), found[3])
+    return ()
+
+
+def _unquote(name: str) -> str:
+    return name[1:-1] if name.startswith('"') else name.lower()

@@ -1,0 +1,409 @@
+"""Type vector expressions, validate them as pgvector would, and make them explicit.
+
+Analysis is engine-neutral: it turns `+` between vectors into `VectorAdd`, string and array
+literals next to vectors into checked `VectorLiteral`s, bound vectors into `VectorCast`s, and
+records each vector expression's dimension in `meta["vdim"]` (0 when known only at run time).
+An engine then lowers these nodes into its own functions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlglot import exp
+from sqlglot.optimizer.scope import Scope, traverse_scope
+
+from vsql.engine.duckdb.catalog import Catalog, TableInfo
+from vsql.errors import ProgrammingError, VectorError
+from vsql.mlops import models
+from vsql.sql import dialect as d
+from vsql.sql import vectors
+
+UNKNOWN = 0  # a vector whose dimension only the engine knows
+
+
+@dataclass
+class Analysis:
+    tree: exp.Expr
+    vector_params: set[int | str] = field(default_factory=set)
+
+
+def param_key(node: exp.Expr) -> int | str | None:
+    """The key of a bound parameter: its 0-based position for $n, its name for $name / :name."""
+    if isinstance(node, exp.Parameter):
+        inner = node.this
+        if isinstance(inner, exp.Literal) and not inner.is_string:
+            return int(inner.this) - 1
+        return inner.name if inner is not None else None
+    if isinstance(node, exp.Placeholder) and node.name != "?":
+        return node.name
+    return None
+
+
+def analyze(tree: exp.Expr, catalog: Catalog, params: Any = None) -> Analysis:
+    return _Analyzer(tree, catalog, params).run()
+
+
+class _Analyzer:
+    def __init__(self, tree: exp.Expr, catalog: Catalog, params: Any):
+        self.tree = tree
+        self.catalog = catalog
+        self.params = params
+        self.result = Analysis(tree)
+        self.scope_of: dict[int, Scope] = {}
+        try:
+            for scope in traverse_scope(tree):
+                for column in scope.columns:
+                    self.scope_of[id(column)] = scope
+        except Exception:  # noqa: BLE001 - scopes are a help for typing, not required
+            self.scope_of = {}
+
+    def run(self) -> Analysis:
+        self._check_types()
+        self.result.tree = self.visit(self.tree)
+        return self.result
+
+    # -- traversal -------------------------------------------------------------------------
+
+    def visit(self, node: exp.Expr) -> exp.Expr:
+        if node.meta_get("visited"):
+            return node
+        for child in list(node.iter_expressions()):
+            self.visit(child)
+        new, dim = self.rule(node)
+        if new is not node:
+            node.replace(new)
+        new.meta["visited"] = True
+        if dim is not None:
+            new.meta["vdim"] = dim
+            if "models" not in new.meta:  # a vector made from vectors comes from their models
+                new.meta["models"] = frozenset().union(*(_models(c) for c in new.iter_expressions()))
+        return new
+
+    def dim(self, node: exp.Expr) -> int | None:
+        return self.visit(node).meta_get("vdim")
+
+    def rule(self, node: exp.Expr) -> tuple[exp.Expr, int | None]:
+        if isinstance(node, d.VectorLiteral):
+            return node, len(node.values)
+        if isinstance(node, d.VectorOp):
+            return self.vector_op(node)
+        if isinstance(node, exp.Cast):
+            return self.cast(node)
+        if isinstance(node, exp.Column):
+            return node, self.column_dim(node)
+        if isinstance(node, (exp.Parameter, exp.Placeholder)):
+            key = param_key(node)
+            if key is not None and vectors.is_vector_value(self.param(key)):
+                return self.to_vector(node, None), len(self.param(key))
+            return node, None
+        if isinstance(node, (exp.Alias, exp.Paren)):
+            return node, node.this.meta_get("vdim")
+        if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select):
+            selects = node.this.selects
+            if len(selects) == 1:
+                node.meta["models"] = _models(selects[0])
+            return node, selects[0].meta_get("vdim") if len(selects) == 1 else None
+        if isinstance(node, (exp.Add, exp.Sub, exp.Mul, exp.DPipe)):
+            return self.arithmetic(node)
+        if isinstance(node, (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)):
+            self.pair(node, "this", "expression", "compare")
+            return node, None
+        if isinstance(node, (exp.Avg, exp.Sum)) and node.this.meta_get("vdim") is not None:
+            agg = d.VectorAvg if isinstance(node, exp.Avg) else d.VectorSum
+            return agg(this=node.this), node.this.meta_get("vdim")
+        if isinstance(node, exp.Insert):
+            self.insert_values(node)
+        if isinstance(node, (exp.Insert, exp.Update)):
+            self.written_models(node)
+        return node, None
+
+    # -- rules -----------------------------------------------------------------------------
+
+    def vector_op(self, node: d.VectorOp) -> tuple[exp.Expr, int | None]:
+        if isinstance(node, d.Embed):
+            return self.embed(node)
+        if isinstance(node, (d.DistanceOp, d.InnerProduct)):
+            self.same_model(node.this, node.expression)  # the clearer error, before any of dimensions
+            self.pair(node, "this", "expression", "distance")
+            return node, None
+        if isinstance(node, (d.VectorAdd, d.VectorSub, d.VectorMul, d.VectorConcat)):
+            left, right = self.pair(node, "this", "expression", "element-wise")
+            if isinstance(node, d.VectorConcat):
+                return node, left + right if left and right else UNKNOWN
+            return node, left or right
+        arg = self.to_vector(node.this, None)
+        node.set("this", arg)
+        dim = arg.meta_get("vdim")
+        if isinstance(node, (d.VectorDims, d.VectorNorm, d.VectorToText)):
+            return node, None
+        if isinstance(node, d.Subvector):
+            count = node.args["count"]
+            if _number(count) is not None and _number(count) < 1:  # the engine would return a shorter vector
+                raise VectorError("vector must have at least 1 dimension")
+            return node, int(count.this) if isinstance(count, exp.Literal) and count.is_int else UNKNOWN
+        return node, dim  # L2Normalize, VectorAvg, VectorSum, VectorCast
+
+    def embed(self, node: d.Embed) -> tuple[exp.Expr, int | None]:
+        name = node.this
+        if not (isinstance(name, exp.Literal) and name.is_string):
+            raise ProgrammingError(f"embed() takes the model's name as a string literal, not {name.sql()}")
+        model = models.resolve(self.catalog, name.this)
+        node.meta["model"] = model
+        node.meta["models"] = frozenset([model.label])
+        return node, model.dim
+
+    def same_model(self, left: exp.Expr, right: exp.Expr) -> None:
+        """A column bound to a model meets only vectors `embed` makes with that model."""
+        for column, other in ((left, right), (right, left)):
+            if isinstance(column, exp.Column) and _models(other):
+                bound = self.column_model(column)
+                other_models = sorted(_models(other) - {bound})
+                if bound is not None and other_models:
+                    raise ProgrammingError(f'{column.sql()} holds vectors of model "{bound}", and this vector comes '
+                                           f'from model "{other_models[0]}": vectors of different models do not compare')
+
+    def column_model(self, column: exp.Column) -> str | None:
+        for table in self.tree.find_all(exp.Table):
+            if column.table in ("", table.alias_or_name):
+                info = self.table_info(table)
+                if info is not None and column.name.lower() in info.columns:
+                    return self.catalog.column_model(info.name, column.name)
+        return None
+
+    def cast(self, node: exp.Cast) -> tuple[exp.Expr, int | None]:
+        to, child = node.to, node.this
+        if to.is_type(exp.DType.VECTOR):
+            vector = self.to_vector(child, _declared_dim(to))
+            return vector, vector.meta_get("vdim")
+        if child.meta_get("vdim") is not None and to.this in exp.DataType.TEXT_TYPES:
+            return d.VectorToText(this=child), None
+        return node, None
+
+    def arithmetic(self, node: exp.Binary) -> tuple[exp.Expr, int | None]:
+        if node.this.meta_get("vdim") is None and node.expression.meta_get("vdim") is None:
+            return node, None
+        kind = {exp.Add: d.VectorAdd, exp.Sub: d.VectorSub, exp.Mul: d.VectorMul, exp.DPipe: d.VectorConcat}
+        vector_node = kind[type(node)](this=node.this, expression=node.expression)
+        return self.vector_op(vector_node)
+
+    def pair(self, node: exp.Expr, left_key: str, right_key: str, role: str) -> tuple[int, int]:
+        """Make both sides of a binary vector operation vectors of one dimension."""
+        left, right = node.args[left_key], node.args[right_key]
+        ldim, rdim = left.meta_get("vdim"), right.meta_get("vdim")
+        if role == "compare" and ldim is None and rdim is None:
+            return 0, 0
+        if role == "compare" and ldim is not None and rdim is None and not _coercible(right):
+            return 0, 0
+        if role == "compare" and rdim is not None and ldim is None and not _coercible(left):
+            return 0, 0
+        same_dim = not isinstance(node, d.VectorConcat)
+        if ldim is None:
+            left = self.to_vector(left, rdim if same_dim and rdim else None)
+            node.set(left_key, left)
+            ldim = left.meta_get("vdim")
+        if rdim is None:
+            right = self.to_vector(right, ldim if same_dim and ldim else None)
+            node.set(right_key, right)
+            rdim = right.meta_get("vdim")
+        if same_dim and ldim and rdim and ldim != rdim:
+            raise VectorError(f"different vector dimensions {ldim} and {rdim}")
+        return ldim, rdim
+
+    def to_vector(self, node: exp.Expr, want: int | None) -> exp.Expr:
+        """`node` as a vector expression of `want` dimensions (None: any), checked when constant."""
+        have = node.meta_get("vdim")
+        if have is not None:
+            if want and have and have != want:
+                raise VectorError(f"expected {want} dimensions, not {have}")
+            if want and not have:
+                return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want)), want)
+            return node
+        if isinstance(node, exp.Null):
+            node.meta["null"] = True
+            return _mark(node, want or UNKNOWN)
+        values = self.constant(node)
+        if values is not None:
+            if want and len(values) != want:
+                raise VectorError(f"expected {want} dimensions, not {len(values)}")
+            literal = d.VectorLiteral(this=tuple(float(v) for v in values))
+            literal.meta["visited"] = True
+            return _mark(literal, len(values))
+        if isinstance(node, exp.Literal) or _number(node) is not None:
+            raise ProgrammingError(f"operator does not exist: {node.sql()} is a number, not a vector")
+        key = param_key(node)
+        if key is not None and self.param(key) is None:  # None binds SQL's NULL (PEP 249)
+            cast = _mark(d.VectorCast(this=node.copy(), dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN)
+            cast.meta["null"] = True
+            return cast
+        if key is not None:
+            value = vectors.coerce(self.param(key))
+            if want and len(value) != want:
+                raise VectorError(f"expected {want} dimensions, not {len(value)}")
+            self.result.vector_params.add(key)
+            cast = d.VectorCast(this=node.copy(), dim=exp.Literal.number(len(value)))
+            return _mark(cast, len(value))
+        return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN)
+
+    def constant(self, node: exp.Expr) -> np.ndarray | None:
+        """The vector a literal spells ('[1,2]', ARRAY[1,2], ARRAY[1,2]::real[]), None if `node` is
+        no literal. An array holding a NULL is refused, as pgvector refuses it."""
+        if isinstance(node, exp.Literal) and node.is_string:
+            return vectors.parse_text(node.this)
+        array = node
+        while isinstance(array, exp.Cast) and array.to.is_type(exp.DType.ARRAY):
+            array = array.this
+        if isinstance(array, exp.Array) and any(isinstance(e, exp.Null) for e in array.expressions):
+            raise VectorError("array must not contain nulls")
+        if array is not node and node.to.expressions and node.to.expressions[0].is_type(exp.DType.FLOAT, exp.DType.DOUBLE):
+            node = array  # real[] and double precision[] keep the values a vector takes
+        if isinstance(node, exp.Array) and node.expressions:
+            numbers = [_number(e) for e in node.expressions]
+            if all(n is not None for n in numbers):
+                return vectors.check(np.asarray(numbers, dtype=np.float64))
+        return None
+
+    def insert_values(self, node: exp.Insert) -> None:
+        """Check string literals bound for vector columns with pgvector's literal rules."""
+        target, values = node.this, node.expression
+        table_expr = target.this if isinstance(target, exp.Schema) else target
+        if not isinstance(values, exp.Values) or not isinstance(table_expr, exp.Table):
+            return
+        info = self.catalog.of(table_expr)
+        if info is None:
+            return
+        names = (
+            [c.name for c in target.expressions] if isinstance(target, exp.Schema) else list(info.columns)
+        )
+        for row in values.expressions:
+            for i, value in enumerate(row.expressions if isinstance(row, exp.Tuple) else [row]):
+                want = info.vector_dim(names[i]) if i < len(names) else None
+                if want and value.meta_get("vdim") is None and _coercible(value):
+                    value.replace(self.to_vector(value, want))
+
+    def written_models(self, node: exp.Insert | exp.Update) -> None:
+        """Vectors written to a column bound to a model must come from that model when `embed` makes them."""
+        target = node.this.this if isinstance(node.this, exp.Schema) else node.this
+        if not isinstance(target, exp.Table) or not self.catalog.models()[1]:
+            return
+        if isinstance(node, exp.Update):
+            pairs = [(e.this.name, e.expression) for e in node.expressions if isinstance(e, exp.EQ)]
+        else:
+            source = node.expression
+            info = self.table_info(target)
+            names = [c.name for c in node.this.expressions] if isinstance(node.this, exp.Schema) else \
+                list(info.columns) if info is not None else []
+            if isinstance(source, exp.Values):
+                rows = [r.expressions for r in source.expressions if isinstance(r, exp.Tuple)]
+            else:  # a query: each SELECT of it (the branches of a UNION too)
+                rows = [s.selects for s in ([source] if isinstance(source, exp.Select) else source.find_all(exp.Select))
+                        if s.parent_select is None or s.parent_select is source]
+            pairs = [(name, value) for row in rows for name, value in zip(names, row)]
+        for name, value in pairs:
+            value = value.this if isinstance(value, exp.Alias) else value
+            column = exp.column(name, table=target.alias_or_name)
+            self.same_model(column, value)
+
+    # -- names -----------------------------------------------------------------------------
+
+    def param(self, key: int | str) -> Any:
+        try:
+            return self.params[key]
+        except (IndexError, KeyError, TypeError):
+            raise ProgrammingError(f"no value bound for parameter {_param_label(key)}") from None
+
+    def column_dim(self, column: exp.Column) -> int | None:
+        scope = self.scope_of.get(id(column))
+        while scope is not None:
+            found = self.dim_in_sources(column, scope.sources)
+            if found is not _MISSING:
+                return found
+            if not column.table:
+                for projection in scope.expression.selects if isinstance(scope.expression, exp.Select) else []:
+                    if projection.alias == column.name and projection.meta_get("visited"):
+                        return projection.meta_get("vdim")
+            scope = scope.parent
+        tables = {t.alias_or_name.lower(): t for t in self.tree.find_all(exp.Table)}
+        # derived tables and CTEs too, which sqlglot's scopes leave out of an UPDATE's SET
+        tables.update({s.alias.lower(): s for s in self.tree.find_all(exp.Subquery, exp.CTE) if s.alias})
+        found = self.dim_in_sources(column, tables)
+        return None if found is _MISSING else found
+
+    def dim_in_sources(self, column: exp.Column, sources: dict) -> Any:
+        if column.table:
+            chosen = [sources[column.table]] if column.table in sources else []
+        else:
+            chosen = list(sources.values())
+        for source in chosen:
+            if isinstance(source, exp.Table):
+                info = self.table_info(source)
+                if info is not None and column.name.lower() in info.columns:
+                    return info.vector_dim(column.name)
+            elif isinstance(select := source.expression if isinstance(source, Scope) else source.this, exp.Select):
+                for projection in select.selects:
+                    if projection.alias_or_name == column.name:
+                        dim = self.dim(projection)
+                        column.meta["models"] = _models(projection)  # the column's values come from there
+                        return dim
+        return _MISSING
+
+    def table_info(self, table: exp.Table) -> TableInfo | None:
+        return self.catalog.of(table)
+
+    def _check_types(self) -> None:
+        for dtype in self.tree.find_all(exp.DataType):
+            if dtype.is_type(exp.DType.VECTOR):
+                dims = dtype.expressions
+                if not dims and isinstance(dtype.parent, exp.ColumnDef):
+                    raise ProgrammingError(
+                        f"column {dtype.parent.name} needs a dimension: write VECTOR(n), n from 1 to {d.MAX_DIM}"
+                    )
+                _declared_dim(dtype)
+
+
+_MISSING = object()
+
+
+def _declared_dim(dtype: exp.DataType) -> int | None:
+    """The n of VECTOR(n) (None if unsized), checked: an integer from 1 to MAX_DIM, as pgvector takes."""
+    if not dtype.expressions:
+        return None
+    text = dtype.expressions[0].this.name
+    if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= d.MAX_DIM:
+        raise VectorError(f"dimensions for type vector must be between 1 and {d.MAX_DIM}, not {text}")
+    return int(text)
+
+
+def _models(node: exp.Expr) -> frozenset:
+    """The embedding models (labels) whose `embed` made the vectors `node` carries."""
+    return node.meta_get("models") or frozenset()
+
+
+def _mark(node: exp.Expr, dim: int) -> exp.Expr:
+    node.meta["vdim"] = dim
+    node.meta["visited"] = True
+    return node
+
+
+def _coercible(node: exp.Expr) -> bool:
+    """Literals and parameters take their type from the vector beside them."""
+    return (
+        (isinstance(node, exp.Literal) and node.is_string)
+        or isinstance(node, (exp.Array, exp.Parameter, exp.Placeholder))
+    )
+
+
+def _number(node: exp.Expr) -> float | None:
+    sign = 1.0
+    while isinstance(node, exp.Neg):
+        sign, node = -sign, node.this
+    if isinstance(node, exp.Literal) and not node.is_string:
+        return sign * float(node.this)
+    return None
+
+
+def _param_label(key: int | str) -> str:
+    return f"${key + 1}" if isinstance(key, int) else f":{key}"

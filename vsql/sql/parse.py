@@ -1,0 +1,93 @@
+"""Parse vsql SQL into statements, numbering positional parameters on the way."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlglot import exp
+from sqlglot.errors import ParseError
+from sqlglot.tokens import Token, TokenType
+
+from vsql.sql.dialect import VSQL, Explain
+
+_DIALECT = VSQL()
+
+# Statements sqlglot does not know become `Command`s and run on the engine as written.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+
+def parse(sql: str) -> list[exp.Expr]:
+    """The statements of `sql`; `?` and `%s` placeholders become `$1`, `$2`, ... in order.
+
+    A statement sqlglot reads as a bare expression (DuckDB's `CHECKPOINT`, `INSTALL x`) is
+    passed to the engine as written.
+    """
+    sql = _number_placeholders(sql)
+    statements = []
+    for start, end, line in _statement_spans(_DIALECT.tokenize(sql)):
+        text = sql[start : end + 1]
+        try:
+            parsed = [s for s in _DIALECT.parse(text) if s is not None]
+        except ParseError as error:
+            for detail in error.errors:
+                if detail.get("line") is not None:
+                    detail["line"] += line - 1
+            raise
+        statements.extend(_statement(s, text) for s in parsed)
+    return statements
+
+
+# PostgreSQL's spellings of transaction control that sqlglot leaves as commands
+_TRANSACTION_WORDS = {("ABORT",): exp.Rollback, ("START", "TRANSACTION"): exp.Transaction}
+
+
+def _statement(parsed: exp.Expr, text: str) -> exp.Expr:
+    if isinstance(parsed, (exp.Condition, exp.Alias)):
+        parsed = exp.Command(this=text)
+    if isinstance(parsed, exp.Command):
+        words = tuple(text.upper().split())
+        for prefix, node in _TRANSACTION_WORDS.items():
+            if words[: len(prefix)] == prefix:
+                return node()
+    if isinstance(parsed, exp.Command) and parsed.name.upper() == "EXPLAIN":
+        rest = parsed.text("expression")
+        analyze = rest[:8].upper() == "ANALYZE "
+        inner = parse(rest[8:] if analyze else rest)
+        if len(inner) != 1:
+            raise ParseError("EXPLAIN takes one statement")
+        return Explain(this=inner[0], analyze=analyze)
+    return parsed
+
+
+def _statement_spans(tokens: list[Token]) -> list[tuple[int, int, int]]:
+    """(first char, last char, line) of each statement, split at top-level semicolons."""
+    spans, first, previous = [], None, None
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            if first is not None:
+                spans.append((first.start, previous.end, first.line))
+            first = None
+        else:
+            first = first or token
+            previous = token
+    if first is not None:
+        spans.append((first.start, previous.end, first.line))
+    return spans
+
+
+def _number_placeholders(sql: str) -> str:
+    tokens = _DIALECT.tokenize(sql)
+    spans = []
+    for i, token in enumerate(tokens):
+        if token.token_type == TokenType.PLACEHOLDER and token.text == "?":
+            spans.append((token.start, token.end))
+        elif (
+            token.token_type == TokenType.MOD
+            and i + 1 < len(tokens)
+            and tokens[i + 1].text == "s"
+            and tokens[i + 1].start == token.end + 1
+        ):
+            spans.append((token.start, tokens[i + 1].end))
+    for number, (start, end) in reversed(list(enumerate(spans, 1))):
+        sql = f"{sql[:start]}${number}{sql[end + 1:]}"
+    return sql
