@@ -4,6 +4,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from vsql.sql import statements as st
 from vsql.sql.dialect import VSQL
 
 
@@ -66,11 +67,11 @@ TO_DUCKDB = [
     ("SELECT embedding FROM items WHERE embedding = '[1,1,1]'", 'SELECT embedding FROM items WHERE embedding = CAST([1.0, 1.0, 1.0] AS REAL[3])'),
     (
         "SELECT id FROM items ORDER BY embedding <-> '[1,1,1]' LIMIT 2",
-        'SELECT id FROM items ORDER BY ARRAY_DISTANCE(embedding, CAST([1.0, 1.0, 1.0] AS REAL[3])), items.rowid LIMIT 2',
+        'SELECT id FROM items ORDER BY ARRAY_DISTANCE(embedding, CAST([1.0, 1.0, 1.0] AS REAL[3])), items."id" LIMIT 2',
     ),
     (
         "SELECT id, embedding <-> '[1,1,1]' AS d FROM items i ORDER BY d LIMIT 2",
-        'SELECT id, ARRAY_DISTANCE(embedding, CAST([1.0, 1.0, 1.0] AS REAL[3])) AS d FROM items AS i ORDER BY d, i.rowid LIMIT 2',
+        'SELECT id, ARRAY_DISTANCE(embedding, CAST([1.0, 1.0, 1.0] AS REAL[3])) AS d FROM items AS i ORDER BY d, i."id" LIMIT 2',
     ),
     (
         "SELECT cat, count(*) FROM items GROUP BY cat ORDER BY cat",
@@ -86,7 +87,7 @@ TO_DUCKDB = [
     ),
     (
         "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1",
-        'SELECT id FROM items ORDER BY ARRAY_DISTANCE(embedding, CAST($1 AS REAL[3])), items.rowid LIMIT 1',
+        'SELECT id FROM items ORDER BY ARRAY_DISTANCE(embedding, CAST($1 AS REAL[3])), items."id" LIMIT 1',
     ),
     ("INSERT INTO items (id, embedding) VALUES (9, '[1,2,3]')", 'INSERT INTO items (id, embedding) VALUES (9, CAST([1.0, 2.0, 3.0] AS REAL[3]))'),
     ("UPDATE items SET embedding = '[3,2,1]' WHERE id = 1", 'UPDATE items SET embedding = CAST([3.0, 2.0, 1.0] AS REAL[3]) WHERE id = 1'),
@@ -124,3 +125,30 @@ def test_runs_on_duckdb(con, sql, expected):
     """Every one-line case also runs on the real engine, through vsql."""
     params = [[1.0, 1.0, 1.0]] if "?" in sql else None
     con.execute(sql, params)
+
+
+# vsql's own statements: typed nodes (then how vsql writes them back), never raw Command text.
+STATEMENTS = [
+    ("CREATE VECTOR ALIAS serving FOR champ", st.CreateVectorAlias, None),
+    ('ALTER VECTOR ALIAS serving SET "Chall"', st.AlterVectorAlias, None),
+    ("DROP VECTOR ALIAS IF EXISTS serving", st.DropVectorAlias, None),
+    ("ALTER TABLE docs ALTER COLUMN e SET MODEL 'tri'", st.SetModel, None),
+    ("alter table docs alter e drop model", st.SetModel, "ALTER TABLE docs ALTER COLUMN e DROP MODEL"),
+    ('REINDEX INDEX "a.v1"', st.Reindex, None),
+    ("REINDEX TABLE s.items", st.Reindex, None),
+    ("EXPLAIN ANALYZE SELECT 1", st.Explain, None),
+    ("ABORT", exp.Rollback, "ROLLBACK"),
+    ("START TRANSACTION", exp.Transaction, "BEGIN"),
+    ("ALTER TABLE docs ALTER COLUMN e SET DATA TYPE INT", exp.Alter, None),  # PostgreSQL's own
+    ("SELECT 1 AS abort, start, explain FROM t", exp.Select, None),  # words PostgreSQL does not reserve
+]
+
+
+@pytest.mark.parametrize("sql, node, written", STATEMENTS)
+def test_own_statements(sql, node, written):
+    tree = sqlglot.parse_one(sql, read=VSQL)
+    assert type(tree) is node and tree.sql(VSQL) == (written or sql)
+
+
+def test_reindex_reuses_a_token_postgres_never_emits():
+    assert [word for word, token in VSQL.Tokenizer.KEYWORDS.items() if token is st.REINDEX] == ["REINDEX"]

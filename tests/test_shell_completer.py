@@ -11,7 +11,7 @@ from vsql.client.shell.runner import Shell
 
 SCHEMA = {"items": ["id", "category", "price", "embedding"], "queries": ["qid", "q"]}
 ITEMS = SCHEMA["items"]
-OPCLASSES = ["vector_l2_ops", "vector_ip_ops", "vector_cosine_ops"]
+OPCLASSES = ["vector_l2_ops", "vector_ip_ops", "vector_cosine_ops", "vector_l1_ops"]  # HNSW's
 INDEX = "CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH ("
 
 CASES = [

@@ -2,7 +2,9 @@
 
 Each takes whole Arrow batches of FLOAT[] lists, computes in float32 as pgvector does, and
 raises pgvector's errors (dimension mismatch, overflow). DuckDB's native array functions cover
-the rest (L2, inner product, cosine), so these stay off the hot path of k-NN search.
+L2, inner product and cosine distance; L1 (`<+>`) has none, so an exact k-NN search by L1 calls
+`vsql_l1_distance` on every batch of rows it reads. `create_once` also registers the k-NN
+executor's batch function, which LATERAL searches call per chunk of outer rows.
 """
 
 from __future__ import annotations

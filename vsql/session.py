@@ -1,6 +1,9 @@
 """The one execution path every surface calls: parse, analyze, plan, execute.
 
-The DB-API cursor, the shell and the notebook magics all run SQL through `Session.execute`.
+The shell and the notebook magics run SQL through the DB-API cursor, whose `execute` calls
+`Session.compile` and then `Session.run` (it starts the DB-API's implicit transaction between the
+two); `executemany` and the connection's commit and rollback call `Session.execute`, which is
+those two steps together, and bulk loads call `Session.insert_arrow`.
 Compiled statements are cached per SQL text and parameter shape until the schema changes. The
 session also owns the transaction: writes to indexed tables are remembered until COMMIT, when the
 indexes learn of them, or ROLLBACK, when they are forgotten.
@@ -24,10 +27,11 @@ from vsql.engine.duckdb.catalog import Catalog
 from vsql.engine.duckdb.executor import DuckDBExecutor, fetch_arrow, to_sql
 from vsql.engine.knn import KnnExecutor, KnnStatements, batch_sql, filter_part, prepare
 from vsql.errors import ProgrammingError, translate
-from vsql.index.store import IndexManager, committing, generation, schema_changed, schema_epoch, settled
+from vsql.index.store import IndexManager
 from vsql.mlops import functions, models, reembed
 from vsql.plan.planner import Plan, plan
 from vsql.settings import Settings
+from vsql.sql import statements as st
 from vsql.sql import vectors
 from vsql.sql.analyze import analyze
 from vsql.sql.dialect import Explain
@@ -38,7 +42,6 @@ _RETURNS_ROWS = (
     exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, exp.Pragma, exp.Show, exp.Command, Explain,
 )
 _KEY_COLUMN = "__vsql_key"
-_VSQL_COMMANDS = {(c,) for c in ("create", "drop", "reindex", "alter_index", "alias", "bind_model")}
 _NESTED = re.compile(r"\[|STRUCT|MAP|UNION")
 # statements the engine runs as written (sqlglot could not parse them) that may write tables
 _WRITING_COMMANDS = {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE", "IMPORT", "ALTER", "UPSERT", "REPLACE"}
@@ -81,8 +84,8 @@ class Session:
         self.knn = KnnExecutor(self.executor, self.indexes, self.settings)
         self.lock = threading.RLock()
         self.in_transaction = False
-        self._began_at = generation()
-        self._epoch = schema_epoch()
+        self._began_at = self.indexes.shared.generation
+        self._epoch = self.indexes.shared.schema_epoch
         self._pending: dict[str, list] = defaultdict(list)  # index -> keys written in this transaction
         self._compiled: OrderedDict[tuple, list[Compiled]] = OrderedDict()
         self.reembeds: dict[tuple[str, str], reembed.Job] = {}  # background re-embeddings by (table, column)
@@ -98,8 +101,8 @@ class Session:
         with self.lock, _translated():
             if self.reembeds:  # before planning: a switch changes the indexes statements use
                 reembed.switch_ready(self)
-            if self._epoch != schema_epoch():  # another connection changed tables or indexes
-                self._epoch = schema_epoch()
+            if self._epoch != self.indexes.shared.schema_epoch:  # another connection changed tables or indexes
+                self._epoch = self.indexes.shared.schema_epoch
                 self.catalog.invalidate()
                 self.indexes.invalidate()
             key = (sql, _signature(params), self.catalog.version)
@@ -126,7 +129,7 @@ class Session:
 
     def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
         the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes)
-        if the_plan.action == "setting" or the_plan.command[:1] in _VSQL_COMMANDS:
+        if the_plan.action == "setting" or the_plan.action == "index" and _key(the_plan.tree) not in _ENGINE_FIRST:
             return Compiled((), the_plan)  # vsql's own: nothing for the engine to run
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
         key_type = lambda spec: self.catalog.table(  # noqa: E731
@@ -215,7 +218,7 @@ class Session:
         """COMMIT or ROLLBACK; outside a transaction it changes nothing (PostgreSQL only warns)."""
         if not self.in_transaction:
             return
-        with committing() if sql == "COMMIT" and self._pending else nullcontext():
+        with self.indexes.shared.committing() if sql == "COMMIT" and self._pending else nullcontext():
             try:
                 self.executor.run(sql)
             except Exception:
@@ -228,7 +231,7 @@ class Session:
     def _transaction(self, statement: exp.Expr) -> None:
         if isinstance(statement, exp.Transaction):
             self.in_transaction = True
-            self._began_at = generation()
+            self._began_at = self.indexes.shared.generation
             self.settings.begin()
             return
         committed = isinstance(statement, exp.Commit)
@@ -257,34 +260,12 @@ class Session:
         return Result(None, -1)
 
     def _index_command(self, statement: Compiled) -> Result:
-        action, *args = statement.plan.command
-        rewritten = []
-        with committing():  # other connections ask the table until the index is in place
+        handler = _COMMANDS[_key(statement.plan.tree)]
+        with self.indexes.shared.committing():  # other connections ask the table until the index is in place
             with self._atomic():
                 for sql in statement.sql:  # DROP TABLE, ALTER TABLE: the engine's part first
                     self.executor.run(sql)
-                if action == "create":
-                    self.indexes.create(*args)
-                elif action == "drop":
-                    names, if_exists = args
-                    for name in names:
-                        self.indexes.drop(name, if_exists)
-                elif action == "drop_table":
-                    for table in args[0]:
-                        self.indexes.drop_for_table(table)
-                elif action == "alter_table":
-                    rewritten = self.indexes.table_altered(*args)  # ALTER ... TYPE ... USING rewrites rows
-                elif action == "alter_index":
-                    self.indexes.reindex(*args)
-                elif action == "alias":
-                    self.indexes.alias(*args)
-                elif action == "bind_model":
-                    models.bind(self.con, self.catalog, *args)
-                else:
-                    kind, target = args
-                    names = [s.name for s in self.indexes.for_table(target)] if kind == "TABLE" else [target]
-                    for index in names:
-                        self.indexes.reindex(index)
+                rewritten = handler(self, *statement.plan.command) or ()
             if not self.in_transaction:  # else the build read this transaction's own view
                 self.indexes.catch_up()
             for spec in rewritten:
@@ -297,9 +278,12 @@ class Session:
         the_plan = statement.plan
         *prelude, sql = statement.sql
         table = self._tracked(sql, _bind(params, the_plan.vector_params), the_plan.writes, prelude)
-        if isinstance(the_plan.tree, (exp.Copy, exp.TruncateTable)):
-            return Result(None, table.column(0)[0].as_py() if table.num_rows else -1)
-        if the_plan.tree.args.get("returning") is not None:
+        returning = the_plan.tree.args.get("returning") is not None
+        if _KEY_COLUMN not in table.schema.names:  # run as written (COPY, TRUNCATE, keys rewritten)
+            if returning:
+                return Result(table, table.num_rows)
+            return Result(None, table.column(0)[0].as_py() if table.num_rows else -1)  # DuckDB's count
+        if returning:
             return Result(table.drop_columns([_KEY_COLUMN]), table.num_rows)
         return Result(None, table.num_rows)
 
@@ -327,7 +311,7 @@ class Session:
         the_plan = statement.plan
         spec = the_plan.ann.index
         pending = self._pending.get(spec.name, [])
-        began = generation()
+        began = self.indexes.shared.generation
         if any(p is None for p in pending) or not self._index_usable(began):
             # this transaction rewrote the table wholesale, or the shared index and this
             # transaction disagree on another connection's commit: the table answers
@@ -349,7 +333,7 @@ class Session:
                                      the_plan.tree.args.get("analyze"))
         else:
             table = self.knn.run(the_plan, statement.knn, exact, bound, keys, current, index_only).table
-            if generation() != began:  # a commit reached the index during the search
+            if self.indexes.shared.generation != began:  # a commit reached the index during the search
                 return _result(the_plan.tree, self.executor.run(exact, bound))
         return Result(table, table.num_rows)
 
@@ -364,18 +348,18 @@ class Session:
         writes are pending, and no other commit reached them since it began."""
         if any(self._pending.get(spec.name) for spec in specs):
             return False
-        return self._index_usable(generation())
+        return self._index_usable(self.indexes.shared.generation)
 
     def _index_usable(self, now: int) -> bool:
         """Whether the shared indexes hold what this transaction sees, but for its own pending
         writes: no commit (or index build) is on its way to them, and none reached them since
         the transaction began."""
-        return settled() and (not self.in_transaction or self._began_at == now)
+        return self.indexes.shared.settled() and (not self.in_transaction or self._began_at == now)
 
     def _tracked(self, sql: str, params: Any, specs, prelude=()) -> pa.Table:
         """Run a write that returns the keys it touched, and let the indexes `specs` learn them at
         its commit (until then, this transaction's searches read those rows from the table)."""
-        with committing() if not self.in_transaction else nullcontext():
+        with self.indexes.shared.committing() if not self.in_transaction else nullcontext():
             with self._atomic() as own:
                 for setup in prelude:
                     self.executor.run(setup)
@@ -400,7 +384,7 @@ class Session:
     def _schema_changed(self) -> None:
         self.catalog.invalidate()
         self.indexes.invalidate()
-        schema_changed()
+        self.indexes.shared.schema_changed()
 
     def close(self) -> None:
         reembed.stop_all(self)
@@ -411,6 +395,47 @@ class Session:
                 self.indexes.close()
             finally:
                 self.con.close()
+
+
+def _key(tree: exp.Expr) -> tuple[type, str | None]:
+    """A statement's node class and kind: sqlglot's CREATE, DROP and ALTER name what they act on
+    in `kind`, as does REINDEX."""
+    return type(tree), tree.args.get("kind")
+
+
+def _drop_indexes(session: Session, names: list[str], if_exists: bool) -> None:
+    for name in names:
+        session.indexes.drop(name, if_exists)
+
+
+def _drop_indexes_of(session: Session, tables: list) -> None:
+    for table in tables:
+        session.indexes.drop_for_table(table)
+
+
+def _reindex(session: Session, names: list[str]) -> None:
+    for name in names:
+        session.indexes.reindex(name)
+
+
+# What vsql does for the statements it carries out, by `_key`: handler(session, *the plan's
+# command) -> the indexes whose rows the statement may have rewritten, if any.
+_COMMANDS = {
+    (exp.Create, "INDEX"): lambda session, *args: session.indexes.create(*args),
+    (exp.Create, "TABLE"): _drop_indexes_of,  # CREATE OR REPLACE TABLE
+    (exp.Drop, "INDEX"): _drop_indexes,
+    (exp.Drop, "TABLE"): _drop_indexes_of,
+    (exp.Alter, "INDEX"): lambda session, name, options: session.indexes.reindex(name, options),
+    (exp.Alter, "TABLE"): lambda session, *args: session.indexes.table_altered(*args),  # TYPE ... USING rewrites rows
+    (st.CreateVectorAlias, None): lambda session, name, index: session.indexes.alias("create", name, index),
+    (st.AlterVectorAlias, None): lambda session, name, index: session.indexes.alias("alter", name, index),
+    (st.DropVectorAlias, None): lambda session, name, if_exists: session.indexes.alias("drop", name, None, if_exists),
+    (st.SetModel, None): lambda session, *args: models.bind(session.con, session.catalog, *args),
+    (st.Reindex, "INDEX"): _reindex,
+    (st.Reindex, "TABLE"): _reindex,
+}
+# the table DDL among them the engine runs first; vsql then follows it
+_ENGINE_FIRST = {(exp.Create, "TABLE"), (exp.Drop, "TABLE"), (exp.Alter, "TABLE")}
 
 
 class _Atomic:

@@ -1,9 +1,13 @@
-"""Runs an ANN plan on DuckDB: the index proposes candidate keys, DuckDB has the last word.
+"""Runs an ANN plan on DuckDB: the index proposes candidate keys, and one of three paths answers.
 
-The user's statement runs unchanged but for one added predicate, `key IN (candidates)`, so
-projections, filters, exact distances, ordering and ties are DuckDB's, over the transaction's
-own view of the table. The index only narrows the rows; when it proposes too few (a selective or
-correlated filter, rows written since), the search widens, and in the end falls back to exact.
+Most statements run unchanged but for one added predicate, `key IN (candidates)`, so projections,
+filters, exact distances and ordering (ties by the table's key, as the planner's ORDER BY breaks
+them) are DuckDB's, over the transaction's own view of the table. A statement selecting only the
+key and the distance is answered from the index alone, without DuckDB: its distances are computed
+as DuckDB computes them (`engine_distances`), its ties broken by key too. LATERAL searches call
+the index through a UDF, once per chunk of outer rows (`batch_sql`). When the index proposes too
+few rows (a selective or correlated filter, rows written since), the search widens, and in the
+end falls back to exact search on DuckDB.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlglot import exp
 from udfs.vector_udfs import create_once
 from vsql.engine.duckdb.executor import DuckDBExecutor, engine_distances, to_sql, vector_type
 from vsql.index.faiss_index import Hits, Subset
-from vsql.index.store import IndexManager, generation, settings_depth
+from vsql.index.store import IndexManager, settings_depth
 from vsql.plan.planner import CHECKED_CANDIDATES, KnnSearch, Plan, Strategy, choose, distrust, widen
 from vsql.settings import Settings
 from vsql.sql import dialect as d
@@ -170,6 +174,8 @@ class KnnExecutor:
         hits = allowed = None
         while True:
             rounds += 1
+            if strategy.kind == "exact" and not loaded.index.access.lossless:
+                strategy = widen(strategy, matching)  # brute force over approximate vectors: the engine's instead
             if strategy.kind == "exact_sql":
                 table, hits = self._run(exact_sql, params), None
                 break
@@ -185,7 +191,7 @@ class KnnExecutor:
                         # k matching rows among the nearest rows of all are the nearest matching rows
                         kept = allowed[loaded.index.slots_of(hits.keys)]
                         hits = Hits(hits.keys[kept][: search.k], hits.distances[kept][: search.k])
-                    elif allowed is not None and loaded.index.missed(
+                    elif (allowed is not None or loaded.index.duplicated) and loaded.index.missed(
                             query, hits.keys, min(strategy.candidates, matching), allowed):
                         strategy = distrust(strategy)
                         continue
@@ -233,10 +239,11 @@ class KnnExecutor:
             if strategy.kind == "exact":
                 hits = index.exact(matrix, k, allowed)
             else:
-                wide = max(k, CHECKED_CANDIDATES) if allowed is not None else k
+                checked = allowed is not None or index.duplicated
+                wide = max(k, CHECKED_CANDIDATES) if checked else k
                 hits = index.search(matrix, wide, strategy.depth, allowed)
                 hits = [Hits(h.keys[:k], h.distances[:k]) if len(h.keys) >= min(wide, matching) and not (
-                            allowed is not None and index.missed(q, h.keys, min(wide, matching), allowed))
+                            checked and index.missed(q, h.keys, min(wide, matching), allowed))
                         else index.exact(q[None, :], k, allowed)[0] for q, h in zip(matrix, hits)]
             hits = _engine_distances(index, matrix, hits)
             answerable = index.answerable(matrix)
@@ -261,8 +268,8 @@ class KnnExecutor:
             f"{outcome.matching} / {outcome.total} rows ({strategy.selectivity:.2%})",
         ]
         if strategy.kind not in ("exact", "exact_sql"):
-            depth_name = "ef_search" if search.index.method == "hnsw" else "probes"
-            lines.append(f"effective {depth_name}: {strategy.depth}; candidates asked: {strategy.candidates}")
+            lines.append(f"effective {search.index.access.depth_label}: {strategy.depth}; "
+                         f"candidates asked: {strategy.candidates}")
         if outcome.index_only:
             lines.append("answered from the index alone: the statement selects only the key and the distance")
         if analyze:
@@ -293,7 +300,7 @@ class KnnExecutor:
 
     def _depth(self, spec, index, k: int) -> int:
         """The search depth a user set, else the index's calibrated one, scaled to k."""
-        return settings_depth(spec, self.settings) or _scaled(index, k)
+        return settings_depth(spec, self.settings) or index.access.default_depth(index.tuned, k)
 
     def _filter(self, part: Part, params: Any, loaded, reusable: bool) -> Filtered:
         """The keys a filter keeps, and the index slots holding them; remembered for repeated
@@ -301,7 +308,7 @@ class KnnExecutor:
         bound = part.bind(params)
         memo = None
         if reusable and part.self_contained:
-            memo = (part.sql, _frozen(bound), generation(), id(loaded.index))
+            memo = (part.sql, _frozen(bound), self.indexes.shared.generation, id(loaded.index))
             if memo in self._filters:
                 self._filters.move_to_end(memo)
                 return self._filters[memo]
@@ -410,14 +417,6 @@ def _frozen(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return tuple(_frozen(v) for v in value)
     return value
-
-
-def _scaled(index, k: int) -> int:
-    """The calibrated (or tuned) depth for k = 10, scaled to k; an HNSW index never calibrated
-    searches at pgvector's default ef_search of 40, and calibration starts there."""
-    if index.method == "hnsw":
-        return round((index.tuned or 40) * max(1.0, k / 10))
-    return max(1, round((index.tuned or 1) * max(1.0, k / 10)))
 
 
 def _with(params: Any, slot: Any, candidates: np.ndarray) -> Any:

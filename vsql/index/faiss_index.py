@@ -24,15 +24,14 @@ from typing import NamedTuple
 import faiss
 import numpy as np
 
+from vsql.errors import NotSupportedError
+from vsql.index.methods import METHODS, Method
+from vsql.sql.metrics import METRICS, Metric
+
 FORMAT = 2  # 2: hashes.npy
-METRICS = {"l2": faiss.METRIC_L2, "ip": faiss.METRIC_INNER_PRODUCT, "cosine": faiss.METRIC_INNER_PRODUCT}
-_EF_STEPS = (40, 48, 64, 80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1000)  # 40: pgvector's default
 _CALIBRATION_QUERIES = 100
 _MOVE_ROWS = 1 << 16  # rows moved at a time when holding rows out: the temporary copy stays small
 _PARALLEL_QUERIES = 16  # batches at least this large search on every core
-# Rows of brute force that scoring one graph neighbour costs (an ef_search step scores up to 2 x m):
-# measured 1.6-11 at m 16 against gathered rows, 0.2-1.6 against a bitmap over all slots.
-_SCATTERED_READ = 1.5
 TARGET_RECALL = 0.97  # calibrated a little above the 0.95 promised, for unseen queries
 
 
@@ -57,8 +56,8 @@ class IndexFileError(Exception):
 
 @dataclass
 class FaissIndex:
-    method: str  # "hnsw" | "ivfflat"
-    metric: str  # "l2" | "ip" | "cosine"
+    method: str  # a name in methods.METHODS
+    metric: str  # a name in metrics.METRICS
     dim: int
     options: dict
     index: faiss.Index
@@ -67,9 +66,18 @@ class FaissIndex:
     hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     tuned: int | None = None  # calibrated ef_search / probes reaching TARGET_RECALL
     _lookup: tuple | None = field(default=None, repr=False)  # key -> live slot, built on demand
+    _duplicates: tuple = field(default=((), False), repr=False)  # see `duplicated`
     _copy: np.ndarray | None = field(default=None, repr=False)  # IVF's vectors by slot
     _copied: int = field(default=0, repr=False)
     _zeros: tuple = field(default=(0, np.empty(0, bool), False), repr=False)  # see _zero_mask
+
+    @property
+    def access(self) -> Method:
+        return METHODS[self.method]
+
+    @property
+    def distance(self) -> Metric:
+        return METRICS[self.metric]
 
     # -- building ---------------------------------------------------------------------------
 
@@ -89,16 +97,7 @@ class FaissIndex:
         hashes = np.zeros(len(keys), np.uint64) if hashes is None else np.array(hashes, dtype=np.uint64)
         held = _hold_out(keys, hashes, prepared)
         vectors, queries = prepared[: len(prepared) - held], prepared[len(prepared) - held :]
-        if method == "hnsw":
-            index = faiss.IndexHNSWFlat(dim, options["m"], METRICS[metric])
-            index.hnsw.efConstruction = options["ef_construction"]
-        else:
-            lists = max(1, min(options["lists"], len(vectors)))
-            index = faiss.IndexIVFFlat(faiss.IndexFlat(dim, METRICS[metric]), dim, lists, METRICS[metric])
-            index.cp.min_points_per_centroid = 1  # small tables train too, without Faiss's warning on stderr
-            sample = vectors if len(vectors) <= lists * 64 else vectors[
-                np.random.default_rng(0).choice(len(vectors), lists * 64, replace=False)]
-            index.train(sample if len(sample) else np.zeros((1, dim), np.float32))
+        index = METHODS[method].create(dim, _faiss_metric(metric), options, vectors)
         built = cls(method, metric, dim, dict(options), index)
         built._add(keys[: len(vectors)], vectors, hashes[: len(vectors)], progress)
         built.tuned = built._calibrate(queries, vectors)
@@ -127,8 +126,8 @@ class FaissIndex:
             return None
         k = min(10, len(vectors))
         queries = _prepare(queries, self.metric)
-        _, expected = faiss.knn(queries, vectors, k, metric=METRICS[self.metric])  # no copy of the vectors
-        steps = _EF_STEPS if self.method == "hnsw" else _probe_steps(self.index.nlist)
+        _, expected = faiss.knn(queries, vectors, k, metric=_faiss_metric(self.metric))  # no copy of the vectors
+        steps = self.access.calibration_steps(self.index)
         for depth in steps:
             _, found = self.index.search(queries, k, params=self._params(depth, k, None))
             hits = sum(len(np.intersect1d(f[f >= 0], e)) for f, e in zip(found, expected))
@@ -145,8 +144,9 @@ class FaissIndex:
     def exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None,
               subset: Subset | None = None) -> list[Hits]:
         """Keys of the k nearest live allowed rows per query, by brute force: for few matching rows
-        this beats a graph search, and it is exact. Over a `subset` of the allowed rows gathered
-        beforehand when there is one, else with Faiss's flat scan testing a bitmap at every slot."""
+        this beats a graph search, and it is exact (refused where the method's stored vectors are
+        lossy). Over a `subset` of the allowed rows gathered beforehand when there is one, else
+        with Faiss's flat scan testing a bitmap at every slot."""
         return self._nan_last(queries, k, allowed, lambda q, within: self._exact(q, k, within, subset))
 
     def _nan_last(self, queries: np.ndarray, k: int, allowed: np.ndarray | None, search) -> list[Hits]:
@@ -175,32 +175,12 @@ class FaissIndex:
         selector = None if mask.all() else self._selector(mask)
         k = min(k, len(self.keys))
         queries = _prepare(queries, self.metric)
-        scores, slots = self.index.search(queries, k, params=self._params(depth, k, selector))
-        if self.method == "ivfflat" and allowed is not None:
-            scores, slots = self._probe_until_stable(queries, k, depth, selector, scores, slots)
+        scores, slots = self.access.search(self.index, queries, k, depth, selector, filtered=allowed is not None)
         return self._hits(scores, slots)
 
-    def _probe_until_stable(self, queries, k, depth, selector, scores, slots):
-        """A filter whose rows lie in lists far from the query leaves the nearest lists with few
-        or poor matches: probe twice as many lists until a query's answer holds through two
-        doublings. (One was not enough: on a correlated 50% filter the answer often holds from 5
-        to 10 probes, before the lists holding the nearest matching rows; recall 0.91 against 1.0.)"""
-        unsettled, calm = np.arange(len(queries)), np.zeros(len(queries), int)
-        while len(unsettled) and depth < self.index.nlist:
-            depth *= 2
-            more_scores, more_slots = self.index.search(queries[unsettled], k, params=self._params(depth, k, selector))
-            same = np.array([set(a) == set(b) for a, b in zip(more_slots, slots[unsettled])], bool)
-            scores[unsettled], slots[unsettled] = more_scores, more_slots
-            calm[unsettled] = np.where(same, calm[unsettled] + 1, 0)
-            unsettled = unsettled[calm[unsettled] < 2]
-        return scores, slots
-
     def _hits(self, scores: np.ndarray, slots: np.ndarray) -> list[Hits]:
-        """Faiss's answer as keys and SQL's distances (L2 not squared, <#> negated, cosine 1 - ip)."""
-        if self.metric == "l2":
-            distances = np.sqrt(np.maximum(scores, 0))
-        else:
-            distances = (1 - scores) if self.metric == "cosine" else -scores
+        """Faiss's answer as keys and SQL's distances."""
+        distances = self.distance.from_faiss(scores)
         return [Hits(self.keys[row[row >= 0]], dist[row >= 0].astype(np.float64)) for row, dist in zip(slots, distances)]
 
     def _selector(self, mask: np.ndarray) -> faiss.IDSelector:
@@ -210,21 +190,20 @@ class FaissIndex:
         return selector
 
     def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None, subset: Subset | None) -> list[Hits]:
+        self._lossless("brute force")
         _threads_for(len(queries))
         if subset is not None:
             k = min(k, len(subset.slots))
             if k <= 0:
                 return [_NO_HITS for _ in range(len(queries))]
-            scores, found = faiss.knn(_prepare(queries, self.metric), subset.vectors, k, metric=METRICS[self.metric])
+            scores, found = faiss.knn(_prepare(queries, self.metric), subset.vectors, k,
+                                      metric=_faiss_metric(self.metric))
             return self._hits(scores, np.where(found >= 0, subset.slots[found], -1))
         if len(self.keys) == 0 or k <= 0:
             return [_NO_HITS for _ in range(len(queries))]
         selector = self._selector(self.alive if allowed is None else self.alive & allowed)
         k = min(k, len(self.keys))
-        if self.method == "hnsw":
-            flat, params = self.index.storage, faiss.SearchParameters(sel=selector)
-        else:
-            flat, params = self.index, faiss.SearchParametersIVF(nprobe=self.index.nlist, sel=selector)
+        flat, params = self.access.scan(self.index, selector)
         scores, slots = flat.search(_prepare(queries, self.metric), k, params=params)
         return self._hits(scores, slots)
 
@@ -232,50 +211,49 @@ class FaissIndex:
         """The live allowed slots with their vectors copied together, for a filter that repeats:
         its brute force then reads a tenth of the memory a bitmap scan reads at 10% selectivity,
         in order (about 20 times faster), instead of testing every slot."""
+        self._lossless("brute force")
         zeros = self._zero_mask()
         slots = np.flatnonzero(self.alive & allowed if zeros is None else self.alive & allowed & ~zeros)
         return Subset(slots, self._vectors_at(slots))
 
     def answerable(self, queries: np.ndarray) -> np.ndarray:
-        """Which queries have distances to rows: not a NULL's NaN stand-in, nor, for cosine, a
-        zero vector, whose cosine distance to every row is NaN. Those have no nearest rows: the
-        searches return none, and a statement then runs exactly, as SQL orders NaN and NULL."""
+        """Which queries have distances to rows: not a NULL's NaN stand-in, nor, for a normalised
+        metric (cosine), a zero vector, whose distance to every row is NaN. Those have no nearest
+        rows: the searches return none, and a statement then runs exactly, as SQL orders NaN and NULL."""
         queries = np.asarray(queries)
         ok = np.isfinite(queries).all(axis=1)
-        return ok & queries.any(axis=1) if self.metric == "cosine" else ok
+        return ok & queries.any(axis=1) if self.distance.normalized else ok
 
     def _zero_mask(self) -> np.ndarray | None:
-        """Cosine: a mask of the slots holding a zero vector (None when none does). Their distance
-        is NaN in SQL, which sorts after every number, so the searches leave them out and rank
-        them last (`_nan_last`). Each slot is looked at once, as it is first searched."""
-        if self.metric != "cosine":
+        """A normalised metric (cosine): a mask of the slots holding a zero vector (None when none
+        does). Their distance is NaN in SQL, which sorts after every number, so the searches leave
+        them out and rank them last (`_nan_last`). Each slot is looked at once, as it is first searched."""
+        if not self.distance.normalized:
             return None
         seen, mask, some = self._zeros
         total = self.index.ntotal
         if seen < total:
-            new = self._vectors()[seen:total] if self.method == "hnsw" else self.index.reconstruct_n(seen, total - seen)
+            new = self._vectors()[seen:total] if self._held() else self._reconstruct(np.arange(seen, total))
             mask = np.concatenate([mask, ~new.any(axis=1)])
             self._zeros = seen, mask, some = total, mask, bool(mask.any())
         return mask if some else None
 
     def stored(self, keys: np.ndarray) -> np.ndarray | None:
         """The vectors of the live rows `keys` as the table holds them, in order; None when the
-        index holds them changed (normalised for cosine) or lacks one."""
+        index holds them changed (normalised, or approximated by a lossy method) or lacks one."""
         slots = self._slots(np.asarray(keys, dtype=np.int64))
-        if self.metric == "cosine" or len(slots) != len(keys):
+        if self.distance.normalized or not self.access.lossless or len(slots) != len(keys):
             return None
-        if self.method == "ivfflat" and self._copy is None:
-            self.index.make_direct_map(True)  # an id -> list map (8 bytes a row), not a copy of the vectors
-            return self.index.reconstruct_batch(slots) if len(slots) else np.empty((0, self.dim), np.float32)
-        return self._vectors_at(slots)
+        return self._vectors_at(slots) if self._held() else self._reconstruct(slots)
 
     def missed(self, query: np.ndarray, found: np.ndarray, k: int, allowed: np.ndarray | None,
                sample: int = 2048) -> bool:
-        """Whether the index likely missed more than a tenth of the k nearest allowed rows.
+        """Whether the index missed any of the k nearest allowed rows when they are few enough to
+        count them all, or likely more than a tenth of them, from a random sample, when they are not.
 
-        Counts the allowed rows nearer than the farthest row found: all of them when they are
-        few, else a random sample, scaled up. A filter whose matching rows lie far from the
-        query steers a graph search astray; this is how vsql notices. Costs one small brute force.
+        Counts the allowed rows nearer than the farthest row found. A filter whose matching rows
+        lie far from the query steers a graph search astray, and so do many copies of one vector;
+        this is how vsql notices. Costs one small brute force.
         """
         if len(found) < k:
             return True
@@ -288,32 +266,42 @@ class FaissIndex:
             scale = len(slots) / len(picked)
         nearer = int((self._score(query, picked) < worst).sum())
         missing = nearer * scale - int((found_scores < worst).sum())
-        return missing > 0.1 * k + 2 * np.sqrt(nearer) * (scale if scale > 1 else 0)
+        if scale == 1.0:  # counted, not estimated: a missed row is certain, and brute force cheap
+            return missing > 0
+        return missing > 0.1 * k + 2 * np.sqrt(nearer) * scale
 
     def _score(self, query: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        """Exact scores, lower is nearer, in the index's own terms (squared L2 or -inner product)."""
-        rows = self._vectors_at(slots)
-        q = _prepare(query[None, :], self.metric)[0]
-        if self.metric == "l2":
-            diff = rows - q
-            return np.einsum("ij,ij->i", diff, diff)
-        return -(rows @ q)
+        """Exact distances, lower is nearer; none (a zero vector under cosine) is farthest."""
+        self._lossless("a sampled check")
+        distances = self.distance.distances(query[None, :], self._vectors_at(slots))[0]
+        return np.where(np.isnan(distances), np.inf, distances)
 
     def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
         return self._vectors()[slots]
 
     def _vectors(self) -> np.ndarray:
-        """Every slot's vector: HNSW's own flat storage, or (IVF lists hold them scattered) a
-        contiguous copy kept beside the index."""
-        if self.method == "hnsw":
-            storage = faiss.downcast_index(self.index.storage)
-            everything = faiss.rev_swig_ptr(storage.get_xb(), self.index.ntotal * self.dim)
-            return np.asarray(everything).reshape(self.index.ntotal, self.dim)
+        """Every slot's vector: read in place where the method stores them flat (HNSW), else a
+        contiguous copy kept beside the index (IVF's lists hold them scattered)."""
+        view = self.access.view(self.index)
+        if view is not None:
+            return view
         if self._copy is None:
-            self.index.make_direct_map(True)
-            self._copy = self.index.reconstruct_n(0, self.index.ntotal)
+            self._copy = self._reconstruct(np.arange(self.index.ntotal))
             self._copied = len(self._copy)
         return self._copy[: self._copied]
+
+    def _held(self) -> bool:
+        """Whether every slot's vector can be read without reconstructing it from the index."""
+        return self._copy is not None or self.access.view(self.index) is not None
+
+    def _reconstruct(self, slots: np.ndarray) -> np.ndarray:
+        self.access.readable(self.index)
+        return self.index.reconstruct_batch(slots) if len(slots) else np.empty((0, self.dim), np.float32)
+
+    def _lossless(self, what: str) -> None:
+        """Refuse to treat a lossy method's stored vectors as the rows' own."""
+        if not self.access.lossless:
+            raise NotSupportedError(f"{what} over a {self.method} index is not exact: it stores approximate vectors")
 
     def _keep_copy(self, part: np.ndarray) -> None:
         """Append to IVF's copy of the vectors, in room that doubles as it fills."""
@@ -360,9 +348,7 @@ class FaissIndex:
         return sorted_slots[pos[sorted_keys[pos] == keys]]
 
     def _params(self, depth: int, k: int, selector) -> faiss.SearchParameters:
-        if self.method == "hnsw":
-            return faiss.SearchParametersHNSW(efSearch=int(max(depth, k)), sel=selector)
-        return faiss.SearchParametersIVF(nprobe=int(min(max(depth, 1), self.index.nlist)), sel=selector)
+        return self.access.params(self.index, depth, k, selector)
 
     # -- maintenance ------------------------------------------------------------------------
 
@@ -394,12 +380,20 @@ class FaissIndex:
 
     @property
     def rows_per_depth(self) -> float:
-        """About how many rows a brute force reads in the time one unit of search depth costs:
-        an ef_search step of HNSW scores up to 2 x m neighbours scattered in memory, an IVF probe
-        scans one list, dead entries included (and without counting the alive mask per query)."""
-        if self.method == "hnsw":
-            return _SCATTERED_READ * 2 * self.options["m"]
-        return self.index.ntotal / self.index.nlist
+        """About how many rows a brute force reads in the time one unit of search depth costs."""
+        return self.access.rows_per_depth(self.index, self.options)
+
+    @property
+    def duplicated(self) -> bool:
+        """Whether more than 1% of the live rows share their vector with another row. HNSW's
+        neighbour pruning leaves the copies of one vector with few links, and a graph search
+        then misses rows (in 29 of 30 small tables with 30% zero vectors): searches of such an
+        index check their answers as filtered ones do (`missed`)."""
+        state = (len(self.keys), self.live)
+        if self._duplicates[0] != state:
+            live = self.hashes[self.alive]
+            self._duplicates = (state, len(live) - len(np.unique(live)) > 0.01 * len(live))
+        return self._duplicates[1]
 
     @property
     def live(self) -> int:
@@ -467,20 +461,14 @@ def _threads_for(queries: int) -> None:
 
 def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if metric == "cosine" and len(vectors):
+    if METRICS[metric].normalized and len(vectors):
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms > 0, norms, 1)
     return vectors
 
 
-def depth_steps(index: FaissIndex) -> tuple[int, ...]:
-    """The search depths tuning tries, shallowest first (below pgvector's default ef_search too)."""
-    return (10, 16, 20, 24, 32, *_EF_STEPS) if index.method == "hnsw" else _probe_steps(index.index.nlist)
-
-
-def _probe_steps(lists: int) -> tuple[int, ...]:
-    steps = sorted({max(1, round(lists * f)) for f in (0.01, 0.02, 0.03, 0.05, 0.08, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0)})
-    return tuple(steps)
+def _faiss_metric(metric: str) -> int:
+    return getattr(faiss, METRICS[metric].faiss)
 
 
 def _npy(array: np.ndarray) -> bytes:

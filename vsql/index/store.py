@@ -30,14 +30,9 @@ from sqlglot import exp
 from vsql.engine.duckdb.executor import fetch_arrow
 from vsql.errors import NotSupportedError, ProgrammingError
 from vsql.index.faiss_index import FaissIndex, IndexFileError
+from vsql.index.methods import METHODS, Method
+from vsql.sql.metrics import BY_OPCLASS, opclasses
 
-OPCLASSES = {"vector_l2_ops": "l2", "vector_ip_ops": "ip", "vector_cosine_ops": "cosine"}
-OPERATOR_METRIC = {"<->": "l2", "<#>": "ip", "<=>": "cosine"}
-# pgvector's options: name -> (default, low, high)
-OPTIONS = {
-    "hnsw": {"m": (16, 2, 100), "ef_construction": (64, 4, 1000)},
-    "ivfflat": {"lists": (100, 1, 32768)},
-}
 _REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
 _CHECKPOINT_CHANGES = 50_000  # rewrite the file once the index has learnt this many changes since
 
@@ -74,7 +69,11 @@ class IndexSpec:
 
     @property
     def metric(self) -> str:
-        return OPCLASSES[self.opclass]
+        return BY_OPCLASS[self.opclass].name
+
+    @property
+    def access(self) -> Method:
+        return METHODS[self.method]
 
     def serves(self, info) -> bool:
         """Whether this index is on the table `info` (a TableInfo): same schema and name, and not
@@ -91,60 +90,61 @@ class Loaded:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-# Indexes loaded in this process, per database file, shared by its open connections: a commit on
-# one connection updates the index every other connection searches. The last to close drops them.
-_REGISTRY: dict[str, dict[str, Loaded]] = {}
-_OPEN: dict[str, int] = {}
-_GENERATION = [0]  # bumped whenever a commit reaches an in-memory index
+@dataclass
+class Shared:
+    """What the connections of one database in this process share: its loaded indexes (a commit on
+    one connection updates the index every other one searches), and the counters that tell a
+    transaction whether those indexes still hold what it sees. Another database's commits and
+    builds leave them alone."""
+
+    loaded: dict[str, Loaded] = field(default_factory=dict)
+    connections: int = 0
+    generation: int = 0  # bumped whenever a commit reaches an index: a transaction that began at
+    #                      another generation may not see what an index holds, so it asks the table
+    in_flight: int = 0  # commits (and index builds) under way that the indexes may not reflect yet
+    schema_epoch: int = 0  # bumped by every change of tables or indexes made through vsql
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def bump(self) -> None:
+        with self.lock:
+            self.generation += 1
+
+    @contextmanager
+    def committing(self):
+        """Around a write's COMMIT in DuckDB until the indexes have learned it (or an index build
+        is in place): a search that overlaps it, on any connection, asks the table instead."""
+        with self.lock:
+            self.in_flight += 1
+            self.generation += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                self.generation += 1
+
+    def settled(self) -> bool:
+        """No commit is on its way to the indexes."""
+        return not self.in_flight
+
+    def schema_changed(self) -> None:
+        """Tell every connection of the database to reread its catalog before its next statement."""
+        with self.lock:
+            self.schema_epoch += 1
 
 
-def generation() -> int:
-    """Which commits the in-memory indexes reflect: a transaction that began at another
-    generation may not see what an index holds, so it asks the table instead."""
-    return _GENERATION[0]
-
-
-_IN_FLIGHT = [0]  # commits (and index builds) under way that the shared indexes may not reflect yet
-_SCHEMA_EPOCH = [0]  # bumped by every change of tables or indexes made through vsql in this process
-_STATE = threading.Lock()
-
-
-@contextmanager
-def committing():
-    """Around a write's COMMIT in DuckDB until the shared indexes have learned it (or an index
-    build is in place): a search that overlaps it, on any connection, asks the table instead."""
-    with _STATE:
-        _IN_FLIGHT[0] += 1
-        _GENERATION[0] += 1
-    try:
-        yield
-    finally:
-        with _STATE:
-            _IN_FLIGHT[0] -= 1
-            _GENERATION[0] += 1
-
-
-def settled() -> bool:
-    """No commit is on its way to the indexes."""
-    return not _IN_FLIGHT[0]
-
-
-def schema_epoch() -> int:
-    return _SCHEMA_EPOCH[0]
-
-
-def schema_changed() -> None:
-    """Tell every connection of this process to reread its catalog before its next statement."""
-    _SCHEMA_EPOCH[0] += 1
+# Per database file, while a connection to it is open; an in-memory database has its own.
+_SHARED: dict[str, Shared] = {}
+_SHARED_LOCK = threading.Lock()
 
 
 def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | None:
-    """The IndexSpec of `CREATE INDEX ... USING hnsw|ivfflat`, whether IF NOT EXISTS was given,
+    """The IndexSpec of `CREATE INDEX ... USING <a vsql method>`, whether IF NOT EXISTS was given,
     and whether the index was named; None for other indexes."""
     index = node.this
     params = index.args.get("params")
     using = params.args.get("using") if params is not None else None
-    if using is None or using.name.lower() not in OPTIONS:
+    if using is None or using.name.lower() not in METHODS:
         return None
     method = using.name.lower()
     table = index.args["table"]
@@ -154,12 +154,14 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | No
     target = columns[0].this
     if not isinstance(target, exp.Opclass):
         raise ProgrammingError(f"data type vector has no default operator class for access method \"{method}\": "
-                               f"name one of {', '.join(OPCLASSES)}")
+                               f"name one of {', '.join(opclasses(method))}")
     column, opclass = target.this, target.expression.name.lower()
     if not isinstance(column, exp.Column):
         raise NotSupportedError(f"vsql indexes a plain vector column, not an expression ({column.sql()})")
-    if opclass not in OPCLASSES:
-        raise NotSupportedError(f"operator class \"{opclass}\" is not supported: use one of {', '.join(OPCLASSES)}")
+    if opclass in BY_OPCLASS and opclass not in opclasses(method):
+        raise ProgrammingError(f'operator class "{opclass}" does not exist for access method "{method}"')
+    if opclass not in BY_OPCLASS:
+        raise NotSupportedError(f"operator class \"{opclass}\" is not supported: use one of {', '.join(opclasses(method))}")
     info = catalog.of(table)
     if info is None:
         raise ProgrammingError(f'relation "{table.name}" does not exist')
@@ -167,7 +169,7 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | No
         raise NotSupportedError(f'vsql indexes on temporary tables are not supported ("{table.name}")')
     if info.vector_dim(column.name) is None:
         raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
-    options = _options(method, [(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
+    options = METHODS[method].configure([(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
     name = index.name or f"{info.name}_{column.name}_idx"
     key = primary_key(catalog.con, info)
     spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options, schema=info.schema)
@@ -177,32 +179,13 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | No
 def alter_options(spec: IndexSpec, action: exp.Expr) -> dict:
     """The options of `ALTER INDEX name SET (option = value, ...)` over the index's current ones."""
     if not isinstance(action, exp.AlterSet) or not action.expressions:
-        raise NotSupportedError(f'ALTER INDEX on a vsql index takes SET (option = value, ...): {", ".join(OPTIONS[spec.method])}')
+        raise NotSupportedError(f'ALTER INDEX on a vsql index takes SET (option = value, ...): {", ".join(spec.access.options)}')
     pairs = []
     for item in action.expressions:
         if not isinstance(item, exp.EQ):
             raise ProgrammingError(f"expected option = value, not {item.sql()}")
         pairs.append((item.this.name, item.expression))
-    return _options(spec.method, pairs, spec.options)
-
-
-def _options(method: str, given: list[tuple[str, exp.Expr]], base: dict | None = None) -> dict:
-    allowed = OPTIONS[method]
-    options = base.copy() if base else {name: default for name, (default, _, _) in allowed.items()}
-    for name, value in given:
-        name = name.lower()
-        if name not in allowed:
-            raise ProgrammingError(f'unrecognized parameter "{name}" for {method} (allowed: {", ".join(allowed)})')
-        _, low, high = allowed[name]
-        if not (isinstance(value, exp.Literal) and value.is_int):
-            raise ProgrammingError(f'invalid value for parameter "{name}": "{value.sql()}"')
-        number = int(value.this)
-        if not low <= number <= high:
-            raise ProgrammingError(f'value {number} out of bounds for option "{name}": valid values are {low} .. {high}')
-        options[name] = number
-    if method == "hnsw" and options["ef_construction"] < 2 * options["m"]:
-        raise ProgrammingError("ef_construction must be greater than or equal to 2 * m")
-    return options
+    return spec.access.configure(pairs, spec.options)
 
 
 def primary_key(con: duckdb.DuckDBPyConnection, info) -> str:
@@ -234,10 +217,11 @@ class IndexManager:
             "SELECT path, readonly, database_name FROM duckdb_databases() WHERE database_name = current_database()"
         ).fetchall()[0]
         self.folder = Path(path + ".vsql") if path else None
-        self._shared = str(self.folder.resolve()) if path else None
-        self.loaded: dict[str, Loaded] = _REGISTRY.setdefault(self._shared, {}) if path else {}
-        if self._shared:
-            _OPEN[self._shared] = _OPEN.get(self._shared, 0) + 1
+        self._path = str(self.folder.resolve()) if path else None
+        with _SHARED_LOCK:
+            self.shared = _SHARED.setdefault(self._path, Shared()) if path else Shared()
+            self.shared.connections += 1
+        self.loaded = self.shared.loaded
         self._specs: dict[str, IndexSpec] | None = None
         self._built: set[str] = set()  # indexes built since the last catch_up
         self._aliases: dict[str, str] | None = None
@@ -479,7 +463,7 @@ class IndexManager:
     def _other_version(self, spec: IndexSpec) -> Loaded:
         """A kept version that is not the active one, caught up with the table, held aside until
         the next commit reaches the indexes (writes do not keep it current)."""
-        key = (spec.name, spec.version, generation())
+        key = (spec.name, spec.version, self.shared.generation)
         if key not in self._aside:
             loaded = self._load(spec, register=False)
             if loaded is None:
@@ -502,7 +486,7 @@ class IndexManager:
                 changed = np.unique(np.asarray(keys, dtype=np.int64))
                 loaded.index.apply(changed, *self._vectors(spec, changed))
                 loaded.dirty += len(changed)
-                _GENERATION[0] += 1
+                self.shared.bump()
         if loaded.index.dead > _REBUILD_DEAD_FRACTION * max(len(loaded.index.keys), 1):
             self._build(spec)  # compaction: the same version, rebuilt in place
         elif loaded.dirty >= _CHECKPOINT_CHANGES:
@@ -522,11 +506,10 @@ class IndexManager:
         try:
             self.checkpoint()
         finally:
-            if self._shared and _OPEN.get(self._shared):
-                _OPEN[self._shared] -= 1
-                if not _OPEN[self._shared]:
-                    _OPEN.pop(self._shared)
-                    _REGISTRY.pop(self._shared, None)
+            with _SHARED_LOCK:
+                self.shared.connections -= 1
+                if not self.shared.connections:
+                    _SHARED.pop(self._path, None)
 
     def checkpoint(self) -> None:
         """Write every loaded index whose file lags behind the writes it has learnt."""
@@ -602,7 +585,7 @@ class IndexManager:
         # The rows the file lacks or holds stale, whoever wrote them (vsql after the file was saved,
         # another program, a restored older copy of the file), read as committed: this may run
         # inside a transaction that has written the table.
-        self.sync(spec, loaded, shared=False)  # no connection has it yet
+        self.sync(spec, loaded, announce=False)  # no connection has it yet
         if register:
             self.loaded[spec.name] = loaded
         return loaded
@@ -691,19 +674,21 @@ class IndexManager:
         return np.asarray(result[names[0]], dtype=np.int64), np.asarray(result[names[1]], dtype=np.uint64)
 
     def sync(self, spec: IndexSpec, loaded: Loaded, con: duckdb.DuckDBPyConnection | None = None,
-             shared: bool = True) -> int:
+             announce: bool = True) -> int:
         """Bring the index level with the table's committed rows by comparing each row's key and
         vector hash with the index's: whatever wrote the table (a MERGE, an update of keys, a
         COPY, another program), the rows that differ are applied. Returns how many differed.
-        Costs one scan of keys and hashes (about 0.2 s at 1M x 128). `shared`: connections may be
-        searching the index, and transactions that began before must stop trusting it."""
+        Costs one scan of keys and hashes (0.12-0.15 s at 100k x 128, 2-2.5 s at 1M on a loaded
+        machine). `announce`: connections may be searching the index, and transactions that began
+        before must stop trusting it."""
         con = con or self._committed()
         with loaded.lock:
             changed = loaded.index.diff(*self._hashes(spec, con))
             if len(changed):
                 loaded.index.apply(changed, *self._vectors(spec, changed, con))
                 loaded.dirty += len(changed)
-                _GENERATION[0] += shared
+                if announce:
+                    self.shared.bump()
         return len(changed)
 
     def _vectors(self, spec: IndexSpec, keys: np.ndarray | None,
@@ -747,5 +732,5 @@ def _file_name(name: str, version: int) -> str:
 
 def settings_depth(spec: IndexSpec, settings) -> int | None:
     """The search depth a user set for this index's method (None: use the calibrated one)."""
-    return settings.get("hnsw.ef_search" if spec.method == "hnsw" else "ivfflat.probes")
+    return settings.get(spec.access.depth_setting)
 

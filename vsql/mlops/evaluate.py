@@ -14,12 +14,15 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
+from sqlglot.errors import ParseError
 
 from vsql.errors import ProgrammingError
-from vsql.index.faiss_index import depth_steps
+from vsql.sql import dialect as d
+from vsql.sql.metrics import METRICS
+from vsql.sql.parse import parse
 
-_OPERATORS = {"l2": "<->", "ip": "<#>", "cosine": "<=>"}
 _CHUNK = 64  # queries per exact-distance block
+_DIALECT = d.VSQL()
 
 
 @dataclass
@@ -40,7 +43,9 @@ class Truth:
                 continue
             rows = np.searchsorted(self.keys, keys)
             rows = rows[(rows < len(self.keys)) & (self.keys[np.minimum(rows, len(self.keys) - 1)] == keys)]
-            close = _distances(queries[i : i + 1], self.vectors[rows], metric)[0] <= self.limit[i] + _tolerance(self.limit[i])
+            distances = METRICS[metric].distances(queries[i : i + 1], self.vectors[rows])[0]
+            # a k-th nearest without a distance (cosine's zero vectors): any row is as near
+            close = (distances <= self.limit[i] + _tolerance(self.limit[i])) | np.isnan(self.limit[i])
             out[i] = min(int(close.sum()), want) / want
         return out
 
@@ -115,7 +120,7 @@ def tune(session, index: str, queries: str, target_recall: float = 0.95, k: int 
     truth = exact(session, spec, matrix, k, None)
     loaded = session.indexes.get(spec)
     with loaded.lock:
-        steps = [s for s in depth_steps(loaded.index) if spec.method != "hnsw" or s >= k]
+        steps = loaded.index.access.tuning_steps(loaded.index.index, k)
         for depth in steps:
             found = [h.keys for h in loaded.index.search(matrix, k, depth)]
             recall = float(truth.recall(matrix, found, spec.metric).mean())
@@ -123,7 +128,7 @@ def tune(session, index: str, queries: str, target_recall: float = 0.95, k: int 
                 break
     stored = max(1, round(depth / max(1.0, k / 10)))  # defaults are kept for k = 10, scaled for larger k
     session.indexes.set_tuned(spec, stored, recall)
-    setting = "hnsw.ef_search" if spec.method == "hnsw" else "ivfflat.probes"
+    setting = spec.access.depth_setting
     return pa.Table.from_pylist([{"depth": depth, "setting": setting, "recall": recall, "target_recall": float(target_recall),
                                   "reached": recall >= float(target_recall), "k": k, "index": spec.name,
                                   "version": spec.version}])
@@ -151,9 +156,10 @@ def measure(session, sides: list[tuple], k: int, filter: str | None) -> list[Mea
 
 def _statement(session, spec, queries: np.ndarray, k: int, filter: str | None) -> list:
     """The k-NN statement planned with `spec` pinned, run once to load the index outside the timings."""
-    table, key, column = (_ident(n) for n in (spec.table, spec.key, spec.column))
-    where = f" WHERE {filter}" if filter else ""
-    sql = f"SELECT {key} FROM {table}{where} ORDER BY {column} {_OPERATORS[spec.metric]} $1 LIMIT {k}"
+    distance = d.DISTANCES[spec.metric](
+        this=exp.column(spec.column, quoted=True), expression=exp.Parameter(this=exp.Literal.number(1)))
+    sql = _rows(spec, exp.column(spec.key, quoted=True), where=_condition(filter, spec)).order_by(
+        distance).limit(k).sql(d.VSQL)
     if not len(queries):
         return []
     with session.indexes.pinned(spec):
@@ -168,9 +174,9 @@ def _statement(session, spec, queries: np.ndarray, k: int, filter: str | None) -
 
 def exact(session, spec, queries: np.ndarray, k: int, filter: str | None) -> Truth:
     """Brute force over the rows of `spec`'s table that pass `filter`."""
-    table, key, column = (_ident(n) for n in (spec.table, spec.key, spec.column))
-    where = f" AND ({filter})" if filter else ""
-    result = session.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL{where} ORDER BY {key}")
+    key, column = exp.column(spec.key, quoted=True), exp.column(spec.column, quoted=True)
+    select = _rows(spec, key, column, where=exp.and_(exp.not_(column.is_(exp.null())), _condition(filter, spec)))
+    result = session.execute(select.order_by(key).sql(d.VSQL))
     data = result.table
     keys = data.column(0).to_numpy().astype(np.int64)
     vectors = _matrix(data.column(1)) if len(keys) else np.empty((0, queries.shape[1]), np.float32)
@@ -179,7 +185,7 @@ def exact(session, spec, queries: np.ndarray, k: int, filter: str | None) -> Tru
                                f"vectors do not fit {spec.table}.{spec.column}")
     nearest, limit = [], np.zeros(len(queries))
     for start in range(0, len(queries), _CHUNK):
-        block = _distances(queries[start : start + _CHUNK], vectors, spec.metric)
+        block = METRICS[spec.metric].distances(queries[start : start + _CHUNK], vectors)
         for i, row in enumerate(block):
             top = np.argsort(row, kind="stable")[:k] if len(row) <= k else np.argpartition(row, k - 1)[:k]
             top = top[np.argsort(row[top], kind="stable")]
@@ -189,8 +195,12 @@ def exact(session, spec, queries: np.ndarray, k: int, filter: str | None) -> Tru
 
 
 def query_columns(session, sql: str, count: int | None) -> list[np.ndarray]:
-    """The vector columns of a query set's rows, as float32 matrices (the first `count`)."""
-    result = session.execute(sql)
+    """The vector columns of a query set's rows, as float32 matrices (the first `count`). The query
+    set is one SELECT, read by the vsql dialect: another statement never runs in its place."""
+    statements = parse(sql) if isinstance(sql, str) else []
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ProgrammingError(f"the query set {sql!r} is not one SELECT")
+    result = session.execute(statements[0].sql(d.VSQL))
     table = result.table
     if table is None:
         raise ProgrammingError(f"the query set {sql!r} returns no vector column")
@@ -223,20 +233,6 @@ def _verdict(champion: dict, challenger: dict) -> str:
     return f"keep champion: {facts}"
 
 
-def _distances(queries: np.ndarray, vectors: np.ndarray, metric: str) -> np.ndarray:
-    """Exact distances, queries × rows, in float64: L2 (not squared), negative inner product, or
-    cosine distance, as pgvector's operators define them."""
-    q, x = queries.astype(np.float64), vectors.astype(np.float64)
-    dot = q @ x.T
-    if metric == "ip":
-        return -dot
-    if metric == "cosine":
-        norms = np.linalg.norm(q, axis=1)[:, None] * np.linalg.norm(x, axis=1)[None, :]
-        return 1 - dot / np.where(norms > 0, norms, 1)
-    squared = (q * q).sum(1)[:, None] - 2 * dot + (x * x).sum(1)[None, :]
-    return np.sqrt(np.maximum(squared, 0))
-
-
 def _tolerance(limit: float) -> float:
     return 1e-5 * max(abs(limit), 1.0)  # float32 distances from the engine against float64 here
 
@@ -251,8 +247,28 @@ def _ms(seconds: np.ndarray, pct: float) -> float | None:
     return float(np.percentile(seconds, pct) * 1000) if len(seconds) else None
 
 
-def _ident(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("postgres")
+def _rows(spec, *columns: exp.Expr, where: exp.Expr | None) -> exp.Select:
+    return exp.select(*columns).from_(exp.table_(spec.table, quoted=True)).where(where)
+
+
+def _condition(filter: str | None, spec) -> exp.Expr | None:
+    """`filter`, read by the vsql dialect as one condition on the columns of `spec`'s table: it
+    enters statements as a node, never as text, and reads no other table."""
+    if filter is None:
+        return None
+    try:
+        (condition,) = _DIALECT.parse_into(exp.Condition, filter) if isinstance(filter, str) else (None,)
+    except ParseError:
+        condition = None
+    if condition is None:
+        raise ProgrammingError(f"the filter {filter!r} is not one condition (a WHERE clause, without WHERE)")
+    if condition.find(exp.Query, exp.Table) or any(
+            c.table and c.table.lower() != spec.table.lower() for c in condition.find_all(exp.Column)):
+        raise ProgrammingError(f"the filter {filter!r} reads another table: it is a condition on the columns of "
+                               f"{spec.table} alone, without subqueries")
+    if condition.find(exp.Parameter, exp.Placeholder):
+        raise ProgrammingError(f"the filter {filter!r} holds a parameter: bind the whole filter instead")
+    return condition
 
 
 def _k(k) -> int:

@@ -85,7 +85,7 @@ def start(session, table: str, column: str, model: str, source: str, wait: bool 
     if running is not None and running.state in ("running", "ready"):
         raise ProgrammingError(f"{info.name}.{column} is already being re-embedded with {running.model.label}")
     key = primary_key(session.con, info)
-    shadow = f"vsql.{_q('reembed_' + info.name.lower() + '_' + column.lower())}"
+    shadow = f"vsql.{_q(shadow_table(info.name, column))}"
     session.con.execute("CREATE SCHEMA IF NOT EXISTS vsql")
     session.con.execute(f"CREATE OR REPLACE TABLE {shadow} (key BIGINT PRIMARY KEY, vector FLOAT[{dim}], text VARCHAR)")
     total = session.con.execute(f"SELECT count({_q(source)}) FROM {_q(info.name)}").fetchall()[0][0]
@@ -152,6 +152,13 @@ def listing(session) -> pa.Table:
     if not rows:
         return pa.table({"table": pa.array([], pa.string()), "state": pa.array([], pa.string())})
     return pa.Table.from_pylist(rows)
+
+
+def shadow_table(table: str, column: str) -> str:
+    """The shadow table's name, one per column: the table's name is prefixed with its length, so
+    `a_b`.`c` and `a`.`b_c` cannot share one."""
+    table, column = table.lower(), column.lower()
+    return f"reembed_{len(table)}_{table}_{column}"
 
 
 def _q(name: str) -> str:

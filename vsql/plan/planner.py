@@ -5,18 +5,20 @@ filtered search is carried out. Engine-neutral: an executor decides *how* on its
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from vsql.engine.duckdb.catalog import Catalog
+from vsql.engine.duckdb.executor import reproduces
 from vsql.errors import ProgrammingError
-from vsql.index.store import OPERATOR_METRIC, IndexManager, IndexSpec, alter_options, parse_create
+from vsql.index.store import IndexManager, IndexSpec, alter_options, parse_create
 from vsql.mlops.functions import FUNCTIONS
 from vsql.settings import owns
 from vsql.sql import dialect as d
+from vsql.sql import statements as st
 from vsql.sql.analyze import Analysis
+from vsql.sql.metrics import METRICS
 
 _MAX_DEPTH = 4096
 # A filtered graph search asks for at least this many rows: the sampled check of its answer
@@ -52,7 +54,7 @@ class Plan:
     ann: KnnSearch | None = None  # the search an index answers, for action "knn"
     batches: tuple[KnnSearch, ...] = ()  # LATERAL searches an index answers for all outer rows at once
     writes: tuple[IndexSpec, ...] = ()  # indexes a write keeps current, for action "write"
-    command: tuple = ()  # what an "index" or "setting" action does
+    command: tuple = ()  # a "setting" action's (what, name, ...); an "index" action's handler arguments
     calls: tuple[Call, ...] = ()  # vsql functions whose results the statement reads as relations
 
 
@@ -72,10 +74,12 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
     tree = analysis.tree
     base = dict(tree=tree, vector_params=frozenset(analysis.vector_params),
                 changes_schema=not isinstance(tree, _READS_OR_WRITES_ROWS))
+    setting = _setting(tree)
+    if setting:
+        return Plan(searches=(), action="setting", command=setting, **base)
     command = _command(tree, catalog, indexes)
     if command:
-        kind = "setting" if command[0] in ("set", "reset", "show") else "index"
-        return Plan(searches=(), action=kind, command=command, **base)
+        return Plan(searches=(), action="index", command=command, **base)
     if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
         return Plan(searches=(), action="transaction", **{**base, "changes_schema": False})
     calls = _calls(tree)
@@ -217,7 +221,9 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
     # an integer within BIGINT; anything else ('3', 1.5, 2^64) the engine takes or refuses itself
     k = int(count.this) if isinstance(count, exp.Literal) and count.is_int and int(count.this) < 2**63 else None
     if not info.is_view and _can_add_tiebreak(select) and not _in_lateral(select):
-        order.append("expressions", exp.Ordered(this=exp.column("rowid", table=alias)))
+        ties = [exp.column(exp.to_identifier(c, quoted=True), table=alias) for c in info.key]
+        for tie in ties or [exp.column("rowid", table=alias)]:
+            order.append("expressions", exp.Ordered(this=tie))
     search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
                        query=query, select=select)
     index, why = _choose_index(search, info, select, first, indexes)
@@ -227,8 +233,9 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
 
 def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: IndexSpec):
     """The outputs of a search that selects only the key and the distance: the index holds both
-    (but for cosine, whose index holds normalised vectors: DuckDB's distances need the rows' own)."""
-    if spec.metric == "cosine" or any(
+    when it holds the rows' own vectors (not normalised, as for cosine, nor approximated) and the
+    engine's distances can be computed from them bit for bit."""
+    if METRICS[spec.metric].normalized or not spec.access.lossless or not reproduces(spec.metric) or any(
             select.args.get(a) for a in ("group", "having", "distinct", "qualify", "windows", "offset", "with_")):
         return None
     outputs = []
@@ -254,11 +261,9 @@ def _column_and_query(distance: d.DistanceOp, alias: str, info) -> tuple[str | N
 def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordered, indexes: IndexManager):
     if search.column is None:
         return None, "the distance is not between a vector column and a query vector"
-    operator = {"l2": "<->", "ip": "<#>", "cosine": "<=>", "l1": "<+>"}[search.metric]
-    metric = OPERATOR_METRIC.get(operator)
-    spec = indexes.find(info, search.column, metric) if metric else None
+    spec = indexes.find(info, search.column, search.metric)
     if spec is None:
-        return None, f"no vsql index on {search.table}.{search.column} for {operator}"
+        return None, f"no vsql index on {search.table}.{search.column} for {METRICS[search.metric].operator}"
     if search.query is None or any(c.table in ("", search.alias) for c in search.query.find_all(exp.Column)):
         return None, "the query vector depends on the row"
     if search.k is None or select.args.get("offset") is not None:
@@ -269,8 +274,8 @@ def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordere
         return None, "NULLS FIRST (rows without a vector, which the index does not hold, come first)"
     if isinstance(search.query, exp.Null) or search.query.meta_get("null"):
         return None, "the query vector is NULL (every distance is NULL)"
-    if search.metric == "cosine" and isinstance(search.query, d.VectorLiteral) and not any(search.query.values):
-        return None, "a zero query vector (its cosine distance to every row is NaN)"
+    if METRICS[search.metric].normalized and isinstance(search.query, d.VectorLiteral) and not any(search.query.values):
+        return None, f"a zero query vector (its {search.metric} distance to every row is NaN)"
     if select.args.get("group") or select.args.get("distinct") or any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
         return None, "grouping, DISTINCT or window functions"
     return spec, ""
@@ -282,7 +287,8 @@ def _in_lateral(select: exp.Select) -> bool:
 
 
 def _can_add_tiebreak(select: exp.Select) -> bool:
-    """Ties are broken by row order, where the select still sees individual rows."""
+    """Ties are broken by the table's primary key (by row order without one), where the select
+    still sees individual rows: every path gives the rows the index path gives (`_from_index`)."""
     return not (
         select.args.get("group")
         or select.args.get("distinct")
@@ -305,47 +311,52 @@ def _written_table(tree: exp.Expr) -> exp.Table | None:
 
 
 def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
-    """Index DDL and settings that vsql, not the engine, carries out."""
+    """What vsql, not the engine, carries out of index DDL and vsql's own statements: the
+    arguments of the statement's handler in the session; () when the engine runs it alone."""
     if isinstance(tree, exp.Create) and tree.kind == "INDEX":
-        created = parse_create(tree, catalog)
-        return ("create", *created) if created else ()
+        return parse_create(tree, catalog) or ()
     if isinstance(tree, exp.Drop) and tree.kind == "INDEX":
         names = [t.name for t in tree.args.get("tables") or []]
         if names and all(n.lower() in indexes.specs() for n in names):
-            return ("drop", names, bool(tree.args.get("exists")))
+            return (names, bool(tree.args.get("exists")))
         return ()
     if isinstance(tree, exp.Drop) and tree.kind == "TABLE":
         dropped = [info for info in map(catalog.of, tree.args.get("tables") or []) if indexes.for_table(info)]
-        return ("drop_table", dropped) if dropped else ()
+        return (dropped,) if dropped else ()
     if isinstance(tree, exp.Create) and tree.kind == "TABLE" and tree.args.get("replace"):
         target = catalog.of(tree.this.this if isinstance(tree.this, exp.Schema) else tree.this)
-        return ("drop_table", [target]) if indexes.for_table(target) else ()
+        return ([target],) if indexes.for_table(target) else ()
     if isinstance(tree, exp.Alter) and tree.kind == "INDEX" and tree.this.name.lower() in indexes.specs():
         spec = indexes.specs()[tree.this.name.lower()]
         actions = tree.args.get("actions") or []
-        return ("alter_index", spec.name, alter_options(spec, actions[0] if len(actions) == 1 else None))
+        return (spec.name, alter_options(spec, actions[0] if len(actions) == 1 else None))
     if isinstance(tree, exp.Alter) and tree.kind == "TABLE" and indexes.for_table(catalog.of(tree.this)):
         actions = tree.args.get("actions") or []
         renamed = actions[0].this.name if len(actions) == 1 and isinstance(actions[0], exp.AlterRename) else None
-        return ("alter_table", catalog.of(tree.this), renamed)
+        return (catalog.of(tree.this), renamed)
+    if isinstance(tree, (st.CreateVectorAlias, st.AlterVectorAlias)):
+        return (tree.name, tree.expression.name)
+    if isinstance(tree, st.DropVectorAlias):
+        return (tree.name, bool(tree.args.get("exists")))
+    if isinstance(tree, st.SetModel):
+        model = tree.args.get("model")
+        return (tree.this.name, tree.args["column"].name, model.name if model else None)
+    if isinstance(tree, st.Reindex):
+        if tree.args["kind"] == "INDEX":
+            return ([tree.this.name],)
+        table = catalog.of(tree.this)
+        if table is None:
+            raise ProgrammingError(f'relation "{tree.this.name}" does not exist')
+        return ([s.name for s in indexes.for_table(table)],)
+    return ()
+
+
+def _setting(tree: exp.Expr) -> tuple:
+    """SET, RESET and SHOW of vsql's own settings: (what, name, ...)."""
     if isinstance(tree, exp.Command):
-        word, rest = tree.name.upper(), tree.text("expression")  # the rest is text, or an identifier
-        if word == "REINDEX":
-            kind, _, name = rest.strip().partition(" ")
-            kind, name = kind.upper(), name.strip().strip(";")
-            if kind not in ("INDEX", "TABLE") or not name:
-                raise ProgrammingError("REINDEX takes INDEX name or TABLE name")
-            table = exp.to_table(name, dialect=d.VSQL)  # "a.v1" quoted, or schema.name
-            if kind == "INDEX":
-                return ("reindex", kind, table.name)
-            if catalog.of(table) is None:
-                raise ProgrammingError(f'relation "{table.name}" does not exist')
-            return ("reindex", kind, catalog.of(table))
-        vsql_ddl = _vsql_ddl(word, rest)
-        if vsql_ddl:
-            return vsql_ddl
-        if word in ("RESET", "SHOW") and (owns(rest.strip()) or rest.strip().upper() == "ALL" and word == "RESET"):
-            return (word.lower(), rest.strip())
+        word, rest = tree.name.upper(), tree.text("expression").strip()
+        if word in ("RESET", "SHOW") and (owns(rest) or rest.upper() == "ALL" and word == "RESET"):
+            return (word.lower(), rest)
     if isinstance(tree, exp.Set):
         items = tree.expressions
         if len(items) == 1 and isinstance(items[0].this, exp.EQ):
@@ -356,36 +367,3 @@ def _command(tree: exp.Expr, catalog: Catalog, indexes: IndexManager) -> tuple:
                 return ("set", name, value.this if isinstance(value, exp.Literal) else value.sql(d.VSQL),
                         (items[0].text("kind") or "").upper() == "LOCAL")
     return ()
-
-
-_NAME = r'("[^"]+"|[A-Za-z_][A-Za-z0-9_$]*)'
-_ALIAS_DDL = {
-    "CREATE": re.compile(rf"VECTOR\s+ALIAS\s+{_NAME}\s+FOR\s+{_NAME}\s*;?\s*", re.I),
-    "ALTER": re.compile(rf"VECTOR\s+ALIAS\s+{_NAME}\s+SET\s+{_NAME}\s*;?\s*", re.I),
-    "DROP": re.compile(rf"VECTOR\s+ALIAS\s+(IF\s+EXISTS\s+)?{_NAME}\s*;?\s*", re.I),
-}
-_SET_MODEL = re.compile(
-    rf"TABLE\s+{_NAME}\s+ALTER\s+(?:COLUMN\s+)?{_NAME}\s+(?:SET\s+MODEL\s+'([^']+)'|(DROP)\s+MODEL)\s*;?\s*", re.I)
-
-
-def _vsql_ddl(word: str, rest: str) -> tuple:
-    """vsql's own DDL: CREATE / ALTER / DROP VECTOR ALIAS, ALTER TABLE ... ALTER COLUMN ... SET MODEL."""
-    text = rest.strip()
-    if re.match(r"VECTOR\s+ALIAS\b", text, re.I) and word in _ALIAS_DDL:
-        found = _ALIAS_DDL[word].fullmatch(text)
-        if found is None:
-            raise ProgrammingError("expected CREATE VECTOR ALIAS name FOR index, ALTER VECTOR ALIAS name SET index "
-                                   "or DROP VECTOR ALIAS [IF EXISTS] name")
-        if word == "DROP":
-            return ("alias", "drop", _unquote(found[2]), None, bool(found[1]))
-        return ("alias", word.lower(), _unquote(found[1]), _unquote(found[2]), False)
-    if word == "ALTER" and re.search(r"\bMODEL\b", text, re.I):
-        found = _SET_MODEL.fullmatch(text)
-        if found is None:
-            raise ProgrammingError("expected ALTER TABLE t ALTER COLUMN c SET MODEL 'name' (or DROP MODEL)")
-        return ("bind_model", _unquote(found[1]), _unquote(found[2]), found[3])
-    return ()
-
-
-def _unquote(name: str) -> str:
-    return name[1:-1] if name.startswith('"') else name.lower()

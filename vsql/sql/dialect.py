@@ -10,11 +10,9 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.tokens import TokenType
 
-# TokenType is a closed enum: pgvector's operators reuse members PostgreSQL never emits.
-L2_OP = TokenType.LR_ARROW  # <->
-NEG_IP_OP = TokenType.DCOLONPERCENT  # <#>
-COSINE_OP = TokenType.NULLSAFE_EQ  # <=>, MySQL's null-safe equality in the base tokenizer
-L1_OP = TokenType.DCOLONQMARK  # <+>
+from vsql.sql import statements
+from vsql.sql.metrics import METRICS
+from vsql.sql.statements import Explain as Explain  # vsql's own statements are the dialect's nodes
 
 MAX_DIM = 16000
 
@@ -39,20 +37,11 @@ class DistanceOp(VectorOp):
         return self.expression
 
 
-class L2Distance(DistanceOp):
-    metric, operator = "l2", "<->"
-
-
-class NegativeInnerProduct(DistanceOp):
-    metric, operator = "ip", "<#>"
-
-
-class CosineDistance(DistanceOp):
-    metric, operator = "cosine", "<=>"
-
-
-class L1Distance(DistanceOp):
-    metric, operator = "l1", "<+>"
+# One node class per metric of the registry (L2Distance, CosineDistance, ...), by metric name.
+DISTANCES: dict[str, type[DistanceOp]] = {
+    m.name: type(m.node, (DistanceOp,), {"metric": m.name, "operator": m.operator, "__module__": __name__})
+    for m in METRICS.values()
+}
 
 
 class InnerProduct(VectorOp):
@@ -127,21 +116,12 @@ class Embed(VectorOp):
     arg_types = {"this": True, "expression": True}
 
 
-class Explain(exp.Expression):
-    """EXPLAIN [ANALYZE] of a statement vsql rewrites (sqlglot keeps EXPLAIN as raw text)."""
-
-    arg_types = {"this": True, "analyze": False}
-
-
-DISTANCE_OPS: dict[str, type[DistanceOp]] = {
-    op.operator: op for op in (L2Distance, NegativeInnerProduct, CosineDistance, L1Distance)
-}
+DISTANCE_OPS: dict[str, type[DistanceOp]] = {op.operator: op for op in DISTANCES.values()}
+_TOKENS = {METRICS[name].token: node for name, node in DISTANCES.items()}
 
 # Name -> node for pgvector's functions; element-wise ops and aggregates are typed by analysis.
 FUNCTIONS = {
-    "L2_DISTANCE": L2Distance,
-    "COSINE_DISTANCE": CosineDistance,
-    "L1_DISTANCE": L1Distance,
+    **{m.function.upper(): DISTANCES[m.name] for m in METRICS.values() if m.function},
     "INNER_PRODUCT": InnerProduct,
     "VECTOR_DIMS": VectorDims,
     "VECTOR_NORM": VectorNorm,
@@ -162,32 +142,29 @@ class VSQL(Postgres):
     class Tokenizer(Postgres.Tokenizer):
         KEYWORDS = {
             **{k: v for k, v in Postgres.Tokenizer.KEYWORDS.items() if k != "?::"},  # ?::vector
-            "<->": L2_OP,
-            "<#>": NEG_IP_OP,
-            "<=>": COSINE_OP,
-            "<+>": L1_OP,
+            **{m.operator: m.token for m in METRICS.values()},
+            **statements.KEYWORDS,
         }
 
     class Parser(Postgres.Parser):
+        STATEMENT_PARSERS = {**Postgres.Parser.STATEMENT_PARSERS, **statements.STATEMENT_PARSERS}
+        ID_VAR_TOKENS = {*Postgres.Parser.ID_VAR_TOKENS, TokenType.ROLLBACK}  # ABORT, a word PostgreSQL does not reserve
         FUNCTIONS = {
             **Postgres.Parser.FUNCTIONS,
             **{name: node.from_arg_list for name, node in FUNCTIONS.items()},
         }
-        EQUALITY = {k: v for k, v in Postgres.Parser.EQUALITY.items() if k != COSINE_OP}
-        FACTOR = {k: v for k, v in Postgres.Parser.FACTOR.items() if k != L2_OP}
+        # the tokens the operators reuse keep no meaning of their own (<=> as equality, <-> as a factor)
+        EQUALITY = {k: v for k, v in Postgres.Parser.EQUALITY.items() if k not in _TOKENS}
+        COMPARISON = {k: v for k, v in Postgres.Parser.COMPARISON.items() if k not in _TOKENS}
+        TERM = {k: v for k, v in Postgres.Parser.TERM.items() if k not in _TOKENS}
+        FACTOR = {k: v for k, v in Postgres.Parser.FACTOR.items() if k not in _TOKENS}
         # PostgreSQL binds user-defined operators below + and - and above comparisons.
-        BITWISE = {
-            **Postgres.Parser.BITWISE,
-            L2_OP: L2Distance,
-            NEG_IP_OP: NegativeInnerProduct,
-            COSINE_OP: CosineDistance,
-            L1_OP: L1Distance,
-        }
+        BITWISE = {**Postgres.Parser.BITWISE, **_TOKENS}
 
     class Generator(Postgres.Generator):
         TRANSFORMS = {
             **Postgres.Generator.TRANSFORMS,
             **{op: (lambda self, e: self.binary(e, e.operator)) for op in DISTANCE_OPS.values()},
             VectorLiteral: _vector_literal_sql,
-            Explain: lambda self, e: f"EXPLAIN {'ANALYZE ' if e.args.get('analyze') else ''}{self.sql(e.this)}",
+            **statements.TRANSFORMS,
         }

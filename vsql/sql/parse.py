@@ -8,7 +8,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 from sqlglot.tokens import Token, TokenType
 
-from vsql.sql.dialect import VSQL, Explain
+from vsql.sql.dialect import VSQL
 
 _DIALECT = VSQL()
 
@@ -37,26 +37,8 @@ def parse(sql: str) -> list[exp.Expr]:
     return statements
 
 
-# PostgreSQL's spellings of transaction control that sqlglot leaves as commands
-_TRANSACTION_WORDS = {("ABORT",): exp.Rollback, ("START", "TRANSACTION"): exp.Transaction}
-
-
 def _statement(parsed: exp.Expr, text: str) -> exp.Expr:
-    if isinstance(parsed, (exp.Condition, exp.Alias)):
-        parsed = exp.Command(this=text)
-    if isinstance(parsed, exp.Command):
-        words = tuple(text.upper().split())
-        for prefix, node in _TRANSACTION_WORDS.items():
-            if words[: len(prefix)] == prefix:
-                return node()
-    if isinstance(parsed, exp.Command) and parsed.name.upper() == "EXPLAIN":
-        rest = parsed.text("expression")
-        analyze = rest[:8].upper() == "ANALYZE "
-        inner = parse(rest[8:] if analyze else rest)
-        if len(inner) != 1:
-            raise ParseError("EXPLAIN takes one statement")
-        return Explain(this=inner[0], analyze=analyze)
-    return parsed
+    return exp.Command(this=text) if isinstance(parsed, (exp.Condition, exp.Alias)) else parsed
 
 
 def _statement_spans(tokens: list[Token]) -> list[tuple[int, int, int]]:

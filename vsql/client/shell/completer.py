@@ -24,7 +24,9 @@ from vsql.client.shell.vocabulary import (
 
 Schema = dict[str, list[str]]
 
-_OPERATOR = re.compile(r"<[-#=+]?>?\Z")
+# a beginning of one of the operators (`<`, `<-`, `<->` ...), longest first
+_OPERATOR = re.compile("(?:" + "|".join(sorted({re.escape(op[:n]) for op in OPERATORS for n in range(1, len(op) + 1)},
+                                                key=len, reverse=True)) + r")\Z")
 _WORD = re.compile(r"\\?[\w.?]*\Z")  # names, and commands: \d, \?, .tables
 _TOKENS = re.compile(r"\w+|[^\w\s]")
 _CREATE_INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\b", re.I)
@@ -108,7 +110,8 @@ def _index_words(tokens: list[str], upper: list[str], schema: Schema, tables: di
     if upper[opened - 1] == "WITH":
         return INDEX_OPTIONS if new_item else []
     if not new_item:
-        return OPERATOR_CLASSES
+        method = upper[upper.index("USING") + 1].lower() if "USING" in upper[:-1] else ""
+        return OPERATOR_CLASSES.get(method, [])  # those of the method named
     return schema.get(next(iter(tables.values()), ""), [])  # the columns of the table after ON
 
 

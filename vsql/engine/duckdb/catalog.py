@@ -23,6 +23,7 @@ class TableInfo:
     is_view: bool = False
     schema: str = "main"
     temporary: bool = False  # in DuckDB's `temp` catalog, which shadows the database's tables
+    key: tuple[str, ...] = ()  # the primary key's columns, lower-cased, in the key's order
 
     def vector_dim(self, column: str) -> int | None:
         """The vector dimension of a column, None when it is not a vector column."""
@@ -92,9 +93,14 @@ class Catalog:
             grouped: dict[tuple[bool, str, str], tuple[dict[str, str], bool]] = {}
             for temporary, schema, table, column, dtype, is_view in rows:
                 grouped.setdefault((temporary, schema, table), ({}, is_view))[0][column.lower()] = dtype
+            keys = {(temporary, schema, table): tuple(c.lower() for c in columns) for temporary, schema, table, columns in
+                    self.con.execute(
+                        "SELECT database_name = 'temp', schema_name, table_name, constraint_column_names "
+                        "FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+                        "AND database_name IN (current_database(), 'temp')").fetchall()}
             self._tables = {
                 (_TEMP if temporary else "", schema.lower(), table.lower()):
-                    TableInfo(table, columns, is_view, schema, temporary)
+                    TableInfo(table, columns, is_view, schema, temporary, keys.get((temporary, schema, table), ()))
                 for (temporary, schema, table), (columns, is_view) in grouped.items()
             }
         return self._tables

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -20,16 +22,33 @@ from sqlglot.errors import ErrorLevel
 
 from udfs import vector_udfs
 from vsql.sql import dialect as d
+from vsql.sql.metrics import METRICS
 
-# metric/function -> (array function for FLOAT[n], list function for FLOAT[])
-_NATIVE = {
-    d.L2Distance: ("array_distance", "list_distance"),
-    d.NegativeInnerProduct: ("array_negative_inner_product", "list_negative_inner_product"),
-    d.CosineDistance: ("array_cosine_distance", "list_cosine_distance"),
-    d.InnerProduct: ("array_inner_product", "list_inner_product"),
+
+@dataclass(frozen=True)
+class Lowering:
+    """How DuckDB computes a distance: the function over FLOAT[n] arrays and the one over FLOAT[]
+    lists; and, for `engine_distances`, the float32 terms its kernel sums per dimension and what it
+    makes of the sum (None: vsql does not reproduce it bit for bit)."""
+
+    array: str
+    list: str
+    terms: Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    finish: Callable[[np.ndarray], np.ndarray] | None = None
+
+
+# metric name -> its lowering: every metric of vsql.sql.metrics has one (checked at import below)
+DISTANCES = {
+    "l2": Lowering("array_distance", "list_distance", lambda q, x: (x - q, x - q), np.sqrt),
+    "ip": Lowering("array_negative_inner_product", "list_negative_inner_product", lambda q, x: (x, q), np.negative),
+    "cosine": Lowering("array_cosine_distance", "list_cosine_distance"),
+    "l1": Lowering("vsql_l1_distance", "vsql_l1_distance"),  # a UDF over lists, in float64 as pgvector sums
+}
+_PAIRS = {
+    **{d.DISTANCES[name]: DISTANCES[name] for name in METRICS},
+    d.InnerProduct: Lowering("array_inner_product", "list_inner_product"),
 }
 _UDF = {
-    d.L1Distance: "vsql_l1_distance",
     d.VectorAdd: "vsql_vector_add",
     d.VectorSub: "vsql_vector_sub",
     d.VectorMul: "vsql_vector_mul",
@@ -55,10 +74,10 @@ def _as_list(node: exp.Expr) -> exp.Expr:
 
 
 def _distance(self, e: exp.Expr) -> str:
-    array_fn, list_fn = _NATIVE[type(e)]
+    lowering = _PAIRS[type(e)]
     if _known(e.this, e.expression):
-        return self.func(array_fn, e.this, e.expression)
-    return self.func(list_fn, _as_list(e.this), _as_list(e.expression))
+        return self.func(lowering.array, e.this, e.expression)
+    return self.func(lowering.list, _as_list(e.this), _as_list(e.expression))
 
 
 def _udf(self, e: d.VectorOp) -> str:
@@ -175,7 +194,7 @@ class DuckDBTarget(DuckDB):
     class Generator(DuckDB.Generator):
         TRANSFORMS = {
             **DuckDB.Generator.TRANSFORMS,
-            **{node: _distance for node in _NATIVE},
+            **{node: _distance for node in _PAIRS},
             **{node: _udf for node in _UDF},
             d.VectorDims: lambda self, e: self.func("len", e.this),
             d.VectorNorm: _norm,
@@ -233,10 +252,15 @@ def fetch_arrow(cursor: duckdb.DuckDBPyConnection) -> pa.Table:
 # -- DuckDB's distances, bit for bit ------------------------------------------------------------
 
 
+def reproduces(metric: str) -> bool:
+    """Whether `engine_distances` gives DuckDB's distances for `metric`."""
+    return DISTANCES[metric].terms is not None
+
+
 def engine_distances(metric: str, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """What DuckDB's `array_distance` ("l2") and `array_negative_inner_product` ("ip") give for
-    each (query, row) pair, bit for bit, as float32: so that an answer taken from an index alone
-    shows the distances the statement itself would.
+    """What DuckDB's function for `metric` (`array_distance` for "l2", ...) gives for each (query,
+    row) pair, bit for bit, as float32: so that an answer taken from an index alone shows the
+    distances the statement itself would (see `reproduces`).
 
     DuckDB's kernels (core_functions/array_kernels.hpp) add one float32 term per dimension, in
     order, `acc += x * y` (L2: the difference first, in float32, then its square), and take the
@@ -244,13 +268,12 @@ def engine_distances(metric: str, queries: np.ndarray, rows: np.ndarray) -> np.n
     engine was compiled decides whether `x * y` and the addition round once (fused, FMA) or twice;
     `_fused` asks it once.
     """
-    queries, rows = np.asarray(queries, np.float32), np.asarray(rows, np.float32)
-    terms = rows - queries if metric == "l2" else rows
-    other = terms if metric == "l2" else queries
+    lowering = DISTANCES[metric]
+    terms, other = lowering.terms(np.asarray(queries, np.float32), np.asarray(rows, np.float32))
     if not len(terms):
         return np.empty(0, np.float32)
     sums = _fused_sums(terms, other) if _fused() else np.cumsum(terms * other, axis=1, dtype=np.float32)[:, -1]
-    return np.sqrt(sums) if metric == "l2" else -sums
+    return lowering.finish(sums)
 
 
 def _fused_sums(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,0 +1,23 @@
+"""The core's shape, checked where it can silently break: each database keeps its own index state,
+and the front end and planner stay free of any engine's, index's or MLOps' library."""
+
+import subprocess
+import sys
+
+import vsql
+from test_wrong_rows import _items, _strategy
+
+
+def test_a_commit_or_build_on_one_database_leaves_another_databases_plan_alone(tmp_path):
+    a, b = _items(str(tmp_path / "a.duckdb")), _items(str(tmp_path / "b.duckdb"))  # PEP 249: in transactions
+    assert "index: items_embedding_idx" in _strategy(b, [5, 0])  # b's transaction has begun
+    a.execute("DELETE FROM items WHERE id = 5")
+    a.commit()  # reaches a's index
+    a.execute("CREATE INDEX items_ip ON items USING hnsw (embedding vector_ip_ops)")
+    a.commit()
+    # b's transaction still trusts its own index (it once answered exactly from the table here:
+    # "the index and this transaction see different commits")
+    assert "index: items_embedding_idx" in _strategy(b, [5, 0])
+    assert [r[0] for r in b.execute("SELECT id FROM items ORDER BY embedding <-> '[5,0]' LIMIT 1").fetchall()] == [5]
+    a.close()
+    b.close()
