@@ -21,3 +21,17 @@ def test_a_commit_or_build_on_one_database_leaves_another_databases_plan_alone(t
     assert [r[0] for r in b.execute("SELECT id FROM items ORDER BY embedding <-> '[5,0]' LIMIT 1").fetchall()] == [5]
     a.close()
     b.close()
+
+
+def test_the_front_end_and_the_planner_load_no_engine_index_library_or_mlops():
+    """Parsing, analysis and planning take the engine's catalog and the index store as objects:
+    importing them loads neither DuckDB, nor Faiss, nor an MLOps module (nor does `import vsql`)."""
+    code = (
+        "import sys, vsql, vsql.sql.parse, vsql.sql.analyze, vsql.plan.planner, vsql.index.spec\n"
+        "banned = ('duckdb', 'faiss', 'pyarrow', 'vsql.mlops', 'vsql.engine', 'vsql.index.store', "
+        "'vsql.index.faiss_index', 'vsql.session', 'vsql.client')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in banned or m.startswith(banned)))\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]", loaded
+    assert vsql.connect is not None  # the DB-API loads on first use

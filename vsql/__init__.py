@@ -8,27 +8,6 @@
     [(1,)]
 """
 
-from vsql.client.dbapi import (
-    BINARY,
-    DATETIME,
-    NUMBER,
-    ROWID,
-    STRING,
-    VECTOR,
-    Binary,
-    Connection,
-    Cursor,
-    Date,
-    DateFromTicks,
-    Time,
-    TimeFromTicks,
-    Timestamp,
-    TimestampFromTicks,
-    apilevel,
-    connect,
-    paramstyle,
-    threadsafety,
-)
 from vsql.errors import (
     DatabaseError,
     DataError,
@@ -59,3 +38,13 @@ def load_ipython_extension(ipython) -> None:
     from vsql.client.magic import load_ipython_extension as load
 
     load(ipython)
+
+
+def __getattr__(name: str):
+    """The DB-API module's names (`connect`, `Connection`, type objects ...), imported on first use:
+    `import vsql` loads no engine, and `vsql --help` answers before DuckDB and Faiss load."""
+    if name in __all__:
+        from vsql.client import dbapi
+
+        return getattr(dbapi, name)
+    raise AttributeError(f"module 'vsql' has no attribute {name!r}")

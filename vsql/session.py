@@ -128,7 +128,7 @@ class Session:
             return result
 
     def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
-        the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes)
+        the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes, functions.FUNCTIONS)
         if the_plan.action == "setting" or the_plan.action == "index" and _key(the_plan.tree) not in _ENGINE_FIRST:
             return Compiled((), the_plan)  # vsql's own: nothing for the engine to run
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree

@@ -17,7 +17,7 @@ import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
@@ -28,12 +28,15 @@ from sqlglot import exp
 from udfs.vector_udfs import create_once
 from vsql.engine.duckdb.executor import DuckDBExecutor, engine_distances, to_sql, vector_type
 from vsql.index.faiss_index import Hits, Subset
-from vsql.index.store import IndexManager, settings_depth
+from vsql.index.spec import settings_depth
 from vsql.plan.planner import CHECKED_CANDIDATES, KnnSearch, Plan, Strategy, choose, distrust, widen
 from vsql.settings import Settings
 from vsql.sql import dialect as d
 from vsql.sql import vectors
 from vsql.sql.analyze import param_key
+
+if TYPE_CHECKING:
+    from vsql.index.store import IndexManager
 
 
 @dataclass(frozen=True)

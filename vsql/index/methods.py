@@ -11,13 +11,23 @@ else in vsql asks which method an index uses: adding one is adding an entry to M
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import faiss
 import numpy as np
 from sqlglot import exp
 
 from vsql.errors import ProgrammingError
+
+if TYPE_CHECKING:
+    import faiss
+
+
+def _faiss():
+    """Faiss, loaded when an index is built or searched: planning a statement reads only the
+    methods' declarations (options, settings), and loads no index library."""
+    import faiss
+
+    return faiss
 
 # Rows of brute force that scoring one graph neighbour costs (an ef_search step scores up to 2 x m):
 # measured 1.6-11 at m 16 against gathered rows, 0.2-1.6 against a bitmap over all slots.
@@ -113,19 +123,19 @@ class HNSW(Method):
             raise ProgrammingError("ef_construction must be greater than or equal to 2 * m")
 
     def create(self, dim: int, metric: int, options: dict, vectors: np.ndarray) -> faiss.Index:
-        index = faiss.IndexHNSWFlat(dim, options["m"], metric)
+        index = _faiss().IndexHNSWFlat(dim, options["m"], metric)
         index.hnsw.efConstruction = options["ef_construction"]
         return index
 
     def params(self, index, depth, k, selector):
-        return faiss.SearchParametersHNSW(efSearch=int(max(depth, k)), sel=selector)
+        return _faiss().SearchParametersHNSW(efSearch=int(max(depth, k)), sel=selector)
 
     def scan(self, index, selector):
-        return index.storage, faiss.SearchParameters(sel=selector)
+        return index.storage, _faiss().SearchParameters(sel=selector)
 
     def view(self, index):
-        storage = faiss.downcast_index(index.storage)
-        everything = faiss.rev_swig_ptr(storage.get_xb(), index.ntotal * index.d)
+        storage = _faiss().downcast_index(index.storage)
+        everything = _faiss().rev_swig_ptr(storage.get_xb(), index.ntotal * index.d)
         return np.asarray(everything).reshape(index.ntotal, index.d)
 
     def calibration_steps(self, index):
@@ -151,7 +161,7 @@ class IVFFlat(Method):
 
     def create(self, dim: int, metric: int, options: dict, vectors: np.ndarray) -> faiss.Index:
         lists = max(1, min(options["lists"], len(vectors)))
-        index = faiss.IndexIVFFlat(faiss.IndexFlat(dim, metric), dim, lists, metric)
+        index = _faiss().IndexIVFFlat(_faiss().IndexFlat(dim, metric), dim, lists, metric)
         index.cp.min_points_per_centroid = 1  # small tables train too, without Faiss's warning on stderr
         sample = vectors if len(vectors) <= lists * 64 else vectors[
             np.random.default_rng(0).choice(len(vectors), lists * 64, replace=False)]
@@ -159,7 +169,7 @@ class IVFFlat(Method):
         return index
 
     def params(self, index, depth, k, selector):
-        return faiss.SearchParametersIVF(nprobe=int(min(max(depth, 1), index.nlist)), sel=selector)
+        return _faiss().SearchParametersIVF(nprobe=int(min(max(depth, 1), index.nlist)), sel=selector)
 
     def search(self, index, queries, k, depth, selector, filtered):
         """A filter whose rows lie in lists far from the query leaves the nearest lists with few
@@ -178,7 +188,7 @@ class IVFFlat(Method):
         return scores, slots
 
     def scan(self, index, selector):
-        return index, faiss.SearchParametersIVF(nprobe=index.nlist, sel=selector)
+        return index, _faiss().SearchParametersIVF(nprobe=index.nlist, sel=selector)
 
     def readable(self, index):
         index.make_direct_map(True)  # an id -> list map (8 bytes a row), not a copy of the vectors

@@ -28,10 +28,9 @@ import pyarrow as pa
 from sqlglot import exp
 
 from vsql.engine.duckdb.executor import fetch_arrow
-from vsql.errors import NotSupportedError, ProgrammingError
+from vsql.errors import ProgrammingError
 from vsql.index.faiss_index import FaissIndex, IndexFileError
-from vsql.index.methods import METHODS, Method
-from vsql.sql.metrics import BY_OPCLASS, opclasses
+from vsql.index.spec import IndexSpec
 
 _REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
 _CHECKPOINT_CHANGES = 50_000  # rewrite the file once the index has learnt this many changes since
@@ -52,34 +51,6 @@ _CATALOG_DDL = [
     # catalogs written before indexes knew their table's schema
     "ALTER TABLE vsql.indexes ADD COLUMN IF NOT EXISTS schema_name VARCHAR DEFAULT 'main'",
 ]
-
-
-@dataclass(frozen=True)
-class IndexSpec:
-    name: str
-    table: str
-    column: str
-    key: str
-    method: str
-    opclass: str
-    options: dict
-    version: int = 0
-    token: str = ""
-    schema: str = "main"
-
-    @property
-    def metric(self) -> str:
-        return BY_OPCLASS[self.opclass].name
-
-    @property
-    def access(self) -> Method:
-        return METHODS[self.method]
-
-    def serves(self, info) -> bool:
-        """Whether this index is on the table `info` (a TableInfo): same schema and name, and not
-        a temporary table that shadows it."""
-        return (not info.temporary and self.schema.lower() == info.schema.lower()
-                and self.table.lower() == info.name.lower())
 
 
 @dataclass
@@ -136,75 +107,6 @@ class Shared:
 # Per database file, while a connection to it is open; an in-memory database has its own.
 _SHARED: dict[str, Shared] = {}
 _SHARED_LOCK = threading.Lock()
-
-
-def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | None:
-    """The IndexSpec of `CREATE INDEX ... USING <a vsql method>`, whether IF NOT EXISTS was given,
-    and whether the index was named; None for other indexes."""
-    index = node.this
-    params = index.args.get("params")
-    using = params.args.get("using") if params is not None else None
-    if using is None or using.name.lower() not in METHODS:
-        return None
-    method = using.name.lower()
-    table = index.args["table"]
-    columns = params.args.get("columns") or []
-    if len(columns) != 1:
-        raise NotSupportedError(f"a {method} index covers exactly one vector column")
-    target = columns[0].this
-    if not isinstance(target, exp.Opclass):
-        raise ProgrammingError(f"data type vector has no default operator class for access method \"{method}\": "
-                               f"name one of {', '.join(opclasses(method))}")
-    column, opclass = target.this, target.expression.name.lower()
-    if not isinstance(column, exp.Column):
-        raise NotSupportedError(f"vsql indexes a plain vector column, not an expression ({column.sql()})")
-    if opclass in BY_OPCLASS and opclass not in opclasses(method):
-        raise ProgrammingError(f'operator class "{opclass}" does not exist for access method "{method}"')
-    if opclass not in BY_OPCLASS:
-        raise NotSupportedError(f"operator class \"{opclass}\" is not supported: use one of {', '.join(opclasses(method))}")
-    info = catalog.of(table)
-    if info is None:
-        raise ProgrammingError(f'relation "{table.name}" does not exist')
-    if info.temporary:
-        raise NotSupportedError(f'vsql indexes on temporary tables are not supported ("{table.name}")')
-    if info.vector_dim(column.name) is None:
-        raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
-    options = METHODS[method].configure([(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
-    name = index.name or f"{info.name}_{column.name}_idx"
-    key = primary_key(catalog.con, info)
-    spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options, schema=info.schema)
-    return spec, bool(node.args.get("exists")), bool(index.name)
-
-
-def alter_options(spec: IndexSpec, action: exp.Expr) -> dict:
-    """The options of `ALTER INDEX name SET (option = value, ...)` over the index's current ones."""
-    if not isinstance(action, exp.AlterSet) or not action.expressions:
-        raise NotSupportedError(f'ALTER INDEX on a vsql index takes SET (option = value, ...): {", ".join(spec.access.options)}')
-    pairs = []
-    for item in action.expressions:
-        if not isinstance(item, exp.EQ):
-            raise ProgrammingError(f"expected option = value, not {item.sql()}")
-        pairs.append((item.this.name, item.expression))
-    return spec.access.configure(pairs, spec.options)
-
-
-def primary_key(con: duckdb.DuckDBPyConnection, info) -> str:
-    """The single integer primary key column of the table `info` (a TableInfo)."""
-    table = info.name
-    rows = con.execute(
-        "SELECT c.constraint_column_names, col.data_type FROM duckdb_constraints() c "
-        "JOIN duckdb_columns() col ON col.table_oid = c.table_oid AND col.column_name = c.constraint_column_names[1] "
-        "WHERE c.table_name = ? AND c.schema_name = ? AND c.constraint_type = 'PRIMARY KEY' "
-        "AND c.database_name = current_database()",
-        [table, info.schema],
-    ).fetchall()
-    if rows and len(rows[0][0]) == 1 and rows[0][1] in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER"):
-        return rows[0][0][0].lower()
-    raise NotSupportedError(
-        f'vsql indexes need a single-column integer PRIMARY KEY on "{table}" (for example id BIGSERIAL PRIMARY KEY): '
-        "index entries find their rows by it, since DuckDB's row ids move; it must fit a BIGINT "
-        "(index keys are signed 64-bit: not UBIGINT or HUGEINT)"
-    )
 
 
 class IndexManager:
@@ -728,9 +630,3 @@ def _file_name(name: str, version: int) -> str:
     """An index version's file: its name percent-encoded, so that no name ('../x', '/x', 'a*')
     reaches outside the folder or matches another index's files."""
     return f"{quote(name, safe='')}.v{version}.vsqlidx"
-
-
-def settings_depth(spec: IndexSpec, settings) -> int | None:
-    """The search depth a user set for this index's method (None: use the calibrated one)."""
-    return settings.get(spec.access.depth_setting)
-

@@ -21,7 +21,7 @@ import pyarrow as pa
 from sqlglot import exp
 
 from vsql.errors import ProgrammingError
-from vsql.index.store import primary_key
+from vsql.index.spec import primary_key
 from vsql.mlops import models
 
 _CHUNK = 256
@@ -84,7 +84,7 @@ def start(session, table: str, column: str, model: str, source: str, wait: bool 
     running = session.reembeds.get((info.name.lower(), column.lower()))
     if running is not None and running.state in ("running", "ready"):
         raise ProgrammingError(f"{info.name}.{column} is already being re-embedded with {running.model.label}")
-    key = primary_key(session.con, info)
+    key = primary_key(info)
     shadow = f"vsql.{_q(shadow_table(info.name, column))}"
     session.con.execute("CREATE SCHEMA IF NOT EXISTS vsql")
     session.con.execute(f"CREATE OR REPLACE TABLE {shadow} (key BIGINT PRIMARY KEY, vector FLOAT[{dim}], text VARCHAR)")

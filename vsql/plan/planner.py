@@ -5,20 +5,23 @@ filtered search is carried out. Engine-neutral: an executor decides *how* on its
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
-from vsql.engine.duckdb.catalog import Catalog
-from vsql.engine.duckdb.executor import reproduces
 from vsql.errors import ProgrammingError
-from vsql.index.store import IndexManager, IndexSpec, alter_options, parse_create
-from vsql.mlops.functions import FUNCTIONS
+from vsql.index.spec import IndexSpec, alter_options, parse_create
 from vsql.settings import owns
 from vsql.sql import dialect as d
 from vsql.sql import statements as st
 from vsql.sql.analyze import Analysis
 from vsql.sql.metrics import METRICS
+
+if TYPE_CHECKING:  # the engine's catalog and the index store are handed in: planning loads neither
+    from vsql.engine.duckdb.catalog import Catalog
+    from vsql.index.store import IndexManager
 
 _MAX_DEPTH = 4096
 # A filtered graph search asks for at least this many rows: the sampled check of its answer
@@ -70,7 +73,10 @@ class Call:
     scalar: bool
 
 
-def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
+def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager, functions: Mapping) -> Plan:
+    """The plan of an analysed statement. `catalog` (the engine's tables), `indexes` (the vector
+    indexes) and `functions` (vsql's own SQL functions, name -> declaration with `writes`) are
+    handed in, so that planning imports no engine, index library or MLOps module."""
     tree = analysis.tree
     base = dict(tree=tree, vector_params=frozenset(analysis.vector_params),
                 changes_schema=not isinstance(tree, _READS_OR_WRITES_ROWS))
@@ -82,9 +88,9 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
         return Plan(searches=(), action="index", command=command, **base)
     if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
         return Plan(searches=(), action="transaction", **{**base, "changes_schema": False})
-    calls = _calls(tree)
+    calls = _calls(tree, functions)
     if calls:
-        base["changes_schema"] = base["changes_schema"] or any(FUNCTIONS[c.name].writes for c in calls)
+        base["changes_schema"] = base["changes_schema"] or any(functions[c.name].writes for c in calls)
     searches = tuple(s for s in map(lambda sel: _knn_search(sel, catalog, indexes), tree.find_all(exp.Select)) if s)
     target = _written_table(tree)
     written = indexes.for_table(catalog.of(target)) if target is not None else []
@@ -96,12 +102,12 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager) -> Plan:
     return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, batches=batches, calls=calls, **base)
 
 
-def _calls(tree: exp.Expr) -> tuple[Call, ...]:
+def _calls(tree: exp.Expr, functions: Mapping) -> tuple[Call, ...]:
     """Replace each call of a vsql function with the relation its result will be read from."""
     calls = []
     for node in list(tree.find_all(exp.Anonymous)):
         name = node.name.lower()
-        if name not in FUNCTIONS:
+        if name not in functions:
             continue
         relation = f"__vsql_call_{len(calls)}"
         scalar = not isinstance(node.parent, exp.Table)
@@ -227,15 +233,15 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
     search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
                        query=query, select=select)
     index, why = _choose_index(search, info, select, first, indexes)
-    outputs = _index_only(select, distance, alias, index) if index else None
+    outputs = _index_only(select, distance, alias, index, catalog) if index else None
     return KnnSearch(**{**search.__dict__, "index": index, "why_exact": why, "outputs": outputs})
 
 
-def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: IndexSpec):
+def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: IndexSpec, catalog: Catalog):
     """The outputs of a search that selects only the key and the distance: the index holds both
     when it holds the rows' own vectors (not normalised, as for cosine, nor approximated) and the
     engine's distances can be computed from them bit for bit."""
-    if METRICS[spec.metric].normalized or not spec.access.lossless or not reproduces(spec.metric) or any(
+    if METRICS[spec.metric].normalized or not spec.access.lossless or not catalog.reproduces(spec.metric) or any(
             select.args.get(a) for a in ("group", "having", "distinct", "qualify", "windows", "offset", "with_")):
         return None
     outputs = []

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sqlglot import exp
 from sqlglot.optimizer.scope import Scope, traverse_scope
 
-from vsql.engine.duckdb.catalog import Catalog, TableInfo
 from vsql.errors import ProgrammingError, VectorError
-from vsql.mlops import models
 from vsql.sql import dialect as d
 from vsql.sql import vectors
+
+if TYPE_CHECKING:  # the engine's catalog is handed in: analysing a statement loads no engine
+    from vsql.engine.duckdb.catalog import Catalog, TableInfo
 
 UNKNOWN = 0  # a vector whose dimension only the engine knows
 
@@ -151,7 +152,7 @@ class _Analyzer:
         name = node.this
         if not (isinstance(name, exp.Literal) and name.is_string):
             raise ProgrammingError(f"embed() takes the model's name as a string literal, not {name.sql()}")
-        model = models.resolve(self.catalog, name.this)
+        model = self.catalog.model(name.this)
         node.meta["model"] = model
         node.meta["models"] = frozenset([model.label])
         return node, model.dim

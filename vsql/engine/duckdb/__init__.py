@@ -1,0 +1,3 @@
+"""The DuckDB engine: lowering of vsql's nodes, execution, catalog, and its errors as PEP 249's."""
+
+from vsql.engine.duckdb import errors  # noqa: F401 - registers the translation of DuckDB's errors

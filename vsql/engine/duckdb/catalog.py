@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 import duckdb
 from sqlglot import exp
 
-from vsql.mlops.models import registry
+from vsql.engine.duckdb.executor import reproduces
+from vsql.mlops.models import registry, resolve
 
 _ARRAY = re.compile(r"FLOAT\[(\d+)\]\Z")
 
@@ -51,6 +52,16 @@ class Catalog:
         if self._models is None:
             self._models = registry(self.con)
         return self._models
+
+    def model(self, reference: str):
+        """The registered model `name` (newest version) or `name@version` (mlops.models.Model)."""
+        return resolve(self, reference)
+
+    @staticmethod
+    def reproduces(metric: str) -> bool:
+        """Whether vsql computes `metric`'s distances bit for bit as this engine does, so that an
+        index can answer with them alone."""
+        return reproduces(metric)
 
     def column_model(self, table: str, column: str) -> str | None:
         """The label (name@version) of the model bound to `table.column`, if any."""
