@@ -114,6 +114,7 @@ def peers_run(tmp_path_factory):
     return json.loads((out / "ann.json").read_text()), (out / "ann.md").read_text()
 
 
+@pytest.mark.slow  # starts every peer: about 30 s
 def test_peers_report_every_metric(peers_run):
     result, md = peers_run
     ran = [s for s in PEER_SYSTEMS if s in result["systems"]["selected"]]

