@@ -16,9 +16,8 @@ import threading
 from collections import OrderedDict, defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
@@ -36,6 +35,9 @@ from vsql.sql import vectors
 from vsql.sql.analyze import analyze
 from vsql.sql.dialect import Explain
 from vsql.sql.parse import parse
+
+if TYPE_CHECKING:
+    import duckdb
 
 _CACHE_SIZE = 512
 _RETURNS_ROWS = (

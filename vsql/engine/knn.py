@@ -19,13 +19,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
-from duckdb import sqltypes
 from sqlglot import exp
 
-from udfs.vector_udfs import create_once
 from vsql.engine.duckdb.executor import DuckDBExecutor, engine_distances, to_sql, vector_type
 from vsql.index.faiss_index import Hits, Subset
 from vsql.index.spec import settings_depth
@@ -146,10 +143,7 @@ class KnnExecutor:
         self._filters: OrderedDict[tuple, Filtered] = OrderedDict()
         self.token = next(_TOKENS)
         _EXECUTORS[self.token] = self
-        create_once(
-            executor.con, BATCH_FUNCTION, _batch, [sqltypes.VARCHAR, duckdb.list_type(sqltypes.FLOAT), sqltypes.INTEGER],
-            duckdb.list_type(duckdb.struct_type({"key": sqltypes.BIGINT, "distance": sqltypes.DOUBLE})),
-        )
+        executor.register_batch(BATCH_FUNCTION, _batch)
 
     def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
             pending: np.ndarray, current: bool = False, index_only: bool = False) -> Outcome:

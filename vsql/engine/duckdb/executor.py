@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+from duckdb import sqltypes
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel
@@ -235,6 +236,14 @@ class DuckDBExecutor:
     def arrow(self, sql: str, params: Any = None) -> pa.Table:
         """Run and fetch the whole result as Arrow."""
         return fetch_arrow(self.run(sql, params))
+
+    def register_batch(self, name: str, function) -> None:
+        """Register the batched k-NN call `name(target VARCHAR, query FLOAT[], k INTEGER)`, which
+        returns each query's (key, distance) pairs, once per database (DuckDB keeps functions per
+        database, shared by its connections)."""
+        hits = duckdb.list_type(duckdb.struct_type({"key": sqltypes.BIGINT, "distance": sqltypes.DOUBLE}))
+        vector_udfs.create_once(self.con, name, function,
+                                [sqltypes.VARCHAR, duckdb.list_type(sqltypes.FLOAT), sqltypes.INTEGER], hits)
 
     def keys(self, sql: str, params: Any = None) -> np.ndarray:
         """Run a statement selecting one integer column and fetch it as a NumPy array (cheaper
