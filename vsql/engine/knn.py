@@ -216,11 +216,12 @@ class KnnExecutor:
             if part is not None:
                 filtered = self._filter(part, params, loaded, reusable=False)
                 matching = len(filtered.keys)
-            self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), filtered, matching)
+            self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), filtered, matching,
+                                        _selects_distance(search))
 
     def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
         """One index call for a whole batch of queries (see `_batch`)."""
-        loaded, depth, filtered, matching = self._batches[name]
+        loaded, depth, filtered, matching, distances = self._batches[name]
         index, k = loaded.index, int(ks[0].as_py())
         if isinstance(queries, pa.ChunkedArray):
             queries = queries.combine_chunks()
@@ -242,7 +243,8 @@ class KnnExecutor:
                 hits = [Hits(h.keys[:k], h.distances[:k]) if len(h.keys) >= min(wide, matching) and not (
                             checked and index.missed(q, h.keys, min(wide, matching), allowed))
                         else index.exact(q[None, :], k, allowed)[0] for q, h in zip(matrix, hits)]
-            hits = _engine_distances(index, matrix, hits)
+            if distances:
+                hits = _engine_distances(index, matrix, hits)
             answerable = index.answerable(matrix)
             if not answerable.all():
                 # SQL gives a query without distances (NULL, or zero under cosine) k rows tied at a
@@ -380,12 +382,18 @@ def _engine_distances(index, queries: np.ndarray, hits: list[Hits]) -> list[Hits
     return [Hits(h.keys, part) for h, part in zip(hits, np.split(exact.astype(np.float64), np.cumsum(counts)[:-1]))]
 
 
+def _selects_distance(search: KnnSearch) -> bool:
+    """Whether the search's answer from the index shows its distances (its outputs name one): only
+    then are DuckDB's computed, at about 0.5 ms a query (see `_engine_distances`)."""
+    return any(kind == "distance" for _, kind in search.outputs or ())
+
+
 def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits, loaded, query: np.ndarray) -> pa.Table:
     """The k nearest hits, ordered by distance (ties by key), as the statement's columns. A
     statement that selects the distance gets the one DuckDB would compute, bit for bit; that
     costs about 0.5 ms per query (a float32 step per dimension), so one that selects only the key
     is ordered by the index's own distances, which differ from DuckDB's in the last bits only."""
-    if any(kind == "distance" for _, kind in search.outputs):
+    if _selects_distance(search):
         with loaded.lock:
             hits = _engine_distances(loaded.index, query[None, :], [hits])[0]
     order = np.lexsort((hits.keys, hits.distances))[: search.k]
