@@ -184,12 +184,16 @@ class KnnExecutor:
                 else:
                     within = None if strategy.kind == "postfilter" else allowed
                     hits = loaded.index.search(query[None, :], strategy.candidates, strategy.depth, within)[0]
-                    if strategy.kind == "postfilter":
+                    postfiltered = strategy.kind == "postfilter"
+                    if postfiltered:
                         # k matching rows among the nearest rows of all are the nearest matching rows
                         kept = allowed[loaded.index.slots_of(hits.keys)]
                         hits = Hits(hits.keys[kept][: search.k], hits.distances[kept][: search.k])
-                    elif (allowed is not None or loaded.index.duplicated) and loaded.index.missed(
-                            query, hits.keys, min(strategy.candidates, matching), allowed):
+                    # A filtered graph search can stray, and a graph over many copies of one vector
+                    # misses rows whatever the filter: a sample of the matching rows checks them.
+                    checked = loaded.index.duplicated or (allowed is not None and not postfiltered)
+                    expected = min(len(hits.keys) if postfiltered else strategy.candidates, matching)
+                    if checked and loaded.index.missed(query, hits.keys, expected, allowed):
                         strategy = distrust(strategy)
                         continue
             if index_only:

@@ -257,6 +257,8 @@ class FaissIndex:
         """
         if len(found) < k:
             return True
+        if not len(found):  # nothing found, nothing expected (a query with no distances)
+            return False
         slots = np.flatnonzero(self.alive if allowed is None else self.alive & allowed)
         found_scores = self._score(query, self._slots(np.asarray(found, dtype=np.int64)))
         worst = found_scores.max()
