@@ -66,7 +66,7 @@ class FaissIndex:
     hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     tuned: int | None = None  # calibrated ef_search / probes reaching TARGET_RECALL
     _lookup: tuple | None = field(default=None, repr=False)  # key -> live slot, built on demand
-    _duplicates: tuple = field(default=((), False), repr=False)  # see `duplicated`
+    _duplicates: bool | None = field(default=None, repr=False)  # see `duplicated`; None: not counted since a write
     _copy: np.ndarray | None = field(default=None, repr=False)  # IVF's vectors by slot
     _copied: int = field(default=0, repr=False)
     _zeros: tuple = field(default=(0, np.empty(0, bool), False), repr=False)  # see _zero_mask
@@ -116,7 +116,7 @@ class FaissIndex:
         self.keys = np.concatenate([self.keys, keys.astype(np.int64)])
         self.alive = np.concatenate([self.alive, np.ones(len(keys), bool)])
         self.hashes = np.concatenate([self.hashes, np.asarray(hashes, dtype=np.uint64)])
-        self._lookup = None
+        self._lookup = self._duplicates = None
 
     def _calibrate(self, queries: np.ndarray, vectors: np.ndarray) -> int | None:
         """The smallest ef_search (HNSW) or probes (IVFFlat) whose recall@10 reaches the target,
@@ -364,7 +364,7 @@ class FaissIndex:
         same = ~_missing(_pairs(keys, hashes), self._live_pairs())
         dropped = np.setdiff1d(np.asarray(changed, dtype=np.int64), keys[same])
         self.alive[self._slots(dropped)] = False
-        self._lookup = None
+        self._lookup = self._duplicates = None
         if (~same).any():
             self._add(keys[~same], _prepare(vectors[~same], self.metric), hashes[~same], progress=False)
 
@@ -391,11 +391,10 @@ class FaissIndex:
         neighbour pruning leaves the copies of one vector with few links, and a graph search
         then misses rows (in 29 of 30 small tables with 30% zero vectors): searches of such an
         index check their answers as filtered ones do (`missed`)."""
-        state = (len(self.keys), self.live)
-        if self._duplicates[0] != state:
+        if self._duplicates is None:  # counted once per write, not per query
             live = self.hashes[self.alive]
-            self._duplicates = (state, len(live) - len(np.unique(live)) > 0.01 * len(live))
-        return self._duplicates[1]
+            self._duplicates = len(live) - len(np.unique(live)) > 0.01 * len(live)
+        return self._duplicates
 
     @property
     def live(self) -> int:
