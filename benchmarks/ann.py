@@ -535,7 +535,7 @@ def measure_batch(host: VsqlSystem, faiss_peers: dict, ds: Dataset, qs: np.ndarr
     truth = exact_topk(ds, qs, None)
     sql = ("SELECT queries.qid, s.id FROM queries CROSS JOIN LATERAL "
            f"(SELECT id FROM items ORDER BY items.embedding <-> queries.q LIMIT {K}) s")
-    raw = host.con.session.con  # the DuckDB connection under vsql: for interrupting, and the references
+    raw = host.con.session.engine.con  # the DuckDB connection under vsql: for interrupting, and the references
 
     def grouped(rows) -> dict[int, list[int]]:
         out: dict[int, list[int]] = {}

@@ -70,7 +70,7 @@ def ladder(v: Vsql, d: DuckDB, qv: np.ndarray, qc: np.ndarray, filtered: bool, c
         return [qv[i].tolist(), int(qc[i])] if filtered else [qv[i].tolist()]
 
     generated = v.con.session.compile(vsql_sql, vparams(0))[-1].sql[-1]
-    con, own = d.con, v.con.session.con
+    con, own = d.con, v.con.session.engine.con
     calls = {
         "DuckDB, hand SQL, fetchall()": lambda i: con.execute(hand_sql, lparams(i)).fetchall(),
         "DuckDB, hand SQL, to_arrow_table()": lambda i: con.execute(hand_sql, lparams(i)).to_arrow_table(),

@@ -4,6 +4,8 @@ and the front end and planner stay free of any engine's, index's or MLOps' libra
 import subprocess
 import sys
 
+import pytest
+
 import vsql
 from test_wrong_rows import _items, _strategy
 
@@ -35,3 +37,27 @@ def test_the_front_end_and_the_planner_load_no_engine_index_library_or_mlops():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]", loaded
     assert vsql.connect is not None  # the DB-API loads on first use
+
+
+def test_only_the_duckdb_engine_loads_duckdb():
+    """Sessions, the index store, MLOps and the DB-API reach the database through the engine
+    protocol: importing all of them loads no DuckDB until a connection picks the DuckDB engine."""
+    code = (
+        "import sys, vsql.session, vsql.index.store, vsql.mlops.models, vsql.mlops.reembed, vsql.mlops.evaluate, "
+        "vsql.mlops.functions, vsql.client.dbapi, vsql.client.bulk, vsql.engine.knn\n"
+        "print('duckdb' in sys.modules)\n"
+        "vsql.client.dbapi.connect(':memory:').close()\n"
+        "print('duckdb' in sys.modules)\n"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.split() == ["False", "True"], loaded
+
+
+def test_the_engine_is_chosen_by_the_targets_scheme(tmp_path):
+    path = tmp_path / "x.duckdb"
+    con = vsql.connect(f"duckdb://{path}", autocommit=True)
+    con.execute("CREATE TABLE t (id INT)")
+    con.close()
+    assert path.exists()
+    with pytest.raises(vsql.InterfaceError, match=r'no vsql engine for "nosuch://" \(engines: duckdb\)'):
+        vsql.connect("nosuch://somewhere")

@@ -209,7 +209,7 @@ def test_a_failed_commit_ends_the_transaction(tmp_path):
     first.execute("CREATE TABLE t (id INT PRIMARY KEY, n INT)")
     first.execute("INSERT INTO t VALUES (1, 0)")
     first.commit()
-    second = vsql.Connection(first.session.con.cursor())  # a second connection to the same database
+    second = vsql.Connection(first.session.engine.fork())  # a second connection to the same database
     first.execute("UPDATE t SET n = 1 WHERE id = 1")
     with pytest.raises(vsql.DatabaseError):
         second.execute("UPDATE t SET n = 2 WHERE id = 1")  # conflicts with the open transaction

@@ -77,7 +77,7 @@ def test_cosine_zero_query_gives_nan_everywhere():
 
 @pytest.mark.parametrize("dim", [1, 2, 3, 7, 16, 100, 301])
 def test_engine_distances_are_duckdbs_bit_for_bit(dim):
-    from vsql.engine.duckdb.executor import engine_distances
+    from vsql.engine.duckdb.lowering import engine_distances
 
     rng = np.random.default_rng(dim)
     scale = rng.choice([1e-20, 1e-3, 1.0, 1e3, 1e17], (400, 1))

@@ -11,19 +11,18 @@ indexes learn of them, or ROLLBACK, when they are forgotten.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import OrderedDict, defaultdict
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
-from vsql.engine.duckdb.catalog import Catalog
-from vsql.engine.duckdb.executor import DuckDBExecutor, fetch_arrow, to_sql
+from vsql.engine.base import Engine, Result
+from vsql.engine.catalog import Catalog
 from vsql.engine.knn import KnnExecutor, KnnStatements, batch_sql, filter_part, prepare
 from vsql.errors import ProgrammingError, translate
 from vsql.index.store import IndexManager
@@ -36,15 +35,11 @@ from vsql.sql.analyze import analyze
 from vsql.sql.dialect import Explain
 from vsql.sql.parse import parse
 
-if TYPE_CHECKING:
-    import duckdb
-
 _CACHE_SIZE = 512
 _RETURNS_ROWS = (
     exp.Query, exp.Insert, exp.Update, exp.Delete, exp.Describe, exp.Pragma, exp.Show, exp.Command, Explain,
 )
 _KEY_COLUMN = "__vsql_key"
-_NESTED = re.compile(r"\[|STRUCT|MAP|UNION")
 # statements the engine runs as written (sqlglot could not parse them) that may write tables
 _WRITING_COMMANDS = {"INSERT", "UPDATE", "DELETE", "MERGE", "COPY", "TRUNCATE", "IMPORT", "ALTER", "UPSERT", "REPLACE"}
 
@@ -60,30 +55,14 @@ class Compiled:
     batch_filters: dict | None = None
 
 
-@dataclass
-class Result:
-    """A statement's rows: as Arrow, or, where no column is nested (no vectors), as DuckDB's own
-    Python rows, which cost less to take than Arrow for the few rows a query usually returns."""
-
-    table: pa.Table | None  # None for statements that return no rows (or that gave `rows`)
-    rowcount: int
-    rows: list[tuple] | None = None
-    columns: list[tuple[str, str]] | None = None  # (name, DuckDB type) of `rows`
-
-    @property
-    def returns_rows(self) -> bool:
-        return self.table is not None or self.rows is not None
-
-
 class Session:
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
-        self.catalog = Catalog(con)
-        models.register_udf(con)
-        self.executor = DuckDBExecutor(con)
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.catalog = Catalog(engine, lambda: models.registry(engine))
+        models.register_udf(engine)
         self.settings = Settings()
-        self.indexes = IndexManager(con, self.settings)
-        self.knn = KnnExecutor(self.executor, self.indexes, self.settings)
+        self.indexes = IndexManager(engine, self.settings)
+        self.knn = KnnExecutor(engine, self.indexes, self.settings)
         self.lock = threading.RLock()
         self.in_transaction = False
         self._began_at = self.indexes.shared.generation
@@ -134,15 +113,15 @@ class Session:
         if the_plan.action == "setting" or the_plan.action == "index" and _key(the_plan.tree) not in _ENGINE_FIRST:
             return Compiled((), the_plan)  # vsql's own: nothing for the engine to run
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
-        key_type = lambda spec: self.catalog.table(  # noqa: E731
+        key_type = lambda spec: self.catalog.table(
             spec.table, spec.schema, self.catalog.database).columns.get(spec.key, "BIGINT")
-        knn = prepare(the_plan.ann, params, key_type(the_plan.ann.index)) if the_plan.action == "knn" else None
+        knn = prepare(the_plan.ann, params, key_type(the_plan.ann.index), self.engine.lower) if the_plan.action == "knn" else None
         batched = filters = None
         if the_plan.batches and the_plan.action == "sql":
             types = {s.index.name: key_type(s.index) for s in the_plan.batches}
-            filters = {s.index.name: filter_part(s) for s in the_plan.batches}
-            batched = batch_sql(the_plan.tree, the_plan.batches, types, self.knn.token)
-        return Compiled(tuple(to_sql(tree)), the_plan, knn, batched, filters)
+            filters = {s.index.name: filter_part(s, self.engine.lower) for s in the_plan.batches}
+            batched = batch_sql(the_plan.tree, the_plan.batches, types, self.knn.token, self.engine.lower)
+        return Compiled(tuple(self.engine.lower(tree)), the_plan, knn, batched, filters)
 
     def _run(self, statement: Compiled, params: Any) -> Result:
         action = statement.plan.action
@@ -162,14 +141,14 @@ class Session:
         try:
             *prelude, sql = statement.sql
             for setup in prelude:
-                self.executor.run(setup)
+                self.engine.run(setup)
             bound = _bind(params, statement.plan.vector_params)
             if statement.plan.calls and not statement.plan.tree.find(exp.Parameter, exp.Placeholder):
                 bound = None  # the parameters were all the calls' own
             if statement.batch_sql and self._index_current([s.index for s in statement.plan.batches]):
                 self.knn.set_batches(statement.plan, statement.batch_filters, bound)
                 sql = statement.batch_sql
-            cursor = self.executor.run(sql, bound)
+            cursor = self.engine.run(sql, bound)
         finally:
             if statement.plan.changes_schema:
                 self._schema_changed()
@@ -180,9 +159,9 @@ class Session:
             elif word in _WRITING_COMMANDS:  # a write sqlglot could not read: any table may have changed
                 for spec in self.indexes.specs().values():
                     self._rewritten(spec)
-        result = _result(statement.plan.tree, cursor)
+        result = self._result(statement.plan.tree, cursor)
         for relation in calls:  # once the engine has read them (a failed statement leaves them to be replaced)
-            self.con.unregister(relation)
+            self.engine.unregister(relation)
         if isinstance(statement.plan.tree, Explain) and statement.plan.searches and result.rows is not None:
             result.rows.insert(0, ("vsql_plan", _exact_plan(statement.plan)))
         return result
@@ -197,7 +176,7 @@ class Session:
                 self._schema_changed()
             else:
                 table = functions.call(self, call.name, call.args, call.options, params)
-            self.con.register(call.relation, table.select([0]) if call.scalar else table)
+            self.engine.register(call.relation, table.select([0]) if call.scalar else table)
             relations.append(call.relation)
         return relations
 
@@ -207,7 +186,7 @@ class Session:
         """BEGIN; inside a transaction it changes nothing (PostgreSQL only warns)."""
         if self.in_transaction:
             return
-        self.executor.run("BEGIN TRANSACTION")
+        self.engine.begin()
         self._transaction(exp.Transaction())
 
     def commit(self) -> None:
@@ -222,7 +201,7 @@ class Session:
             return
         with self.indexes.shared.committing() if sql == "COMMIT" and self._pending else nullcontext():
             try:
-                self.executor.run(sql)
+                (self.engine.commit if sql == "COMMIT" else self.engine.rollback)()
             except Exception:
                 self._transaction(exp.Rollback())  # a COMMIT that fails rolls the transaction back
                 raise
@@ -266,7 +245,7 @@ class Session:
         with self.indexes.shared.committing():  # other connections ask the table until the index is in place
             with self._atomic():
                 for sql in statement.sql:  # DROP TABLE, ALTER TABLE: the engine's part first
-                    self.executor.run(sql)
+                    self.engine.run(sql)
                 rewritten = handler(self, *statement.plan.command) or ()
             if not self.in_transaction:  # else the build read this transaction's own view
                 self.indexes.catch_up()
@@ -299,14 +278,14 @@ class Session:
         )
         specs = tuple(self.indexes.for_table(self.catalog.of(table)))
         with self.lock, _translated():
-            self.con.register(batch, data)  # an aborted transaction drops it on ROLLBACK
+            self.engine.register(batch, data)  # an aborted transaction drops it on ROLLBACK
             if specs:
                 key = exp.alias_(exp.column(specs[0].key, quoted=True), _KEY_COLUMN)
                 statement.set("returning", exp.Returning(expressions=[key]))
-                count = self._tracked(statement.sql("duckdb"), None, specs).num_rows
+                count = self._tracked(statement, None, specs).num_rows
             else:
-                count = self.executor.run(statement.sql("duckdb")).fetchall()[0][0]
-            self.con.unregister(batch)
+                count = self.engine.rows(statement)[0][0]
+            self.engine.unregister(batch)
             return count
 
     def _knn(self, statement: Compiled, params: Any) -> Result:
@@ -317,7 +296,7 @@ class Session:
         if any(p is None for p in pending) or not self._index_usable(began):
             # this transaction rewrote the table wholesale, or the shared index and this
             # transaction disagree on another connection's commit: the table answers
-            result = _result(the_plan.tree, self.executor.run(statement.sql[-1], _bind(params, the_plan.vector_params)))
+            result = self._result(the_plan.tree, self.engine.run(statement.sql[-1], _bind(params, the_plan.vector_params)))
             if isinstance(the_plan.tree, Explain) and result.rows is not None:
                 why = "this transaction wrote the table in ways vsql follows only by comparing it with the index" \
                     if any(p is None for p in pending) else "the index and this transaction see different commits"
@@ -330,13 +309,13 @@ class Session:
         current = self._index_current([spec])
         index_only = bool(the_plan.ann.outputs) and current
         if isinstance(the_plan.tree, Explain):
-            exact = to_sql(the_plan.tree.this)[-1]
+            exact = self.engine.lower(the_plan.tree.this)[-1]
             table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, current, index_only,
                                      the_plan.tree.args.get("analyze"))
         else:
             table = self.knn.run(the_plan, statement.knn, exact, bound, keys, current, index_only).table
             if self.indexes.shared.generation != began:  # a commit reached the index during the search
-                return _result(the_plan.tree, self.executor.run(exact, bound))
+                return self._result(the_plan.tree, self.engine.run(exact, bound))
         return Result(table, table.num_rows)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -358,14 +337,14 @@ class Session:
         the transaction began."""
         return self.indexes.shared.settled() and (not self.in_transaction or self._began_at == now)
 
-    def _tracked(self, sql: str, params: Any, specs, prelude=()) -> pa.Table:
+    def _tracked(self, sql, params: Any, specs, prelude=()) -> pa.Table:
         """Run a write that returns the keys it touched, and let the indexes `specs` learn them at
         its commit (until then, this transaction's searches read those rows from the table)."""
         with self.indexes.shared.committing() if not self.in_transaction else nullcontext():
             with self._atomic() as own:
                 for setup in prelude:
-                    self.executor.run(setup)
-                table = self.executor.arrow(sql, params)
+                    self.engine.run(setup)
+                table = self.engine.arrow(sql, params)
                 keys = _written_keys(table)
             for spec in specs:
                 if own:
@@ -373,6 +352,9 @@ class Session:
                 else:
                     self._pending[spec.name].append(keys)
         return table
+
+    def _result(self, tree: exp.Expr, cursor) -> Result:
+        return self.engine.result(cursor, isinstance(tree, _RETURNS_ROWS), _counts_rows(tree))
 
     def _rewritten(self, spec) -> None:
         """A statement changed the index's table in ways vsql cannot follow row by row: the rest of
@@ -396,7 +378,7 @@ class Session:
             try:
                 self.indexes.close()
             finally:
-                self.con.close()
+                self.engine.close()
 
 
 def _key(tree: exp.Expr) -> tuple[type, str | None]:
@@ -432,7 +414,7 @@ _COMMANDS = {
     (st.CreateVectorAlias, None): lambda session, name, index: session.indexes.alias("create", name, index),
     (st.AlterVectorAlias, None): lambda session, name, index: session.indexes.alias("alter", name, index),
     (st.DropVectorAlias, None): lambda session, name, if_exists: session.indexes.alias("drop", name, None, if_exists),
-    (st.SetModel, None): lambda session, *args: models.bind(session.con, session.catalog, *args),
+    (st.SetModel, None): lambda session, *args: models.bind(session.engine, session.catalog, *args),
     (st.Reindex, "INDEX"): _reindex,
     (st.Reindex, "TABLE"): _reindex,
 }
@@ -447,7 +429,7 @@ class _Atomic:
 
     def __enter__(self) -> bool:
         if not self.session.in_transaction:
-            self.session.executor.run("BEGIN TRANSACTION")
+            self.session.engine.begin()
             self.own = True
         return self.own
 
@@ -455,9 +437,9 @@ class _Atomic:
         if not self.own:
             return
         if kind is None:
-            self.session.executor.run("COMMIT")
+            self.session.engine.commit()
         else:
-            self.session.executor.run("ROLLBACK")
+            self.session.engine.rollback()
             self.session._schema_changed()
 
 
@@ -507,24 +489,6 @@ def _written_keys(table: pa.Table) -> np.ndarray | None:
     if _KEY_COLUMN not in table.schema.names:
         return None  # COPY, TRUNCATE, or keys rewritten: follow by rebuilding
     return table.column(_KEY_COLUMN).to_numpy().astype(np.int64)
-
-
-def _result(tree: exp.Expr, cursor: duckdb.DuckDBPyConnection) -> Result:
-    description = cursor.description
-    if description is None:
-        return Result(None, -1)
-    flat = not any(_NESTED.search(str(column[1])) for column in description)
-    if flat and isinstance(tree, _RETURNS_ROWS) and not _counts_rows(tree):
-        rows = cursor.fetchall()
-        return Result(None, len(rows), rows, [(column[0], str(column[1])) for column in description])
-    table = fetch_arrow(cursor)
-    if table is None:  # DuckDB's CHECKPOINT describes a result it does not return
-        return Result(None, -1)
-    if _counts_rows(tree):
-        return Result(None, table.column(0)[0].as_py() if table.num_rows else 0)
-    if not isinstance(tree, _RETURNS_ROWS):
-        return Result(None, -1)
-    return Result(table, table.num_rows)
 
 
 def _exact_plan(the_plan: Plan) -> str:

@@ -8,20 +8,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import os
 import re
-import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
+from vsql import engine as engines
 from vsql.client import bulk
+from vsql.engine.base import Engine, Result
 from vsql.errors import InterfaceError, ProgrammingError, translate
-from vsql.session import Result, Session
+from vsql.session import Session
 
 apilevel = "2.0"
 threadsafety = 1  # threads may share the module; give each thread its own connection
@@ -76,21 +75,22 @@ def TimestampFromTicks(ticks: float) -> datetime.datetime:  # noqa: N802
 
 def connect(database: str | os.PathLike = ":memory:", *, read_only: bool = False,
             autocommit: bool = False, config: dict | None = None) -> Connection:
-    """Open a vsql database: a DuckDB file (created if missing) or ':memory:'.
+    """Open a vsql database: a DuckDB file (created if missing) or ':memory:' (the engine is chosen
+    by the target, see `vsql.engine.connect`).
 
     As PEP 249 asks, changes are made in a transaction that `commit()` ends; pass
     `autocommit=True` to commit every statement as it runs, as DuckDB's own API does.
     """
     try:
-        con = duckdb.connect(str(database), read_only=read_only, config=config or {})
-    except duckdb.Error as error:
+        engine = engines.connect(str(database), read_only=read_only, config=config)
+    except Exception as error:
         raise translate(error) from error
-    return Connection(con, autocommit=autocommit)
+    return Connection(engine, autocommit=autocommit)
 
 
 class Connection:
-    def __init__(self, con: duckdb.DuckDBPyConnection, *, autocommit: bool = False):
-        self.session = Session(con)
+    def __init__(self, engine: Engine, *, autocommit: bool = False):
+        self.session = Session(engine)
         self.autocommit = autocommit
         self._closed = False
 
@@ -196,7 +196,7 @@ class Cursor:
         if self._result.rows is not None:
             return [(name, kind, None, None, None, None, None) for name, kind in self._result.columns]
         schema = self._result.table.schema
-        kinds = _engine_types(schema)
+        kinds = self.connection.session.engine.type_names(schema)
         return [(f.name, kind, None, None, None, None, None) for f, kind in zip(schema, kinds)]
 
     @property
@@ -299,27 +299,6 @@ class Cursor:
         if self._closed:
             raise InterfaceError("cursor is closed")
         self.connection._check_open()
-
-
-@functools.lru_cache(maxsize=256)
-def _engine_types(schema: pa.Schema) -> list:
-    """DuckDB's names for the types of a result held as Arrow ('BIGINT', 'FLOAT', 'FLOAT[3]'), as
-    the engine's own results describe theirs: a search answered from an index alone, or any
-    result with vectors, describes itself as the same statement run on DuckDB does."""
-    numbered = pa.schema([field.with_name(f"c{i}") for i, field in enumerate(schema)])  # names may repeat
-    try:
-        with _TYPES_LOCK:
-            return [str(kind) for kind in _type_reader().from_arrow(numbered.empty_table()).types]
-    except duckdb.Error:  # a type DuckDB does not read from Arrow: Arrow's name for it
-        return [field.type for field in schema]
-
-
-@functools.cache
-def _type_reader() -> duckdb.DuckDBPyConnection:
-    return duckdb.connect()  # reads types only: no data, no database
-
-
-_TYPES_LOCK = threading.Lock()
 
 
 def _check_params(params: Any) -> None:

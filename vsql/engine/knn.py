@@ -1,13 +1,13 @@
-"""Runs an ANN plan on DuckDB: the index proposes candidate keys, and one of three paths answers.
+"""Runs an ANN plan on an engine: the index proposes candidate keys, and one of three paths answers.
 
 Most statements run unchanged but for one added predicate, `key IN (candidates)`, so projections,
 filters, exact distances and ordering (ties by the table's key, as the planner's ORDER BY breaks
-them) are DuckDB's, over the transaction's own view of the table. A statement selecting only the
-key and the distance is answered from the index alone, without DuckDB: its distances are computed
-as DuckDB computes them (`engine_distances`), its ties broken by key too. LATERAL searches call
+them) are the engine's, over the transaction's own view of the table. A statement selecting only
+the key and the distance is answered from the index alone, without the engine: its distances are
+computed as the engine computes them (`Engine.distances`), its ties broken by key too. LATERAL searches call
 the index through a UDF, once per chunk of outer rows (`batch_sql`). When the index proposes too
 few rows (a selective or correlated filter, rows written since), the search widens, and in the
-end falls back to exact search on DuckDB.
+end falls back to exact search on the engine.
 """
 
 from __future__ import annotations
@@ -23,22 +23,34 @@ import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
-from vsql.engine.duckdb.executor import DuckDBExecutor, engine_distances, to_sql, vector_type
 from vsql.index.faiss_index import Hits, Subset
 from vsql.index.spec import settings_depth
-from vsql.plan.planner import CHECKED_CANDIDATES, KnnSearch, Plan, Strategy, choose, distrust, widen
+from vsql.plan.planner import (
+    CHECKED_CANDIDATES,
+    KnnSearch,
+    Plan,
+    Strategy,
+    choose,
+    distrust,
+    widen,
+)
 from vsql.settings import Settings
 from vsql.sql import dialect as d
 from vsql.sql import vectors
 from vsql.sql.analyze import param_key
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from vsql.engine.base import Engine
     from vsql.index.store import IndexManager
+
+    Lower = Callable[[exp.Expr], list[str]]
 
 
 @dataclass(frozen=True)
 class KnnStatements:
-    """The DuckDB statements an ANN search may run, made once per statement shape."""
+    """The engine statements an ANN search may run, made once per statement shape."""
 
     fetch: str  # the user's statement restricted to candidate keys
     filter: Part | None  # the keys the WHERE clause keeps
@@ -61,7 +73,7 @@ class Part:
         return {name: params[key] for name, key in zip(self.names, self.keys)} or None
 
 
-def _part(tree: exp.Expr) -> Part:
+def _part(tree: exp.Expr, lower: Lower) -> Part:
     keys, names = [], []
     for node in list(tree.find_all(exp.Parameter, exp.Placeholder)):
         key = param_key(node)
@@ -72,7 +84,7 @@ def _part(tree: exp.Expr) -> Part:
         if name not in names:
             keys.append(key)
             names.append(name)
-    return Part(to_sql(tree)[-1], tuple(keys), tuple(names), len(list(tree.find_all(exp.Table))) == 1)
+    return Part(lower(tree)[-1], tuple(keys), tuple(names), len(list(tree.find_all(exp.Table))) == 1)
 
 
 @dataclass
@@ -107,43 +119,44 @@ _ARROW_TYPES = {"BIGINT": pa.int64(), "INTEGER": pa.int32(), "SMALLINT": pa.int1
                 "UBIGINT": pa.uint64(), "UINTEGER": pa.uint32()}
 
 
-def filter_part(search: KnnSearch) -> Part | None:
+def filter_part(search: KnnSearch, lower: Lower) -> Part | None:
     """The keys a search's WHERE clause keeps, as a statement of its own."""
     where = search.select.args.get("where")
     if where is None:
         return None
     key = exp.column(search.index.key, table=search.alias, quoted=True)
     table = search.select.args["from_"].this.copy()
-    return _part(exp.select(key).from_(table).where(where.this.copy()))
+    return _part(exp.select(key).from_(table).where(where.this.copy()), lower)
 
 
-def prepare(search: KnnSearch, params: Any, key_type: str = "BIGINT") -> KnnStatements:
+def prepare(search: KnnSearch, params: Any, key_type: str, lower: Lower) -> KnnStatements:
     spec = search.index
     key = exp.column(spec.key, table=search.alias, quoted=True)
     parameter, slot = _candidates_parameter(params)
     select = search.select.copy()
     candidates = exp.select(exp.Unnest(expressions=[parameter])).subquery()
     select.where(exp.In(this=key, query=candidates), append=True, copy=False)
-    filter_sql = filter_part(search)
+    filter_sql = filter_part(search, lower)
     query_sql = None
     if _constant(search.query) is None:
-        dim = search.query.meta_get("vdim") or 0
-        query_sql = _part(exp.select(exp.Cast(this=search.query.copy(), to=vector_type(dim))))
+        dim = search.query.meta_get("vdim")
+        vector = exp.DataType.build(f"VECTOR({dim})" if dim else "VECTOR", dialect=d.VSQL)
+        query_sql = _part(exp.select(exp.Cast(this=search.query.copy(), to=vector)), lower)
     truth = search.select.copy().select(exp.alias_(key.copy(), _TRUTH_KEY), append=True, copy=False)
-    return KnnStatements(to_sql(select)[-1], filter_sql, query_sql, slot, _ARROW_TYPES.get(key_type, pa.int64()),
-                         to_sql(truth)[-1])
+    return KnnStatements(lower(select)[-1], filter_sql, query_sql, slot, _ARROW_TYPES.get(key_type, pa.int64()),
+                         lower(truth)[-1])
 
 
 class KnnExecutor:
-    def __init__(self, executor: DuckDBExecutor, indexes: IndexManager, settings: Settings):
-        self.executor = executor
+    def __init__(self, engine: Engine, indexes: IndexManager, settings: Settings):
+        self.engine = engine
         self.indexes = indexes
         self.settings = settings
         self._batches: dict[str, tuple] = {}
         self._filters: OrderedDict[tuple, Filtered] = OrderedDict()
         self.token = next(_TOKENS)
         _EXECUTORS[self.token] = self
-        executor.register_batch(BATCH_FUNCTION, _batch)
+        engine.register_batch(BATCH_FUNCTION, _batch)
 
     def run(self, plan: Plan, statements: KnnStatements, exact_sql: str, params: Any,
             pending: np.ndarray, current: bool = False, index_only: bool = False) -> Outcome:
@@ -197,7 +210,7 @@ class KnnExecutor:
                         strategy = distrust(strategy)
                         continue
             if index_only:
-                table = _from_index(search, statements.key_type, hits, loaded, query)
+                table = _from_index(search, statements.key_type, hits, loaded, query, self.engine.distances)
             else:
                 candidates = np.union1d(hits.keys, pending) if len(pending) else hits.keys
                 table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
@@ -248,7 +261,7 @@ class KnnExecutor:
                             checked and index.missed(q, h.keys, min(wide, matching), allowed))
                         else index.exact(q[None, :], k, allowed)[0] for q, h in zip(matrix, hits)]
             if distances:
-                hits = _engine_distances(index, matrix, hits)
+                hits = _engine_distances(self.engine.distances, index, matrix, hits)
             answerable = index.answerable(matrix)
             if not answerable.all():
                 # SQL gives a query without distances (NULL, or zero under cosine) k rows tied at a
@@ -315,7 +328,7 @@ class KnnExecutor:
             if memo in self._filters:
                 self._filters.move_to_end(memo)
                 return self._filters[memo]
-        keys = self.executor.keys(part.sql, bound)
+        keys = self.engine.keys(part.sql, bound)
         found = Filtered(keys, loaded.index.slots_for(keys), remembered=memo is not None)
         if memo is not None:
             self._filters[memo] = found
@@ -355,7 +368,7 @@ class KnnExecutor:
         return vectors.coerce(np.asarray(value, dtype=np.float32) if constant is None else value)
 
     def _run(self, sql: str, params: Any) -> pa.Table:
-        return self.executor.arrow(sql, params)
+        return self.engine.arrow(sql, params)
 
 
 def _searchable(index, filtered: Filtered | None, pending: np.ndarray) -> np.ndarray | None:
@@ -374,15 +387,15 @@ def _searchable(index, filtered: Filtered | None, pending: np.ndarray) -> np.nda
     return allowed
 
 
-def _engine_distances(index, queries: np.ndarray, hits: list[Hits]) -> list[Hits]:
-    """`hits` (one list per query) with the distances DuckDB computes, bit for bit, from the rows'
+def _engine_distances(distances, index, queries: np.ndarray, hits: list[Hits]) -> list[Hits]:
+    """`hits` (one list per query) with the distances the engine computes (`distances`), bit for bit, from the rows'
     vectors the index holds, for an answer given from the index alone (Faiss's own differ in the
     last bits). Left as they are where the index holds the vectors changed (cosine)."""
     counts = [len(h.keys) for h in hits]
     rows = index.stored(np.concatenate([h.keys for h in hits])) if hits else None
     if rows is None:
         return hits
-    exact = engine_distances(index.metric, np.repeat(np.asarray(queries, np.float32), counts, axis=0), rows)
+    exact = distances(index.metric, np.repeat(np.asarray(queries, np.float32), counts, axis=0), rows)
     return [Hits(h.keys, part) for h, part in zip(hits, np.split(exact.astype(np.float64), np.cumsum(counts)[:-1]))]
 
 
@@ -392,14 +405,15 @@ def _selects_distance(search: KnnSearch) -> bool:
     return any(kind == "distance" for _, kind in search.outputs or ())
 
 
-def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits, loaded, query: np.ndarray) -> pa.Table:
+def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits, loaded, query: np.ndarray,
+                distances) -> pa.Table:
     """The k nearest hits, ordered by distance (ties by key), as the statement's columns. A
     statement that selects the distance gets the one DuckDB would compute, bit for bit; that
     costs about 0.5 ms per query (a float32 step per dimension), so one that selects only the key
     is ordered by the index's own distances, which differ from DuckDB's in the last bits only."""
     if _selects_distance(search):
         with loaded.lock:
-            hits = _engine_distances(loaded.index, query[None, :], [hits])[0]
+            hits = _engine_distances(distances, loaded.index, query[None, :], [hits])[0]
     order = np.lexsort((hits.keys, hits.distances))[: search.k]
     columns = {"key": pa.array(hits.keys[order]).cast(key_type),
                "distance": pa.array(hits.distances[order].astype(np.float32))}
@@ -454,7 +468,8 @@ def _batch(targets: pa.Array, queries: pa.Array, ks: pa.Array) -> pa.Array:
     return _EXECUTORS[int(token)].batch(name, queries, ks)
 
 
-def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[str, str], token: int) -> str:
+def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[str, str], token: int,
+              lower: Lower) -> str:
     """The statement with each LATERAL search drawing its rows from one batched index call.
 
     The call returns, per outer row, at most k nearest keys with their distances, nearest first:
@@ -468,7 +483,7 @@ def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[st
         search.select.replace(replacement)
         swapped.append((replacement, search.select))
     try:
-        return to_sql(tree)[-1]
+        return lower(tree)[-1]
     finally:
         for replacement, original in swapped:
             replacement.replace(original)

@@ -22,12 +22,11 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
-from vsql.engine.duckdb.executor import fetch_arrow
+from vsql.engine.base import Engine
 from vsql.errors import ProgrammingError
 from vsql.index.faiss_index import FaissIndex, IndexFileError
 from vsql.index.spec import IndexSpec
@@ -112,12 +111,10 @@ _SHARED_LOCK = threading.Lock()
 class IndexManager:
     """The vector indexes of one database: catalog, files, loading, upkeep."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, settings=None):
-        self.con = con
+    def __init__(self, engine: Engine, settings=None):
+        self.engine = engine
         self.settings = settings
-        path, self.read_only, self.database = con.execute(
-            "SELECT path, readonly, database_name FROM duckdb_databases() WHERE database_name = current_database()"
-        ).fetchall()[0]
+        path, self.read_only, self.database = engine.path, engine.read_only, engine.database
         self.folder = Path(path + ".vsql") if path else None
         self._path = str(self.folder.resolve()) if path else None
         with _SHARED_LOCK:
@@ -135,18 +132,18 @@ class IndexManager:
     def specs(self) -> dict[str, IndexSpec]:
         if self._specs is None:
             self._migrate()
-            rows = self.con.execute(
+            rows = self.engine.rows(
                 "SELECT name, table_name, column_name, key_column, method, opclass, options, version, token, "
                 f"{'schema_name' if self._schema_known() else chr(39) + 'main' + chr(39)} FROM vsql.indexes ORDER BY rowid"
-            ).fetchall() if self._has("indexes") else []
+            ) if self._has("indexes") else []
             self._specs = {r[0]: IndexSpec(*r[:6], json.loads(r[6]), *r[7:]) for r in rows}
         return self._specs
 
     def aliases(self) -> dict[str, str]:
         """Vector alias -> index name, the most recently pointed last."""
         if self._aliases is None:
-            self._aliases = dict(self.con.execute(
-                "SELECT name, index_name FROM vsql.aliases ORDER BY updated_at").fetchall()) if self._has("aliases") else {}
+            self._aliases = dict(self.engine.rows(
+                "SELECT name, index_name FROM vsql.aliases ORDER BY updated_at")) if self._has("aliases") else {}
         return self._aliases
 
     def invalidate(self) -> None:
@@ -200,7 +197,7 @@ class IndexManager:
             raise ProgrammingError(f'relation "{name}" already exists')
         self._ensure_catalog()
         spec = IndexSpec(**{**spec.__dict__, "name": name, "version": 1, "token": secrets.token_hex(8)})
-        self.con.execute(
+        self.engine.run(
             "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, "
             "token, schema_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [spec.name, spec.table, spec.column, spec.key, spec.method, spec.opclass, json.dumps(spec.options),
@@ -218,8 +215,8 @@ class IndexManager:
         if serving:
             raise ProgrammingError(f'cannot drop index "{spec.name}": vector alias "{serving[0]}" points at it '
                                    "(ALTER or DROP VECTOR ALIAS first)")
-        self.con.execute("DELETE FROM vsql.indexes WHERE name = ?", [spec.name])
-        self.con.execute("DELETE FROM vsql.index_versions WHERE name = ?", [spec.name])
+        self.engine.run("DELETE FROM vsql.indexes WHERE name = ?", [spec.name])
+        self.engine.run("DELETE FROM vsql.index_versions WHERE name = ?", [spec.name])
         self.loaded.pop(spec.name, None)
         self.invalidate()
         for old in self._files(spec.name):
@@ -232,9 +229,9 @@ class IndexManager:
         if spec is None:
             raise ProgrammingError(f'index "{name}" does not exist')
         self._ensure_catalog()
-        version = self.con.execute("SELECT coalesce(max(version), 0) FROM vsql.index_versions WHERE name = ?",
-                                   [spec.name]).fetchall()[0][0]
-        self.con.execute("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?",
+        version = self.engine.rows("SELECT coalesce(max(version), 0) FROM vsql.index_versions WHERE name = ?",
+                                   [spec.name])[0][0]
+        self.engine.run("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?",
                          [max(version, spec.version) + 1, json.dumps(options or spec.options), spec.name])
         self.invalidate()
         self._build(self.specs()[spec.name], reason or ("alter" if options else "reindex"))
@@ -243,27 +240,27 @@ class IndexManager:
 
     def versions(self, name: str) -> pa.Table:
         spec = self.resolve(name)
-        return fetch_arrow(self.con.execute(
+        return self.engine.arrow(
             "SELECT version, version = ? AS active, method, opclass, options, reason, created_at, rows, size_bytes, "
             "build_seconds, tuned, recall, file_kept FROM vsql.index_versions WHERE name = ? ORDER BY version",
-            [spec.version, spec.name]))
+            [spec.version, spec.name])
 
     def rollback(self, name: str, version: int) -> str:
         """Make an earlier (or later) version active again: loaded from its file while the file is
         kept (and caught up with the table by `sync`), else rebuilt with that version's options."""
         spec = self.resolve(name)
-        row = self.con.execute("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
-                               [spec.name, version]).fetchall()
+        row = self.engine.rows("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, version])
         if not row:
-            known = [r[0] for r in self.con.execute(
-                "SELECT version FROM vsql.index_versions WHERE name = ? ORDER BY version", [spec.name]).fetchall()]
+            known = [r[0] for r in self.engine.rows(
+                "SELECT version FROM vsql.index_versions WHERE name = ? ORDER BY version", [spec.name])]
             raise ProgrammingError(f'index "{spec.name}" has no version {version} (versions: {known})')
         if version == spec.version:
             return f'index "{spec.name}": version {version} is already active'
         current = self.loaded.get(spec.name)
         if current is not None and current.version == spec.version and current.dirty:
             self._save(spec, current)  # so the version left behind can come back from its file
-        self.con.execute("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?", [version, row[0][0], spec.name])
+        self.engine.run("UPDATE vsql.indexes SET version = ?, options = ? WHERE name = ?", [version, row[0][0], spec.name])
         self.invalidate()
         target = self.specs()[spec.name]
         loaded = self._load(target)
@@ -271,7 +268,7 @@ class IndexManager:
         if loaded is None:
             loaded = self._build(target)
             how = "rebuilt: its file was not kept"
-        self.con.execute(
+        self.engine.run(
             "UPDATE vsql.indexes i SET rows = v.rows, size_bytes = v.size_bytes, build_seconds = v.build_seconds, "
             "built_at = v.created_at, tuned = v.tuned FROM vsql.index_versions v "
             "WHERE v.name = i.name AND v.version = ? AND i.name = ?", [version, spec.name])
@@ -283,21 +280,21 @@ class IndexManager:
         loaded.index.tuned = depth
         loaded.dirty += 1
         self._save(spec, loaded)
-        self.con.execute("UPDATE vsql.index_versions SET tuned = ?, recall = ? WHERE name = ? AND version = ?",
+        self.engine.run("UPDATE vsql.index_versions SET tuned = ?, recall = ? WHERE name = ? AND version = ?",
                          [depth, recall, spec.name, spec.version])
         if self.specs()[spec.name].version == spec.version:
-            self.con.execute("UPDATE vsql.indexes SET tuned = ? WHERE name = ?", [depth, spec.name])
+            self.engine.run("UPDATE vsql.indexes SET tuned = ? WHERE name = ?", [depth, spec.name])
 
     def set_recall(self, spec: IndexSpec, recall: float) -> None:
-        self.con.execute("UPDATE vsql.index_versions SET recall = ? WHERE name = ? AND version = ?",
+        self.engine.run("UPDATE vsql.index_versions SET recall = ? WHERE name = ? AND version = ?",
                          [recall, spec.name, spec.version])
 
     def version_spec(self, spec: IndexSpec, version: int | None) -> IndexSpec:
         """`spec` as of `version` (its options then), for evaluating a version that is not active."""
         if version is None or version == spec.version:
             return spec
-        row = self.con.execute("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
-                               [spec.name, version]).fetchall()
+        row = self.engine.rows("SELECT options FROM vsql.index_versions WHERE name = ? AND version = ?",
+                               [spec.name, version])
         if not row:
             raise ProgrammingError(f'index "{spec.name}" has no version {version}')
         return IndexSpec(**{**spec.__dict__, "options": json.loads(row[0][0]), "version": version})
@@ -317,9 +314,9 @@ class IndexManager:
         if action != "drop" and spec is None:
             raise ProgrammingError(f'index "{target}" does not exist')
         self._ensure_catalog()
-        self.con.execute("DELETE FROM vsql.aliases WHERE name = ?", [name])
+        self.engine.run("DELETE FROM vsql.aliases WHERE name = ?", [name])
         if action != "drop":
-            self.con.execute("INSERT INTO vsql.aliases VALUES (?, ?, ?)", [name, spec.name, datetime.now()])
+            self.engine.run("INSERT INTO vsql.aliases VALUES (?, ?, ?)", [name, spec.name, datetime.now()])
         self.invalidate()
 
     def drop_for_table(self, info) -> None:
@@ -331,19 +328,17 @@ class IndexManager:
         or whose column changed type, is dropped rather than left to answer wrongly. Returns the
         indexes kept, whose rows the change may have rewritten (ALTER ... TYPE ... USING)."""
         if renamed:
-            self.con.execute("UPDATE vsql.indexes SET table_name = ? WHERE lower(table_name) = lower(?) "
+            self.engine.run("UPDATE vsql.indexes SET table_name = ? WHERE lower(table_name) = lower(?) "
                              "AND lower(coalesce(schema_name, 'main')) = lower(?)", [renamed, info.name, info.schema])
             self.invalidate()
             return []
-        columns = {c.lower(): t for c, t in self.con.execute(
-            "SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = ? "
-            "AND database_name = current_database()", [info.name, info.schema]).fetchall()}
+        now = self._info(info.schema, info.name)
         kept = []
         for spec in self.for_table(info):
             loaded = self.loaded.get(spec.name)
-            vector = columns.get(spec.column, "")
-            intact = spec.key in columns and vector.startswith("FLOAT[") and (
-                loaded is None or vector == f"FLOAT[{loaded.index.dim}]")
+            dim = now.vector_dim(spec.column) if now else None
+            intact = now is not None and spec.key in now.columns and dim is not None and (
+                loaded is None or dim == loaded.index.dim)
             if not intact:
                 self.drop(spec.name, True)
             else:
@@ -380,7 +375,7 @@ class IndexManager:
         if loaded is None:
             return  # not in memory: loading compares the file with the table
         if keys is None:  # a write vsql could not follow row by row (COPY, MERGE of keys ...)
-            self.sync(spec, loaded, self.con)
+            self.sync(spec, loaded, self.engine)
         else:
             # A version another connection just built may lack the write (it read the table before
             # the commit): applying is idempotent, so it learns the write whichever version it is.
@@ -427,9 +422,9 @@ class IndexManager:
         (create, reindex, alter), None rebuilds an existing one in place (compaction), keeping the
         version's search depth and measured recall (which vsql_tune may have set)."""
         started = time.perf_counter()
-        old = self.con.execute(
+        old = self.engine.rows(
             "SELECT reason, created_at, tuned, recall FROM vsql.index_versions WHERE name = ? AND version = ?",
-            [spec.name, spec.version]).fetchall() if not reason and self._has("index_versions") else []
+            [spec.name, spec.version]) if not reason and self._has("index_versions") else []
         keys, vectors, hashes = self._vectors(spec, None)
         index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, keys, vectors, hashes,
                                  owned=True)
@@ -444,13 +439,13 @@ class IndexManager:
             return loaded
         seconds = time.perf_counter() - started
         self._ensure_catalog()
-        self.con.execute(
+        self.engine.run(
             "UPDATE vsql.indexes SET rows = ?, size_bytes = ?, build_seconds = ?, built_at = now(), tuned = ? "
             "WHERE name = ?",
             [index.live, size, seconds, index.tuned, spec.name],
         )
-        self.con.execute("DELETE FROM vsql.index_versions WHERE name = ? AND version = ?", [spec.name, spec.version])
-        self.con.execute(
+        self.engine.run("DELETE FROM vsql.index_versions WHERE name = ? AND version = ?", [spec.name, spec.version])
+        self.engine.run(
             "INSERT INTO vsql.index_versions (name, version, method, opclass, options, reason, created_at, rows, "
             "size_bytes, build_seconds, tuned, recall, file_kept) "
             "VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, ?, ?)",
@@ -465,14 +460,14 @@ class IndexManager:
     def _retain(self, spec: IndexSpec) -> None:
         """Keep the files of the newest `vsql.keep_index_versions` versions (and the active one)."""
         keep = self.settings.get("vsql.keep_index_versions") if self.settings is not None else 3
-        kept = [r[0] for r in self.con.execute(
+        kept = [r[0] for r in self.engine.rows(
             "SELECT version FROM vsql.index_versions WHERE name = ? AND file_kept ORDER BY version DESC",
-            [spec.name]).fetchall()]
+            [spec.name])]
         for version in kept[keep:]:
             if version != spec.version:
                 if self.folder is not None:
                     (self.folder / _file_name(spec.name, version)).unlink(missing_ok=True)
-                self.con.execute("UPDATE vsql.index_versions SET file_kept = false WHERE name = ? AND version = ?",
+                self.engine.run("UPDATE vsql.index_versions SET file_kept = false WHERE name = ? AND version = ?",
                                  [spec.name, version])
 
     def _load(self, spec: IndexSpec, register: bool = True) -> Loaded | None:
@@ -502,7 +497,7 @@ class IndexManager:
         size = loaded.index.save(path, {"name": spec.name, "version": spec.version, "token": spec.token})
         loaded.dirty = 0
         self._ensure_catalog()
-        self.con.execute("UPDATE vsql.index_versions SET size_bytes = ? WHERE name = ? AND version = ?",
+        self.engine.run("UPDATE vsql.index_versions SET size_bytes = ? WHERE name = ? AND version = ?",
                          [size, spec.name, spec.version])
         return size
 
@@ -513,7 +508,7 @@ class IndexManager:
         or a close; loading it compares it with the table."""
         try:
             return self._save(spec, loaded)
-        except (OSError, duckdb.TransactionException):
+        except (OSError, self.engine.conflict):
             return None
 
     def _files(self, name: str) -> list[Path]:
@@ -529,29 +524,25 @@ class IndexManager:
         return path if path.exists() else None
 
     def _taken(self, name: str) -> bool:
-        return name in self.specs() or self._relation_exists(name)
+        return name in self.specs() or self.engine.has_index(name)
 
-    def _has(self, table: str) -> bool:
-        return bool(self.con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql' AND table_name = ? "
-            "AND database_name = current_database()", [table]).fetchall()[0][0])
+    def _has(self, table: str, column: str | None = None) -> bool:
+        return self.engine.has_table("vsql", table, column)
 
     def _ensure_catalog(self) -> None:
         if not self._has("aliases"):  # the newest of the catalog's tables
             for statement in _CATALOG_DDL:
-                self.con.execute(statement)
+                self.engine.run(statement)
         self._migrate()
 
     def _migrate(self) -> None:
         """Bring a catalog written by an earlier vsql up to this one's columns."""
         if not self.read_only and self._has("indexes") and not self._schema_known():
-            self.con.execute(_CATALOG_DDL[-1])
+            self.engine.run(_CATALOG_DDL[-1])
 
     def _schema_known(self) -> bool:
         """Whether the catalog records each index's schema (an earlier vsql's did not: all were main)."""
-        return bool(self.con.execute(
-            "SELECT count(*) FROM duckdb_columns() WHERE schema_name = 'vsql' AND table_name = 'indexes' "
-            "AND column_name = 'schema_name' AND database_name = current_database()").fetchall()[0][0])
+        return self._has("indexes", "schema_name")
 
     def _table(self, spec: IndexSpec) -> exp.Table:
         """The index's table, named in full: a temporary table of the same name cannot shadow it."""
@@ -563,19 +554,19 @@ class IndexManager:
         return exp.select(exp.column(spec.key, quoted=True), *outputs).from_(self._table(spec)).where(
             exp.Not(this=exp.Is(this=column, expression=exp.Null())))
 
-    def _committed(self) -> duckdb.DuckDBPyConnection:
+    def _committed(self) -> Engine:
         """A connection that sees only committed rows: what the shared index holds is what every
         connection may see, never one transaction's own writes."""
-        return self.con.cursor()
+        return self.engine.fork()
 
-    def _hashes(self, spec: IndexSpec, con: duckdb.DuckDBPyConnection) -> tuple[np.ndarray, np.ndarray]:
+    def _hashes(self, spec: IndexSpec, engine: Engine) -> tuple[np.ndarray, np.ndarray]:
         """Every row's key and the engine's hash of its vector."""
         query = self._rows(spec, exp.func("hash", exp.column(spec.column, quoted=True)))
-        result = con.execute(query.sql("duckdb")).fetchnumpy()
+        result = engine.columns(query)
         names = list(result)
         return np.asarray(result[names[0]], dtype=np.int64), np.asarray(result[names[1]], dtype=np.uint64)
 
-    def sync(self, spec: IndexSpec, loaded: Loaded, con: duckdb.DuckDBPyConnection | None = None,
+    def sync(self, spec: IndexSpec, loaded: Loaded, engine: Engine | None = None,
              announce: bool = True) -> int:
         """Bring the index level with the table's committed rows by comparing each row's key and
         vector hash with the index's: whatever wrote the table (a MERGE, an update of keys, a
@@ -583,18 +574,18 @@ class IndexManager:
         Costs one scan of keys and hashes (0.12-0.15 s at 100k x 128, 2-2.5 s at 1M on a loaded
         machine). `announce`: connections may be searching the index, and transactions that began
         before must stop trusting it."""
-        con = con or self._committed()
+        engine = engine or self._committed()
         with loaded.lock:
-            changed = loaded.index.diff(*self._hashes(spec, con))
+            changed = loaded.index.diff(*self._hashes(spec, engine))
             if len(changed):
-                loaded.index.apply(changed, *self._vectors(spec, changed, con))
+                loaded.index.apply(changed, *self._vectors(spec, changed, engine))
                 loaded.dirty += len(changed)
                 if announce:
                     self.shared.bump()
         return len(changed)
 
     def _vectors(self, spec: IndexSpec, keys: np.ndarray | None,
-                 con: duckdb.DuckDBPyConnection | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The keys, vectors and vector hashes of the rows `keys` (None: every row with a vector)."""
         column = exp.column(spec.column, quoted=True)
         query = self._rows(spec, column, exp.func("hash", column))
@@ -603,7 +594,7 @@ class IndexManager:
             key = exp.column(spec.key, quoted=True)
             query = query.where(exp.In(this=key, query=exp.select("unnest($1)").subquery()), append=True)
             params = [keys.tolist()]
-        result = fetch_arrow((con or self.con).execute(query.sql("duckdb"), params))
+        result = (engine or self.engine).arrow(query, params)
         column_data = result.column(1).combine_chunks()
         dim = column_data.type.list_size
         values = column_data.values
@@ -614,16 +605,13 @@ class IndexManager:
                 result.column(2).to_numpy().astype(np.uint64))
 
     def _dim(self, spec: IndexSpec) -> int:
-        dtype = self.con.execute(
-            "SELECT data_type FROM duckdb_columns() WHERE table_name = ? AND schema_name = ? AND lower(column_name) = ? "
-            "AND database_name = current_database()", [spec.table, spec.schema, spec.column]
-        ).fetchall()[0][0]
-        return int(dtype.split("[")[1].rstrip("]"))
+        return self._info(spec.schema, spec.table).vector_dim(spec.column)
 
-    def _relation_exists(self, name: str) -> bool:
-        return bool(self.con.execute(
-            "SELECT count(*) FROM duckdb_indexes() WHERE index_name = ? AND database_name = current_database()", [name]
-        ).fetchall()[0][0])
+    def _info(self, schema: str, table: str):
+        """The table as the engine describes it now (not a temporary one of the same name)."""
+        return next((t for t in self.engine.tables() if not t.temporary and
+                     (t.schema.lower(), t.name.lower()) == (schema.lower(), table.lower())), None)
+
 
 
 def _file_name(name: str, version: int) -> str:

@@ -37,11 +37,11 @@ def _rollback(session, index: str, version: int) -> pa.Table:
 
 
 def _register_model(session, name: str, provider: str, source: str) -> pa.Table:
-    return models.register(session.con, name, provider, source)
+    return models.register(session.engine, name, provider, source)
 
 
 def _models(session) -> pa.Table:
-    return models.listing(session.con)
+    return models.listing(session.engine)
 
 
 FUNCTIONS: dict[str, Function] = {

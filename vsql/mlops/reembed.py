@@ -12,19 +12,30 @@ a new version. Until then the column keeps its old model, and queries name the o
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from dataclasses import dataclass, field
 
-import duckdb
 import pyarrow as pa
+import sqlglot
 from sqlglot import exp
 
 from vsql.errors import ProgrammingError
 from vsql.index.spec import primary_key
 from vsql.mlops import models
 
-_CHUNK = 256
+# The statements a re-embedding runs, over the names in _underscores_ (`_statement`).
+_COUNT = "SELECT count(*) FROM vsql._shadow_"
+_STALE = ("DELETE FROM vsql._shadow_ AS s WHERE NOT EXISTS (SELECT 1 FROM _table_ AS t WHERE t._key_ = s.key "
+          "AND t._source_ IS NOT DISTINCT FROM s.text)")
+_FILL = ("INSERT INTO vsql._shadow_ SELECT _key_, vsql_embed(?, ?, _source_), _source_ FROM _table_ "
+         "WHERE _source_ IS NOT NULL AND _key_ NOT IN (SELECT key FROM vsql._shadow_) LIMIT 256")
+_CREATE = "CREATE OR REPLACE TABLE vsql._shadow_ (key BIGINT PRIMARY KEY, vector _vector_, text VARCHAR)"
+_TOTAL = "SELECT count(_source_) FROM _table_"
+_SWITCH = ["UPDATE _table_ SET _column_ = s.vector FROM vsql._shadow_ AS s WHERE _table_._key_ = s.key",
+           "UPDATE _table_ SET _column_ = NULL WHERE _source_ IS NULL",
+           "DROP TABLE vsql._shadow_"]
 
 
 @dataclass
@@ -41,26 +52,23 @@ class Job:
     thread: threading.Thread | None = field(default=None, repr=False)
     stop: threading.Event = field(default_factory=threading.Event, repr=False)
 
-    def row(self, con: duckdb.DuckDBPyConnection) -> dict:
-        done = None if self.state == "switched" else con.execute(f"SELECT count(*) FROM {self.shadow}").fetchall()[0][0]
+    def row(self, engine) -> dict:
+        done = None if self.state == "switched" else engine.rows(self.statement(_COUNT))[0][0]
         return {"table": self.table, "column": self.column, "model": self.model.label, "source": self.source,
                 "state": self.state, "embedded": done, "rows": self.total, "error": self.error}
 
-    def _pending(self) -> tuple[str, str]:
-        """(drop stale shadow rows, embed missing ones): the catch-up both the thread and the switch run."""
-        t, key, src = _q(self.table), _q(self.key), _q(self.source)
-        stale = (f"DELETE FROM {self.shadow} s WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {t}.{key} = s.key "
-                 f"AND {t}.{src} IS NOT DISTINCT FROM s.text)")
-        fill = (f"INSERT INTO {self.shadow} SELECT {key}, CAST(vsql_embed(?, ?, {src}) AS FLOAT[{self.model.dim}]), {src} "
-                f"FROM {t} WHERE {src} IS NOT NULL AND {key} NOT IN (SELECT key FROM {self.shadow}) LIMIT {_CHUNK}")
-        return stale, fill
+    def statement(self, template: str) -> exp.Expr:
+        vector = exp.DataType.build(f"FLOAT[{self.model.dim}]", dialect="duckdb")
+        return _statement(template, _table_=self.table, _key_=self.key, _source_=self.source,
+                          _column_=self.column, _shadow_=self.shadow, _vector_=vector)
 
-    def catch_up(self, con: duckdb.DuckDBPyConnection, stop: threading.Event | None = None) -> None:
-        stale, fill = self._pending()
-        con.execute(stale)
+    def catch_up(self, engine, stop: threading.Event | None = None) -> None:
+        """Drop stale shadow rows, then embed missing ones a chunk at a time: the thread's work,
+        and the switch's last catch-up."""
+        engine.run(self.statement(_STALE))
+        fill = self.statement(_FILL)
         while stop is None or not stop.is_set():
-            added = con.execute(fill, [self.model.provider, self.model.source]).fetchall()[0][0]
-            if not added:
+            if not engine.rows(fill, [self.model.provider, self.model.source])[0][0]:
                 return
 
 
@@ -77,7 +85,7 @@ def start(session, table: str, column: str, model: str, source: str, wait: bool 
         raise ProgrammingError(f'column "{column}" of "{table}" is not a vector column')
     if source.lower() not in info.columns:
         raise ProgrammingError(f'column "{source}" of "{table}" does not exist')
-    found = models.resolve(session.catalog, model)
+    found = session.catalog.model(model)
     if found.dim != dim:
         raise ProgrammingError(f'model "{found.label}" makes {found.dim}-dimensional vectors; column "{column}" '
                                f'of "{table}" is vector({dim}): add a new column for a model of another dimension')
@@ -85,37 +93,36 @@ def start(session, table: str, column: str, model: str, source: str, wait: bool 
     if running is not None and running.state in ("running", "ready"):
         raise ProgrammingError(f"{info.name}.{column} is already being re-embedded with {running.model.label}")
     key = primary_key(info)
-    shadow = f"vsql.{_q(shadow_table(info.name, column))}"
-    session.con.execute("CREATE SCHEMA IF NOT EXISTS vsql")
-    session.con.execute(f"CREATE OR REPLACE TABLE {shadow} (key BIGINT PRIMARY KEY, vector FLOAT[{dim}], text VARCHAR)")
-    total = session.con.execute(f"SELECT count({_q(source)}) FROM {_q(info.name)}").fetchall()[0][0]
-    job = Job(info.name, column.lower(), source.lower(), key, found, shadow, total)
+    job = Job(info.name, column.lower(), source.lower(), key, found, shadow_table(info.name, column), 0)
+    session.engine.run("CREATE SCHEMA IF NOT EXISTS vsql")
+    session.engine.run(job.statement(_CREATE))
+    job.total = session.engine.rows(job.statement(_TOTAL))[0][0]
     session.reembeds[(info.name.lower(), column.lower())] = job
-    job.thread = threading.Thread(target=_fill, args=(job, session.con.cursor()), daemon=True,
+    job.thread = threading.Thread(target=_fill, args=(job, session.engine.fork()), daemon=True,
                                   name=f"vsql re-embed {info.name}.{column}")
     job.thread.start()
     if wait:
         job.thread.join()
         switch_ready(session)
-    return pa.Table.from_pylist([job.row(session.con) if job.state != "switched" else
-                                 {**job.row(session.con), "embedded": total}])
+    return pa.Table.from_pylist([job.row(session.engine) if job.state != "switched" else
+                                 {**job.row(session.engine), "embedded": job.total}])
 
 
-def _fill(job: Job, con: duckdb.DuckDBPyConnection) -> None:
+def _fill(job: Job, engine) -> None:
     """The background part, in its own connection; a write conflict with the user's writes retries."""
     try:
         for attempt in range(100):
             try:
-                job.catch_up(con, job.stop)
+                job.catch_up(engine, job.stop)
                 break
-            except duckdb.TransactionException:
+            except engine.conflict:
                 time.sleep(0.05 * (attempt + 1))
         job.state = "failed" if job.stop.is_set() else "ready"
         job.error = "stopped: the connection closed" if job.stop.is_set() else None
     except Exception as error:  # noqa: BLE001 - reported by vsql_jobs(), never lost
         job.state, job.error = "failed", f"{type(error).__name__}: {error}"
     finally:
-        con.close()
+        engine.close()
 
 
 def switch_ready(session) -> None:
@@ -125,15 +132,15 @@ def switch_ready(session) -> None:
         return
     for job in [j for j in session.reembeds.values() if j.state == "ready"]:
         with session._atomic():
-            job.catch_up(session.con)  # rows written since the thread finished
-            t, key, col, src = _q(job.table), _q(job.key), _q(job.column), _q(job.source)
-            session.con.execute(f"UPDATE {t} SET {col} = s.vector FROM {job.shadow} s WHERE {t}.{key} = s.key")
-            session.con.execute(f"UPDATE {t} SET {col} = NULL WHERE {src} IS NULL")
-            models.bind(session.con, session.catalog, job.table, job.column, job.model.label)
+            job.catch_up(session.engine)  # rows written since the thread finished
+            *update, drop = [job.statement(template) for template in _SWITCH]
+            for statement in update:
+                session.engine.run(statement)
+            models.bind(session.engine, session.catalog, job.table, job.column, job.model.label)
             specs = [s for s in session.indexes.for_table(session.catalog.table(job.table)) if s.column == job.column]
             for spec in specs:
                 session.indexes.reindex(spec.name, reason="reembed")
-            session.con.execute(f"DROP TABLE {job.shadow}")
+            session.engine.run(drop)
         job.state = "switched"
         session._schema_changed()
 
@@ -148,7 +155,7 @@ def stop_all(session) -> None:
 
 def listing(session) -> pa.Table:
     """`SELECT * FROM vsql_jobs()`: background re-embeddings and how far they are."""
-    rows = [job.row(session.con) for job in session.reembeds.values()]
+    rows = [job.row(session.engine) for job in session.reembeds.values()]
     if not rows:
         return pa.table({"table": pa.array([], pa.string()), "state": pa.array([], pa.string())})
     return pa.Table.from_pylist(rows)
@@ -161,5 +168,19 @@ def shadow_table(table: str, column: str) -> str:
     return f"reembed_{len(table)}_{table}_{column}"
 
 
-def _q(name: str) -> str:
-    return exp.to_identifier(name, quoted=True).sql("duckdb")
+def _statement(template: str, **names) -> exp.Expr:
+    """A fixed statement with the job's names (and its vector type) in place of the template's
+    `_name_`s: built from nodes, never pasted."""
+    def put(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Identifier) and node.name in names:
+            return exp.to_identifier(names[node.name], quoted=True)
+        if isinstance(node, exp.DataType) and node.args.get("kind") in names:
+            return names[node.args["kind"]].copy()
+        return node
+
+    return _template(template).transform(put)
+
+
+@functools.cache
+def _template(template: str) -> exp.Expr:
+    return sqlglot.parse_one(template, dialect="duckdb")

@@ -20,7 +20,7 @@ from vsql.sql.analyze import Analysis
 from vsql.sql.metrics import METRICS
 
 if TYPE_CHECKING:  # the engine's catalog and the index store are handed in: planning loads neither
-    from vsql.engine.duckdb.catalog import Catalog
+    from vsql.engine.catalog import Catalog
     from vsql.index.store import IndexManager
 
 _MAX_DEPTH = 4096
@@ -227,9 +227,9 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
     # an integer within BIGINT; anything else ('3', 1.5, 2^64) the engine takes or refuses itself
     k = int(count.this) if isinstance(count, exp.Literal) and count.is_int and int(count.this) < 2**63 else None
     if not info.is_view and _can_add_tiebreak(select) and not _in_lateral(select):
-        ties = [exp.column(exp.to_identifier(c, quoted=True), table=alias) for c in info.key]
-        for tie in ties or [exp.column("rowid", table=alias)]:
-            order.append("expressions", exp.Ordered(this=tie))
+        for tie in info.order_key:  # the table's key, else the engine's row identity
+            order.append("expressions", exp.Ordered(this=exp.column(exp.to_identifier(tie, quoted=tie != info.row_id),
+                                                                    table=alias)))
     search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
                        query=query, select=select)
     index, why = _choose_index(search, info, select, first, indexes)

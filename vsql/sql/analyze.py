@@ -21,7 +21,7 @@ from vsql.sql import dialect as d
 from vsql.sql import vectors
 
 if TYPE_CHECKING:  # the engine's catalog is handed in: analysing a statement loads no engine
-    from vsql.engine.duckdb.catalog import Catalog, TableInfo
+    from vsql.engine.catalog import Catalog, TableInfo
 
 UNKNOWN = 0  # a vector whose dimension only the engine knows
 

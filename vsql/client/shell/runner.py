@@ -66,7 +66,7 @@ class Shell:
         try:
             return future.result()
         except KeyboardInterrupt:
-            self.connection.session.con.interrupt()
+            self.connection.session.engine.interrupt()
             future.exception()  # wait for the statement to stop
             raise vsql.OperationalError("canceling statement due to user request") from None
         finally:

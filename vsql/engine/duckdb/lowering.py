@@ -1,4 +1,4 @@
-"""Runs plans on DuckDB: lowers vsql's vector nodes to DuckDB SQL and executes it.
+"""Lowers vsql's trees to DuckDB SQL, and reproduces DuckDB's distances bit for bit.
 
 Vectors of known dimension are DuckDB `FLOAT[n]` arrays and use DuckDB's native, vectorised
 array functions; vectors whose dimension is known only at run time are `FLOAT[]` lists and use
@@ -8,20 +8,15 @@ the list functions. What DuckDB lacks comes from the Arrow UDFs in `udfs/`.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import duckdb
 import numpy as np
-import pyarrow as pa
-from duckdb import sqltypes
 from sqlglot import exp
 from sqlglot.dialects.duckdb import DuckDB
 from sqlglot.errors import ErrorLevel
 
-from udfs import vector_udfs
 from vsql.sql import dialect as d
 from vsql.sql.metrics import METRICS
 
@@ -221,41 +216,6 @@ def to_sql(tree: exp.Expr) -> list[str]:
         return [tree.sql(dialect=_TARGET)]
     prelude = _serials_to_sequences(tree)
     return [_TARGET.generate(s, unsupported_level=ErrorLevel.RAISE) for s in [*prelude, tree]]
-
-
-class DuckDBExecutor:
-    """Executes DuckDB SQL on one connection with vsql's UDFs registered."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
-        vector_udfs.register(con)
-
-    def run(self, sql: str, params: Any = None) -> duckdb.DuckDBPyConnection:
-        return self.con.execute(sql, params) if params else self.con.execute(sql)
-
-    def arrow(self, sql: str, params: Any = None) -> pa.Table:
-        """Run and fetch the whole result as Arrow."""
-        return fetch_arrow(self.run(sql, params))
-
-    def register_batch(self, name: str, function) -> None:
-        """Register the batched k-NN call `name(target VARCHAR, query FLOAT[], k INTEGER)`, which
-        returns each query's (key, distance) pairs, once per database (DuckDB keeps functions per
-        database, shared by its connections)."""
-        hits = duckdb.list_type(duckdb.struct_type({"key": sqltypes.BIGINT, "distance": sqltypes.DOUBLE}))
-        vector_udfs.create_once(self.con, name, function,
-                                [sqltypes.VARCHAR, duckdb.list_type(sqltypes.FLOAT), sqltypes.INTEGER], hits)
-
-    def keys(self, sql: str, params: Any = None) -> np.ndarray:
-        """Run a statement selecting one integer column and fetch it as a NumPy array (cheaper
-        than Arrow, which DuckDB builds with a second statement)."""
-        return np.asarray(next(iter(self.run(sql, params).fetchnumpy().values())), dtype=np.int64)
-
-
-def fetch_arrow(cursor: duckdb.DuckDBPyConnection) -> pa.Table:
-    with warnings.catch_warnings():
-        # DuckDB warns that Arrow output from execute() copies: vsql's results are small or wanted whole.
-        warnings.simplefilter("ignore")
-        return cursor.to_arrow_table()
 
 
 # -- DuckDB's distances, bit for bit ------------------------------------------------------------
