@@ -6,20 +6,31 @@ DuckDB's vss, LanceDB, Milvus Lite and sqlite-vec (`benchmarks.peers`).
     python -m benchmarks.ann --dataset minilm      # real text embeddings, 384 dims (`benchmarks.minilm`)
     python -m benchmarks.ann --quick               # small sizes (CI); pgvector and vss only if already installed
     python -m benchmarks.ann --systems vsql-hnsw,faiss-hnsw,pgvector-hnsw
+    python -m benchmarks.ann --workloads app --systems vsql-hnsw,faiss-hnsw,pgvector-hnsw \
+        --sweep 0 --batch 0 --no-reopen            # what an application sends, only (100k: minutes)
 
 One run, one data set, one set of queries for every system. The data are the seeded clustered
 vectors of `benchmarks.data` (or, with `--dataset minilm`, text embeddings whose clusters are
 k-means centres and whose queries are held-out texts) in a table
 
-    items(id BIGINT PRIMARY KEY, cl INT, r INT, embedding VECTOR(dim))
+    items(id BIGINT PRIMARY KEY, cl INT, r INT, tenant INT, category INT, title TEXT, embedding VECTOR(dim))
 
 where `cl` is the row's cluster (the nearest of the data set's cluster centres, which is the
-cluster the row was drawn from at 128 dimensions) and `r` is uniform in [0, 1000), drawn from its
-own seeded stream, independent of the vectors. Queries are fresh points of the same mixture
-(`data.queries`); each is labelled with its cluster the same way. k = 10 everywhere.
+cluster the row was drawn from at 128 dimensions), `r` is uniform in [0, 1000), `tenant` uniform
+in [0, 1000), `category` uniform in [0, 20), and `title` a string of 30 to 60 characters (seeded
+words), each drawn from its own seeded stream, independent of the vectors. Queries are fresh points
+of the same mixture (`data.queries`); each is labelled with its cluster the same way. k = 10
+everywhere. The filter columns a pgvector user would index get a B-tree where the system has one
+(`--scalar-indexes`, default `tenant,category`): pgvector `CREATE INDEX ON items (tenant)`;
+vsql the same statement, or, when vsql refuses it (DuckDB wants an index name), `CREATE INDEX
+items_tenant ON items (tenant)`, what was refused recorded in the results; LanceDB has a BTREE
+on every integer column anyway.
 
 Workloads (the `WHERE` clause is the same text for every SQL system, values bound as parameters;
-raw Faiss evaluates the same predicate with NumPy into a bitmap, per query):
+raw Faiss evaluates the same predicate with NumPy into a bitmap, per query). `--workloads`
+chooses them by name or group: `standard`, `app`, or `all` (the default).
+
+`standard`: one filter value for every query of a workload, and `SELECT id` only:
 
 - `unfiltered`: no `WHERE`;
 - independent filters, `r < 500 / 100 / 10 / 1` (keep 50%, 10%, 1%, 0.1% of the rows, wherever
@@ -27,6 +38,21 @@ raw Faiss evaluates the same predicate with NumPy into a bitmap, per query):
 - correlated filters whose matching rows lie far from the query: queries only from clusters
   50..99 (the upper half), filters only on clusters 0..49:
   `cl < 50` (~50%), `cl < 10` (~10%), `cl < 10 AND r < 100` (~1%), `cl = 0 AND r < 100` (~0.1%).
+
+`app`: what an application sends, where each request brings its own tenant or category (so a
+system cannot answer a query from what it kept of the one before, as vsql's remembered filters
+do when the value repeats) and selects what it shows, not only the id. Queries from any cluster;
+v, the filter value, is drawn for each query from a seeded stream of the workload's own, the same
+values for every system (warm-up queries draw theirs after the timed ones):
+
+- `unfiltered` (as above), and `unfiltered fetch`;
+- `tenant/q 0.1%`: `tenant = v`, v in [0, 1000); `category/q 5%`: `category = v`, v in [0, 20);
+- `range/q 50% / 10% / 1% / 0.1%`: `r >= v AND r < v + w` (two bound values) for windows w of
+  500, 100, 10, 1, v in [0, 1000 - w]: the independent filters with a value per query;
+- the `... fetch` variants of `unfiltered`, `tenant/q` and `category/q` select
+  `id, tenant, category, title` instead of `id` (same filter values as their `SELECT id`
+  workload; raw Faiss reads the columns from NumPy arrays at the rows it found; recall is still
+  on ids). The report gives each fetching workload's queries/s over its `SELECT id` twin's.
 
 Systems (`--systems`, comma separated; groups `vsql`, `faiss`, `pgvector`, `duckdb-vss`, `lancedb`,
 `milvus-lite`, `peers` also work):
@@ -55,7 +81,8 @@ so machine noise lands on all alike. Each query is timed alone (`time.perf_count
 settings for a block are applied before the block, untimed. vsql's databases are in memory;
 pgvector's table lives in its server's shared buffers.
 
-Per query: latency (p50, p99; queries/s = 1 / median), recall@10, mean and fewest rows returned.
+Per query: latency (p50, p99; queries/s = 1 / median), recall@10, mean and fewest rows returned
+(expected: min(10, rows the query's filter keeps)).
 Per system: load and index build times, peak memory of each (`benchmarks.memory`), size on disk
 and the time from reopening the stored database to its first answer. Per index kind: a recall /
 throughput sweep over ef_search or probes (`benchmarks.sweep`). And a batch: 1,000 query vectors
@@ -81,9 +108,10 @@ import tempfile
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import duckdb
@@ -97,11 +125,18 @@ from . import data, minilm, sweep
 from .memory import peak
 from .report import git, loadavg, timed, write
 from .peers import DuckdbVssPeer, FaissPeer, LancedbPeer, MilvusPeer, PgvectorPeer, SqliteVecPeer
-from .peers.base import keep, sql_where
+from .peers.base import is_text, keep, sql_where
 
 K = 10
 R_RANGE = 1000  # r is uniform in [0, R_RANGE)
-_R_STREAM = 100  # r's random stream: default_rng([seed, _R_STREAM]), apart from data.py's streams
+TENANTS = 1000  # tenant is uniform in [0, TENANTS): `tenant = ?` keeps 0.1%
+CATEGORIES = 20  # category is uniform in [0, CATEGORIES): `category = ?` keeps 5%
+TITLE_CHARS = (30, 60)  # a title's length, uniform in [30, 60] characters
+FETCH = ("tenant", "category", "title")  # what an application's statement selects beside the id
+SCALAR_INDEXES = ("tenant", "category")  # the filter columns a pgvector user gives a B-tree
+# The random streams of the columns beside the vectors, each default_rng([seed, stream]), apart
+# from data.py's streams (minilm's ids take _R_STREAM + 1), and of the per-query filter values.
+_R_STREAM, _TENANT_STREAM, _CATEGORY_STREAM, _TITLE_STREAM, _DRAW_STREAM = 100, 102, 103, 104, 105
 LISTS = 100  # IVFFlat lists: CREATE INDEX's default (pgvector recommends rows / 1000 up to 1M rows)
 HNSW = {"m": 16, "ef_construction": 64}
 RECALL_TARGET = 0.95
@@ -123,38 +158,89 @@ GROUPS = {"vsql": SYSTEMS[:3], "faiss": SYSTEMS[3:5], "pgvector": SYSTEMS[5:7], 
 
 @dataclass(frozen=True)
 class Workload:
-    """One filter (a conjunction of `column op value`), and which queries it is run with."""
+    """One filter (a conjunction of `column op value`), which queries it is run with, and what the
+    statement selects.
+
+    A per-query filter (`draw` set) takes a value v for each query, uniform in [low, high) from a
+    seeded stream of its own (`drawing`), and each term's value is an offset from v: `(("r", ">=",
+    0), ("r", "<", 100))` is `r >= v AND r < v + 100`. `at(i)` is the workload as query i runs it."""
 
     name: str
-    family: str  # unfiltered | independent | correlated
+    family: str  # unfiltered | independent | correlated | per query
     target: float  # the share of rows the filter is meant to keep
     terms: tuple[tuple[str, str, int], ...] = ()
     query_set: str = "any"  # any | upper (queries from clusters in the upper half only)
+    fetch: tuple[str, ...] = ()  # columns the statement selects beside `id`
+    draw: tuple[int, int] | None = None  # per query: v uniform in [low, high)
+    drawn: tuple[int, ...] = ()  # v for each query: the timed queries', then the warm-up queries'
 
     @property
     def values(self) -> list[int]:
         return [value for _, _, value in self.terms]
 
+    @property
+    def base(self) -> str:
+        """The workload this one is the fetching variant of (its own name if it selects only `id`)."""
+        return self.name.removesuffix(" fetch")
+
+    def at(self, i: int) -> Workload:
+        """The workload as query `i` runs it: a per-query filter's values written in."""
+        if self.draw is None:
+            return self
+        v = self.drawn[i]
+        return replace(self, terms=tuple((c, op, value + v) for c, op, value in self.terms), draw=None, drawn=())
+
+    def drawing(self, seed: int, count: int) -> Workload:
+        """The workload with `count` values drawn for its queries (a filter without `draw`: itself).
+        The stream is the filter's, so a fetching variant runs with the same values as its base."""
+        if self.draw is None:
+            return self
+        rng = np.random.default_rng([seed, _DRAW_STREAM, zlib.crc32(self.text().encode())])
+        return replace(self, drawn=tuple(int(v) for v in rng.integers(*self.draw, count)))
+
     def where(self, placeholder: str) -> str:
         """` WHERE r < ? AND ...` with `placeholder` for each value ('' without a filter)."""
         return sql_where(self.terms, placeholder)[0]
 
+    def select(self, placeholder: str) -> str:
+        """The statement, with `placeholder` for each value, the query vector last."""
+        return (f"SELECT {', '.join(('id', *self.fetch))} FROM items{self.where(placeholder)} "
+                f"ORDER BY embedding <-> {placeholder} LIMIT {K}")
+
     def text(self) -> str:
-        """The filter with its values written in, for reports."""
-        return " AND ".join(f"{c} {op} {v}" for c, op, v in self.terms) or "(none)"
+        """The filter with its values written in, for reports (v: the value drawn per query)."""
+        def value(v: int) -> str:
+            return str(v) if self.draw is None else "v" if v == 0 else f"v + {v}"
+        text = " AND ".join(f"{c} {op} {value(v)}" for c, op, v in self.terms) or "(none)"
+        return text if self.draw is None else f"{text}, v uniform in [{self.draw[0]}, {self.draw[1]}) per query"
 
     def mask(self, columns: dict[str, np.ndarray]) -> np.ndarray | None:
-        """The rows the filter keeps, evaluated with NumPy (None without a filter)."""
+        """The rows the filter keeps, evaluated with NumPy (None without a filter; per query: `at(i)`'s)."""
+        if self.draw is not None:
+            raise ValueError(f"{self.name}: a per-query filter's rows are each query's (`at(i).mask`)")
         return keep(columns, self.terms)
 
 
 UNFILTERED = Workload("unfiltered", "unfiltered", 1.0)
 
 
-def workloads(clusters: int = data.CLUSTERS) -> list[Workload]:
+def fetching(w: Workload) -> Workload:
+    """`w` selecting what an application shows (`FETCH`) beside the id."""
+    return replace(w, name=f"{w.name} fetch", fetch=FETCH)
+
+
+def workloads(clusters: int = data.CLUSTERS, seed: int = 0, count: int = 0) -> list[Workload]:
+    """Every workload, the standard ones first, then the application's; `count` values drawn for
+    each per-query filter (timed and warm-up queries)."""
     half = clusters // 2
     tenth = max(1, clusters // 10)
-    return [
+    tenant = Workload("tenant/q 0.1%", "per query", 1 / TENANTS, (("tenant", "=", 0),), draw=(0, TENANTS))
+    category = Workload("category/q 5%", "per query", 1 / CATEGORIES, (("category", "=", 0),),
+                        draw=(0, CATEGORIES))
+    ranges = [Workload(f"range/q {100 * width / R_RANGE:g}%", "per query", width / R_RANGE,
+                       (("r", ">=", 0), ("r", "<", width)), draw=(0, R_RANGE - width + 1))
+              for width in (500, 100, 10, 1)]
+    every = [
         UNFILTERED,
         Workload("indep 50%", "independent", 0.5, (("r", "<", 500),)),
         Workload("indep 10%", "independent", 0.1, (("r", "<", 100),)),
@@ -164,7 +250,37 @@ def workloads(clusters: int = data.CLUSTERS) -> list[Workload]:
         Workload("corr 10%", "correlated", 0.1, (("cl", "<", tenth),), "upper"),
         Workload("corr 1%", "correlated", 0.01, (("cl", "<", tenth), ("r", "<", 100)), "upper"),
         Workload("corr 0.1%", "correlated", 0.001, (("cl", "=", 0), ("r", "<", 100)), "upper"),
+        fetching(UNFILTERED),
+        tenant, fetching(tenant),
+        category, fetching(category),
+        *ranges,
     ]
+    return [w.drawing(seed, count) for w in every]
+
+
+def workload_groups(loads: list[Workload]) -> dict[str, list[str]]:
+    """`--workloads` groups: `standard` (fixed filter values, `SELECT id`), `app` (what an
+    application sends: a filter value per query, and the row's columns fetched; with `unfiltered`
+    for reference), `all`."""
+    return {
+        "standard": [w.name for w in loads if w.draw is None and not w.fetch],
+        "app": [w.name for w in loads if w.family in ("unfiltered", "per query") or w.fetch],
+        "all": [w.name for w in loads],
+    }
+
+
+def choose_workloads(text: str | None, loads: list[Workload]) -> list[Workload]:
+    """The workloads `--workloads` names (comma separated names or groups), in their usual order."""
+    groups = workload_groups(loads)
+    chosen: set[str] = set()
+    for part in (p.strip() for p in (text or "all").split(",") if p.strip()):
+        names = groups.get(part, [part])
+        unknown = set(names) - set(groups["all"])
+        if unknown:
+            raise SystemExit(f"unknown workload {part!r} (known: {', '.join(groups['all'])}; "
+                             f"groups: {', '.join(groups)})")
+        chosen.update(names)
+    return [w for w in loads if w.name in chosen]
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -174,18 +290,28 @@ def workloads(clusters: int = data.CLUSTERS) -> list[Workload]:
 class Dataset:
     ids: np.ndarray
     vectors: np.ndarray
-    columns: dict[str, np.ndarray]  # cl, r
+    columns: dict[str, np.ndarray]  # cl, r, tenant, category (int32), title (str objects)
     centres: np.ndarray
     pool: np.ndarray | None = None  # the query vectors, when the data set comes with its own
 
     def arrow(self) -> pa.Table:
+        """The rows as `items` holds them: id, the columns in order (int32, or text), embedding."""
         dim = self.vectors.shape[1]
         return pa.table({
             "id": pa.array(self.ids, pa.int64()),
-            "cl": pa.array(self.columns["cl"], pa.int32()),
-            "r": pa.array(self.columns["r"], pa.int32()),
+            **{name: pa.array(values, pa.string() if is_text(values) else pa.int32())
+               for name, values in self.columns.items()},
             "embedding": pa.FixedSizeListArray.from_arrays(pa.array(self.vectors.reshape(-1)), dim),
         })
+
+    def positions(self, ids: list[int]) -> np.ndarray:
+        """Each id's row position, -1 for an id the data set does not have."""
+        if not hasattr(self, "_position"):
+            self._position = np.full(int(self.ids.max()) + 1, -1, np.int64)
+            self._position[self.ids] = np.arange(len(self.ids))
+        ids = np.asarray(ids, np.int64)
+        inside = (ids >= 0) & (ids < len(self._position))
+        return np.where(inside, self._position[np.where(inside, ids, 0)], -1)
 
 
 def nearest_centre(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
@@ -198,8 +324,31 @@ def nearest_centre(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The words of the generated titles.
+WORDS = ("vector", "search", "index", "query", "filter", "tenant", "graph", "cluster", "nearest", "neighbour",
+         "embedding", "model", "table", "column", "row", "recall", "latency", "memory", "disk", "build",
+         "quantized", "exact", "approximate", "distance", "cosine", "inner", "product", "partition", "probe",
+         "layer", "entry", "point", "report", "guide", "notes", "review", "release", "draft", "summary", "chapter",
+         "how", "why", "when", "faster", "smaller", "better", "simple", "robust", "scalable", "hybrid", "sparse",
+         "dense", "local", "remote", "cached", "stored", "shared", "private", "daily", "weekly", "first", "last")
+
+
+def titles(count: int, seed: int) -> np.ndarray:
+    """`count` seeded titles (str objects), words of `WORDS` cut at a word's end to 30..60 characters."""
+    rng = np.random.default_rng([seed, _TITLE_STREAM])
+    words = np.asarray(WORDS, dtype=object)[rng.integers(0, len(WORDS), (count, 12))]
+    lengths = rng.integers(TITLE_CHARS[0], TITLE_CHARS[1] + 1, count)
+    out = np.empty(count, dtype=object)
+    for i, (row, length) in enumerate(zip(words, lengths.tolist())):
+        text = " ".join(row)
+        end = text.rfind(" ", 0, length + 1)
+        out[i] = (text[:end] if end >= TITLE_CHARS[0] else text[:length]).capitalize()
+    return out
+
+
 def make_data(rows: int, dim: int, seed: int, dataset: str = "clustered", log=print) -> Dataset:
-    """`rows` x `dim` clustered vectors, or for `minilm` up to `rows` real text embeddings (384 dims)."""
+    """`rows` x `dim` clustered vectors, or for `minilm` up to `rows` real text embeddings (384 dims),
+    and their columns, each from a seeded stream of its own, independent of the vectors (but `cl`)."""
     pool = None
     if dataset == "minilm":
         vectors, pool, centres = minilm.dataset(rows, seed, data.CLUSTERS, log)
@@ -207,8 +356,14 @@ def make_data(rows: int, dim: int, seed: int, dataset: str = "clustered", log=pr
     else:
         ids, vectors, _ = data.clustered(rows, dim, seed)
         centres = data.centres(dim, seed)
-    r = np.random.default_rng([seed, _R_STREAM]).integers(0, R_RANGE, len(ids), dtype=np.int32)
-    return Dataset(ids, vectors, {"cl": nearest_centre(vectors, centres), "r": r}, centres, pool)
+    n = len(ids)
+    return Dataset(ids, vectors, {
+        "cl": nearest_centre(vectors, centres),
+        "r": np.random.default_rng([seed, _R_STREAM]).integers(0, R_RANGE, n, dtype=np.int32),
+        "tenant": np.random.default_rng([seed, _TENANT_STREAM]).integers(0, TENANTS, n, dtype=np.int32),
+        "category": np.random.default_rng([seed, _CATEGORY_STREAM]).integers(0, CATEGORIES, n, dtype=np.int32),
+        "title": titles(n, seed),
+    }, centres, pool)
 
 
 @dataclass
@@ -257,6 +412,27 @@ def exact_topk(ds: Dataset, queries: np.ndarray, mask: np.ndarray | None, k: int
     return out
 
 
+def by_filter(w: Workload, count: int) -> dict[tuple, list[int]]:
+    """The first `count` queries of `w` grouped by the filter each runs with (one group unless
+    the filter's values are drawn per query)."""
+    groups: dict[tuple, list[int]] = {}
+    for i in range(count):
+        groups.setdefault(w.at(i).terms, []).append(i)
+    return groups
+
+
+def ground_truth(ds: Dataset, w: Workload, queries: np.ndarray) -> tuple[list[np.ndarray], list[int]]:
+    """Per query: the true top-k ids among the rows its filter keeps, and how many rows that is."""
+    truth: list = [None] * len(queries)
+    matching = [0] * len(queries)
+    for terms, group in by_filter(w, len(queries)).items():
+        mask = keep(ds.columns, terms)
+        count = len(ds.ids) if mask is None else int(mask.sum())
+        for i, found in zip(group, exact_topk(ds, queries[group], mask)):
+            truth[i], matching[i] = found, count
+    return truth, matching
+
+
 # -- systems ---------------------------------------------------------------------------------
 
 
@@ -283,9 +459,12 @@ class VsqlSystem:
         self.con = vsql.connect(path, autocommit=True)
         self.cursor = self.con.cursor()
         self.tuned: int | None = None
+        self.scalar: list[str] = []  # the columns given a scalar index
 
     def load(self, table: pa.Table) -> float:
-        self.cursor.execute(f"CREATE TABLE items (id BIGINT PRIMARY KEY, cl INT, r INT, embedding VECTOR({self.dim}))")
+        columns = ", ".join(f"{f.name} {'TEXT' if pa.types.is_string(f.type) else 'INT'}" for f in table.schema
+                            if f.name not in ("id", "embedding"))
+        self.cursor.execute(f"CREATE TABLE items (id BIGINT PRIMARY KEY, {columns}, embedding VECTOR({self.dim}))")
         start = time.perf_counter()
         count = self.con.load("items", table)
         took = time.perf_counter() - start
@@ -302,9 +481,24 @@ class VsqlSystem:
         self.tuned = self.cursor.execute("SELECT tuned FROM vsql.indexes").fetchall()[0][0]
         return took
 
+    def scalar_index(self, column: str) -> dict:
+        """`CREATE INDEX ON items (column)`, as a pgvector user writes it; if vsql refuses that,
+        what it said, and the same index named (`CREATE INDEX items_<column> ...`)."""
+        out: dict = {}
+        for statement in (f"CREATE INDEX ON items ({column})", f"CREATE INDEX items_{column} ON items ({column})"):
+            start = time.perf_counter()
+            try:
+                self.cursor.execute(statement)
+            except vsql.Error as error:
+                out.setdefault("refused", {})[statement] = f"{type(error).__name__}: {error}"
+                continue
+            self.scalar.append(column)
+            return {**out, "statement": statement, "seconds": time.perf_counter() - start}
+        return out
+
     @staticmethod
     def sql(w: Workload) -> str:
-        return f"SELECT id FROM items{w.where('?')} ORDER BY embedding <-> ? LIMIT {K}"
+        return w.select("?")
 
     def search(self, q: np.ndarray, w: Workload) -> list[int]:
         return [row[0] for row in self.cursor.execute(self.sql(w), [*w.values, q]).fetchall()]
@@ -334,6 +528,8 @@ class VsqlSystem:
         try:
             on_disk = VsqlSystem(self.name, self.dim, self.kind, folder / "items.duckdb")
             on_disk.load(table)
+            for column in self.scalar:
+                on_disk.scalar_index(column)
             on_disk.build()
             on_disk.close()
             size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
@@ -385,9 +581,9 @@ def peer_configs(peer, engine: str, kind: str, tuned: int | None) -> list[Config
     for suffix, settings in variants:
         out.append(Config(f"{system}{suffix}", system, engine,
                           {**settings, **({"depth_from": "vsql's"} if settings and engine != "pgvector" else {})},
-                          lambda q, w, s=settings: peer.search(q, K, w.terms or None, s),
+                          lambda q, w, s=settings: peer.search(q, K, w.terms or None, s, fetch=w.fetch),
                           lambda s=settings: peer.prepare(s),
-                          (lambda q, w, s=settings: peer.explain(q, K, w.terms or None, s))
+                          (lambda q, w, s=settings: peer.explain(q, K, w.terms or None, s, fetch=w.fetch))
                           if hasattr(peer, "explain") else None, lambda: peer.last_search_s))
     return out
 
@@ -412,16 +608,20 @@ def measure(configs: list[Config], loads: list[Workload], qs: QuerySets, block: 
     """Per workload and config: each query's seconds and the ids it returned.
 
     Warm-up first: every config runs every workload's warm-up queries, untimed. Then per
-    workload, blocks of `block` queries, each config in turn (rotating who goes first)."""
+    workload, blocks of `block` queries, each config in turn (rotating who goes first). Query i
+    runs with the filter values `w.at(i)` (per-query filters: its own; warm-up queries come after
+    the timed ones)."""
     for w in loads:
+        timed_count = len(qs.timed[w.query_set])
         for c in configs:
             if c.before_block:
                 c.before_block()
-            for q in qs.warm[w.query_set]:
-                c.search(q, w)
+            for j, q in enumerate(qs.warm[w.query_set]):
+                c.search(q, w.at(timed_count + j))
     out = {}
     for w in loads:
         queries = qs.timed[w.query_set]
+        bound = [w.at(i) for i in range(len(queries))]
         seconds = {c.label: [0.0] * len(queries) for c in configs}
         found = {c.label: [None] * len(queries) for c in configs}
         started = time.perf_counter()
@@ -431,7 +631,7 @@ def measure(configs: list[Config], loads: list[Workload], qs: QuerySets, block: 
                     c.before_block()
                 for i in range(begin, min(begin + block, len(queries))):
                     t0 = time.perf_counter()
-                    ids = c.search(queries[i], w)
+                    ids = c.search(queries[i], bound[i])
                     took = time.perf_counter() - t0
                     inner = c.timer() if c.timer else None
                     seconds[c.label][i] = took if inner is None else inner
@@ -442,15 +642,19 @@ def measure(configs: list[Config], loads: list[Workload], qs: QuerySets, block: 
 
 
 def score(w: Workload, ds: Dataset, seconds: list[float], found: list[list[int]], truth: list[np.ndarray],
-          matching: int) -> dict:
+          matching: int | list[int]) -> dict:
+    """Latency, recall and rows of one config on one workload (`matching`: the rows the filter
+    keeps, or each query's)."""
     ms = np.asarray(seconds) * 1000.0
-    mask = w.mask(ds.columns)
-    allowed = set(ds.ids[mask].tolist()) if mask is not None else None
     rows = np.asarray([len(f) for f in found])
-    expected = min(K, matching)
+    expected_each = np.minimum(K, np.broadcast_to(np.asarray(matching), (len(found),)))
+    expected = int(expected_each.min())
     recall = [len(set(f) & set(t.tolist())) / len(t) if len(t) else 1.0 for f, t in zip(found, truth)]
-    bad = sum(1 for f in found for i in f if allowed is not None and i not in allowed) + \
-        sum(len(f) - len(set(f)) for f in found)
+    bad = sum(len(f) - len(set(f)) for f in found)  # duplicates, and rows the query's filter drops:
+    for terms, group in by_filter(w, len(found)).items():
+        mask = keep(ds.columns, terms)
+        where = ds.positions([i for g in group for i in found[g]])
+        bad += int((where < 0).sum()) + (0 if mask is None else int((~mask[where[where >= 0]]).sum()))
     return {
         "n": len(ms),
         "p50_ms": float(np.median(ms)),
@@ -465,17 +669,18 @@ def score(w: Workload, ds: Dataset, seconds: list[float], found: list[list[int]]
         "rows_mean": float(rows.mean()),
         "rows_min": int(rows.min()),
         "rows_expected": expected,
-        "short_queries": int((rows < expected).sum()),
+        "short_queries": int((rows < expected_each).sum()),
         "bad_rows": int(bad),
     }
 
 
 def vsql_strategies(explain: Callable, w: Workload, queries: np.ndarray) -> dict:
     """How vsql ran each query of a workload, from EXPLAIN ANALYZE (run again, untimed)."""
-    kinds, rounds, first = Counter(), [], None
-    for q in queries:
-        text = explain(q, w)
+    kinds, rounds, first, index_only = Counter(), [], None, 0
+    for i, q in enumerate(queries):
+        text = explain(q, w.at(i))
         first = first or text
+        index_only += "answered from the index alone" in text
         kind = re.search(r"strategy: (\w+)", text)
         count = re.search(r"rounds: (\d+)", text)
         kinds[kind.group(1) if kind else "?"] += 1
@@ -483,7 +688,8 @@ def vsql_strategies(explain: Callable, w: Workload, queries: np.ndarray) -> dict
             rounds.append(int(count.group(1)))
     return {"strategies": dict(kinds), "rounds_mean": float(np.mean(rounds)) if rounds else None,
             "rounds_max": int(max(rounds)) if rounds else None,
-            "widened_queries": int(sum(r > 1 for r in rounds)), "first_query_plan": first}
+            "widened_queries": int(sum(r > 1 for r in rounds)), "index_only_queries": index_only,
+            "first_query_plan": first}
 
 
 def pg_plan(explain: Callable, w: Workload, q: np.ndarray) -> str:
@@ -627,6 +833,17 @@ def ratios(results: dict, kind: str) -> dict:
     return out
 
 
+def fetch_cost(results: dict, loads: list[Workload]) -> dict:
+    """Per fetching workload and config: its queries/s over the same workload's selecting only `id`
+    (< 1: fetching the row's columns costs that share of the throughput)."""
+    out = {}
+    for w in loads:
+        if w.fetch and w.name in results and w.base in results:
+            out[w.name] = {label: s["qps_median"] / results[w.base][label]["qps_median"]
+                           for label, s in results[w.name].items() if label in results[w.base]}
+    return out
+
+
 def headline(result: dict) -> dict:
     out = {}
     for kind, by_w in result["results"].items():
@@ -635,7 +852,9 @@ def headline(result: dict) -> dict:
             continue
         rows = {w: by[label] for w, by in by_w.items() if label in by}
         low_recall = {w: round(s["recall"], 4) for w, s in rows.items() if s["recall"] < RECALL_TARGET}
-        short = {w: f"{s['rows_min']} < {s['rows_expected']}" for w, s in rows.items() if s["rows_min"] != s["rows_expected"]}
+        short = {w: f"{s['rows_min']} < {s['rows_expected']}" if s["rows_min"] != s["rows_expected"] else
+                 f"{s['short_queries']} short queries" for w, s in rows.items()
+                 if s["rows_min"] != s["rows_expected"] or s["short_queries"]}
         peers = sorted({k for r in result["ratios"][kind].values() for k in r})
         out[kind] = {
             "recall_target": RECALL_TARGET,
@@ -736,12 +955,30 @@ def markdown(result: dict) -> str:
         lines += ["Peers: " + "; ".join(m["peer_versions"].values()) + ".", ""]
     if result["systems"]["skipped"]:
         lines += ["Skipped: " + "; ".join(f"{k}: {v}" for k, v in result["systems"]["skipped"].items()), ""]
-    lines += ["## Workloads", "", "| workload | filter (same text in every SQL system, values bound) | queries from | "
-              "matching rows | share | expected rows |", "|---|---|---|---:|---:|---:|"]
+    lines += ["## Workloads", "", "| workload | filter (same text in every SQL system, values bound) | selects | "
+              "queries from | matching rows | share | expected rows |", "|---|---|---|---|---:|---:|---:|"]
     for w in result["workloads"]:
-        lines.append(f"| {w['name']} | `{w['filter']}` | {'clusters ' + w['query_clusters']} | {w['matching']:,} | "
-                     f"{w['share']:.2%} | {w['expected_rows']} |")
-    lines.append("")
+        spread = "" if w.get("per_query") is None else f" ({w['matching_min']:,}–{w['matching_max']:,})"
+        lines.append(f"| {w['name']} | `{w['filter']}` | {', '.join(['id', *w.get('fetch', [])])} | "
+                     f"{'clusters ' + w['query_clusters']} | {w['matching']:,}{spread} | {w['share']:.2%} | "
+                     f"{w['expected_rows']} |")
+    lines += ["", ("A per-query filter draws its value v for each query (seeded, the same for every system; a "
+                   "workload that fetches the row's columns draws the same values as the one selecting only `id`), "
+                   "so a system cannot answer it from what it remembered of the query before; its matching rows are "
+                   "the mean over the queries (fewest–most)."), ""]
+    scalar = result.get("scalar_indexes") or {}
+    if scalar:
+        lines += ["Scalar indexes on filter columns (made after loading, before the vector index):", ""]
+        for system, by_column in scalar.items():
+            cells = []
+            for column, what in by_column.items():
+                refused = "; ".join(f"`{st}` refused ({why.splitlines()[0]})" for st, why in what.get("refused", {}).items())
+                made = f"`{what['statement']}`" if what.get("statement") else f"`CREATE INDEX ON items ({column})`" \
+                    if "seconds" in what else "none"
+                took = f" {what['seconds']:.2f} s" if what.get("seconds") is not None else ""
+                cells.append(f"{made}{took}" + (f" after {refused}" if refused else ""))
+            lines.append(f"- {system}: " + "; ".join(cells))
+        lines.append("")
     for kind, by_w in result["results"].items():
         labels = list(next(iter(by_w.values())).keys())
         lines += [f"## {kind.upper() if kind == 'hnsw' else 'IVFFlat'}", "",
@@ -750,7 +987,7 @@ def markdown(result: dict) -> str:
             cells = []
             for label in labels:
                 s = by[label]
-                flag = "" if s["rows_min"] == s["rows_expected"] else " ⚠"
+                flag = "" if s["rows_min"] == s["rows_expected"] and not s["short_queries"] else " ⚠"
                 cells.append(f"{_n(s['qps_median'])} / {s['recall']:.3f} / {s['rows_min']}{flag}")
             lines.append(f"| {wname} | " + " | ".join(cells) + " |")
         if all("recall_at_1" in by[label] for by in by_w.values() for label in labels):
@@ -767,14 +1004,24 @@ def markdown(result: dict) -> str:
                 lines.append(f"| {wname} | " + " | ".join(_ratio(r.get(p)) for p in peers) + " |")
             geo = result["headline"].get(kind, {}).get("qps_ratio_geomean", {})
             lines.append("| geometric mean | " + " | ".join(_ratio(geo.get(p)) for p in peers) + " |")
+        cost = (result.get("fetch_cost") or {}).get(kind) or {}
+        if cost:
+            selected = ", ".join(("id", *FETCH))
+            lines += ["", f"Fetching the row: queries/s selecting `{selected}` over queries/s selecting `id` alone, "
+                      + "same filter values (< 1: fetching costs throughput):", "",
+                      "| workload | " + " | ".join(labels) + " |", "|---|" + "---:|" * len(labels)]
+            for wname, by in cost.items():
+                lines.append(f"| {wname} | " + " | ".join(_ratio(by.get(label)) for label in labels) + " |")
         plans = result["vsql_plans"].get(kind) or {}
         if plans:
             lines += ["", f"How vsql-{kind} ran the queries (EXPLAIN ANALYZE of every timed query, run again untimed): "
-                      "strategies, mean/max rounds (a round > 1 means the search widened)", "",
-                      "| workload | strategies | rounds mean / max | widened queries |", "|---|---|---:|---:|"]
+                      "strategies, mean/max rounds (a round > 1 means the search widened), queries answered from "
+                      "the index alone (no table read: the statement selects only the key)", "",
+                      "| workload | strategies | rounds mean / max | widened queries | index alone |", "|---|---|---:|---:|---:|"]
             for wname, p in plans.items():
                 strat = ", ".join(f"{k} {v}" for k, v in p["strategies"].items())
-                lines.append(f"| {wname} | {strat} | {_n(p['rounds_mean'], 2)} / {p['rounds_max']} | {p['widened_queries']} |")
+                lines.append(f"| {wname} | {strat} | {_n(p['rounds_mean'], 2)} / {p['rounds_max']} | "
+                             f"{p['widened_queries']} | {p.get('index_only_queries', '–')} |")
         pgp = result["pgvector_plans"].get(kind) or {}
         if pgp:
             lines += ["", "pgvector's plan per workload (EXPLAIN of the first query, default settings): "
@@ -840,35 +1087,39 @@ def plot(result: dict, path: Path) -> str | None:
     if not kinds:
         return "no results"
     shares = {w["name"]: w["share"] for w in result["workloads"]}
-    families = {w["name"]: w["family"] for w in result["workloads"]}
+    families = {w["name"]: "fetch" if w.get("fetch") else w["family"] for w in result["workloads"]}
     fig, axes = plt.subplots(2, len(kinds), figsize=(7 * len(kinds), 10), squeeze=False)
-    markers = {"unfiltered": "o", "independent": "s", "correlated": "^"}
+    markers = {"unfiltered": "o", "independent": "s", "correlated": "^", "per query": "D", "fetch": "*"}
     for col, kind in enumerate(kinds):
         by_w = result["results"][kind]
         labels = list(next(iter(by_w.values())).keys())
         colours = {label: plt.cm.tab20(i % 20) for i, label in enumerate(labels)}
         ax = axes[0][col]
         for label in labels:
-            for wname, by in by_w.items():
+            for i, (wname, by) in enumerate(by_w.items()):
                 s = by[label]
                 ax.scatter(s["qps_median"], s["recall"], color=colours[label], marker=markers[families[wname]],
-                           s=40, alpha=0.8, label=label if wname == "unfiltered" else None)
+                           s=40, alpha=0.8, label=label if i == 0 else None)
         ax.set_xscale("log")
         ax.set_xlabel("queries/s (1 / median latency)")
         ax.set_ylabel("recall@10")
         ax.axhline(RECALL_TARGET, color="grey", lw=0.8, ls=":")
-        ax.set_title(f"{kind}: recall vs queries/s (o unfiltered, ■ independent, ▲ correlated)")
+        ax.set_title(f"{kind}: recall vs queries/s (o unfiltered, ■ independent, ▲ correlated, ◆ per query, "
+                     "★ fetching)", fontsize=9)
         ax.legend(fontsize=7)
         ax = axes[1][col]
         for label in labels:
-            for family, style in (("independent", "-"), ("correlated", "--")):
+            first = True
+            for family, style in (("independent", "-"), ("correlated", "--"), ("per query", "none")):
                 pts = sorted((shares[w], by_w[w][label]["qps_median"]) for w in by_w
-                             if families[w] in (family, "unfiltered"))
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", ms=3, color=colours[label],
-                        label=label if family == "independent" else None)
+                             if families[w] == family or families[w] == "unfiltered" and style != "none")
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], ls=style, marker="D" if style == "none" else "o",
+                            ms=3, color=colours[label], label=label if first else None)
+                    first = False
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("share of rows the filter keeps (solid: independent, dashed: correlated)")
+        ax.set_xlabel("share of rows the filter keeps (solid: independent, dashed: correlated, ◆: per query)")
         ax.set_ylabel("queries/s")
         ax.set_title(f"{kind}: queries/s by selectivity")
         ax.legend(fontsize=7)
@@ -916,6 +1167,7 @@ def run(args: argparse.Namespace) -> dict:
     preset = dict(QUICK, rows=quick_rows()) if args.quick else FULL
     sizes = {key: getattr(args, key) if getattr(args, key, None) is not None else value for key, value in preset.items()}
     chosen = parse_systems(args.systems)
+    choose_workloads(args.workloads, workloads())  # an unknown name stops the run before the data are made
     skipped: dict[str, str] = {}
 
     def log(message: str) -> None:
@@ -926,11 +1178,14 @@ def run(args: argparse.Namespace) -> dict:
     n, dim = sizes["rows"], sizes["dim"] = ds.vectors.shape
     log(f"data: {args.dataset}, {n:,} x {dim}, {sizes['queries']} queries per workload, systems {', '.join(chosen)}")
     qs = make_queries(ds, sizes["queries"], sizes["warmup"], sizes["batch"], args.seed)
-    loads = workloads(len(ds.centres))
+    loads = choose_workloads(args.workloads, workloads(len(ds.centres), args.seed, sizes["queries"] + sizes["warmup"]))
+    scalar_columns = [c.strip() for c in args.scalar_indexes.split(",") if c.strip()]
+    log(f"workloads: {', '.join(w.name for w in loads)}")
     table = ds.arrow()
-    matching = {w.name: (n if not w.terms else int(w.mask(ds.columns).sum())) for w in loads}
     log("ground truth ...")
-    truth = {w.name: exact_topk(ds, qs.timed[w.query_set], w.mask(ds.columns)) for w in loads}
+    truth, matching = {}, {}  # per workload, per query: the true top-k ids, the rows the filter keeps
+    for w in loads:
+        truth[w.name], matching[w.name] = ground_truth(ds, w, qs.timed[w.query_set])
 
     load_s: dict[str, float] = {}
     build: dict[str, dict] = {}
@@ -939,6 +1194,7 @@ def run(args: argparse.Namespace) -> dict:
     peers: dict[str, object] = {}  # one per engine (Faiss: one per index kind, for the batch)
     memory: dict[str, dict[str, float | None]] = {}  # system or engine -> step -> MB
     stored: dict[str, dict] = {}  # system -> disk size and reopen time
+    scalar_indexes: dict[str, dict] = {}  # system or engine -> column -> what happened
     versions: dict[str, str] = {}
     sweeps: dict[str, dict] = {}
     exact_below = None
@@ -967,6 +1223,12 @@ def run(args: argparse.Namespace) -> dict:
                 load_s[key], peers[key] = seconds, peer
                 memory.setdefault(key, {})["load"] = mb(used)
                 log(f"{engine} ({versions[engine]}): loaded in {seconds:.2f} s")
+                for column in scalar_columns:
+                    took = peer.scalar_index(column)
+                    if took is not None:
+                        scalar_indexes.setdefault(key, {})[column] = {"seconds": took}
+                if key in scalar_indexes:
+                    log(f"{engine}: scalar indexes {scalar_indexes[key]}")
         if isinstance(peers[key], str):
             skipped[system] = peers[key]
             return None
@@ -982,6 +1244,9 @@ def run(args: argparse.Namespace) -> dict:
                 memory[name] = {"load": mb(used)}
                 exact_below = system.setting("vsql.exact_below")
                 log(f"{name}: loaded in {load_s[name]:.2f} s")
+                if scalar_columns:
+                    scalar_indexes[name] = {column: system.scalar_index(column) for column in scalar_columns}
+                    log(f"{name}: scalar indexes {scalar_indexes[name]}")
 
         results: dict[str, dict] = {}
         vsql_plans: dict[str, dict] = {}
@@ -1036,13 +1301,14 @@ def run(args: argparse.Namespace) -> dict:
                 vsql_plans[kind] = {w.name: vsql_strategies(mine.explain, w, qs.timed[w.query_set]) for w in loads}
             pg_conf = next((c for c in configs if c.engine == "pgvector" and not c.settings), None)
             if pg_conf is not None:
-                pg_plans[kind] = {w.name: pg_plan(pg_conf.explain, w, qs.timed[w.query_set][0]) for w in loads}
+                pg_plans[kind] = {w.name: pg_plan(pg_conf.explain, w.at(0), qs.timed[w.query_set][0]) for w in loads}
             if sizes["sweep"]:
                 log(f"{kind}: recall / throughput sweep ...")
                 searchers = {s: sweep.peer_searcher(p, K) for s, p in mine_peers if engine_kind(s)[1] == kind}
                 if mine is not None:
                     searchers = {mine.name: mine.search_at, **searchers}
-                sweeps[kind] = sweep.run(searchers, kind, qs.timed["any"][:sizes["sweep"]], truth["unfiltered"], log)
+                sweep_truth = truth.get("unfiltered") or exact_topk(ds, qs.timed["any"][:sizes["sweep"]], None)
+                sweeps[kind] = sweep.run(searchers, kind, qs.timed["any"][:sizes["sweep"]], sweep_truth, log)
             probe = qs.timed["any"][0]
             if mine is not None and not args.no_reopen:
                 stored[mine.name] = mine.stored(table, probe)
@@ -1097,9 +1363,16 @@ def run(args: argparse.Namespace) -> dict:
         "meta": meta,
         "workloads": [{
             "name": w.name, "family": w.family, "target_share": w.target, "filter": w.text(),
-            "vsql_sql": VsqlSystem.sql(w), "pgvector_sql": f"SELECT id FROM items{w.where('%s')} ORDER BY embedding <-> %b LIMIT %s",
-            "values": w.values, "query_clusters": "50..99" if w.query_set == "upper" else "0..99",
-            "matching": matching[w.name], "share": matching[w.name] / n, "expected_rows": min(K, matching[w.name]),
+            "vsql_sql": VsqlSystem.sql(w), "pgvector_sql": w.select("%s").replace(f"<-> %s LIMIT {K}", "<-> %b LIMIT %s"),
+            "fetch": list(w.fetch), "base": w.base,
+            "values": w.values if w.draw is None else None,
+            "per_query": None if w.draw is None else {"low": w.draw[0], "high": w.draw[1],
+                                                      "values": list(w.drawn[:len(matching[w.name])])},
+            "query_clusters": "50..99" if w.query_set == "upper" else "0..99",
+            # per-query filters: the mean over the queries, and the fewest and most
+            "matching": round(float(np.mean(matching[w.name]))), "matching_min": min(matching[w.name]),
+            "matching_max": max(matching[w.name]), "share": float(np.mean(matching[w.name])) / n,
+            "expected_rows": min(K, min(matching[w.name])),
         } for w in loads],
         "systems": {"selected": chosen, "skipped": skipped},
         "configs": configs_out,
@@ -1107,9 +1380,11 @@ def run(args: argparse.Namespace) -> dict:
         "build": build,
         "memory_mb": memory,
         "stored": stored,
+        "scalar_indexes": scalar_indexes,
         "sweeps": sweeps,
         "results": results,
         "ratios": {kind: ratios(results[kind], kind) for kind in results},
+        "fetch_cost": {kind: fetch_cost(results[kind], loads) for kind in results},
         "vsql_plans": vsql_plans,
         "pgvector_plans": pg_plans,
         "batch": batch,
@@ -1144,6 +1419,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes that run in seconds (CI)")
     parser.add_argument("--systems", help=f"comma-separated subset of {', '.join(SYSTEMS)} (or groups "
                         f"{', '.join(GROUPS)}); default all")
+    groups = workload_groups(workloads())
+    parser.add_argument("--workloads", default="all", help=(f"comma-separated workloads or groups: "
+                        f"standard ({', '.join(groups['standard'])}), app ({', '.join(groups['app'])}), "
+                        "all (default)").replace("%", "%%"))
+    parser.add_argument("--scalar-indexes", default=",".join(SCALAR_INDEXES),
+                        help=f"columns given a B-tree where the system has one (default {','.join(SCALAR_INDEXES)}; "
+                        "'' for none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="a line recorded with the results")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",

@@ -218,13 +218,15 @@ def test_explain_shows_the_strategy(db):
     con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH (m = 8, ef_construction = 32)")
     con.execute("SET vsql.exact_below = 0")  # the index whenever it can answer, however small the table
     q = vectors[0]
-    def plan(where, select="id, cl"):
+    def plan(where, select="id, cl + 1"):  # an expression: the engine fetches the rows
         rows = con.execute(f"EXPLAIN ANALYZE SELECT {select} FROM items {where} ORDER BY embedding <-> ? LIMIT 10",
                            [q]).fetchall()
         assert rows[0][0] == "vsql_plan" and len(rows) > 1  # DuckDB's plan for the fetch follows vsql's
         return rows[0][1]
     only = con.execute("EXPLAIN SELECT id FROM items ORDER BY embedding <-> ? LIMIT 10", [q]).fetchall()
     assert len(only) == 1 and "answered from the index alone" in only[0][1]
+    stored = con.execute("EXPLAIN SELECT id, cl FROM items ORDER BY embedding <-> ? LIMIT 10", [q]).fetchall()
+    assert len(stored) == 1 and "answered from the index and its row store (cl)" in stored[0][1]
     assert "strategy: ann" in plan("")
     assert "effective ef_search" in plan("") and "rows returned: 10 of k = 10" in plan("")
     assert "strategy: postfilter" in plan("WHERE r < 900")
@@ -638,3 +640,27 @@ def test_updates_of_other_columns_keep_index_entries(db):
     con.execute("UPDATE items SET embedding = embedding * '[2,2,2,2,2,2,2,2,2,2,2,2,2,2,2,2]' WHERE id < 10")
     assert len(index.keys) == size + 10 and index.dead == 10
     assert nearest(con, "SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [vectors[3] * 2]) == [3]
+
+
+def test_a_calibration_short_of_its_target_says_so_and_records_what_it_reached():
+    """A graph too sparse for its data (m = 4 over random 64-d vectors) cannot reach recall 0.97 at
+    any ef_search: CREATE INDEX says so (a NOTICE in `cursor.messages`, as psycopg's notices), the
+    version records the recall reached, and EXPLAIN repeats it with the remedy."""
+    rng = np.random.default_rng(7)
+    con = vsql.connect(autocommit=True)
+    con.execute("CREATE TABLE t (id INT PRIMARY KEY, e VECTOR(64))")
+    vectors = rng.standard_normal((20_000, 64)).astype(np.float32)
+    con.load("t", pa.table({"id": np.arange(20_000), "e": pa.FixedSizeListArray.from_arrays(vectors.ravel(), 64)}))
+    cursor = con.cursor()
+    cursor.execute("CREATE INDEX ON t USING hnsw (e vector_l2_ops) WITH (m = 4, ef_construction = 8)")
+    ((kind, notice),) = cursor.messages
+    assert kind is vsql.Warning and 'index "t_e_idx": calibration reached recall@10 0.' in notice
+    assert "short of 0.97" in notice and "larger m or ef_construction" in notice
+    ((tuned, recall),) = con.execute("SELECT tuned, recall FROM vsql_index_versions('t_e_idx')").fetchall()
+    assert recall is not None and recall < 0.97 and f"{recall:.3f}" in notice and f"ef_search {tuned}" in notice
+    plan = con.execute("EXPLAIN SELECT id FROM t ORDER BY e <-> ? LIMIT 5", [rng.standard_normal(64)]).fetchall()[0][1]
+    assert f"calibration reached recall@10 {recall:.3f}" in plan
+    cursor.execute("CREATE INDEX good ON t USING ivfflat (e vector_l2_ops) WITH (lists = 10)")
+    assert cursor.messages == []
+    assert con.execute("SELECT recall FROM vsql_index_versions('good')").fetchall()[0][0] >= 0.97
+    con.close()

@@ -1,7 +1,8 @@
 """`python -m benchmarks.ann --quick` end to end (without pgvector, to stay fast): the report is
-complete, and vsql keeps its promise on every workload, filtered or not, correlated or not: it
-returns k rows whenever k rows match, and only rows that pass the filter. The other peers run
-once more on a small table, for the figures the report gives of each."""
+complete, and vsql keeps its promise on every workload, filtered or not, correlated or not, with
+a filter value per query or not, selecting the row's columns or only its id: it returns k rows
+whenever k rows match, and only rows that pass the filter. The other peers run once more on a
+small table, for the figures the report gives of each."""
 
 import json
 import math
@@ -13,8 +14,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = "vsql-hnsw,vsql-ivfflat,faiss-hnsw,vsql-exact"
-WORKLOADS = ["unfiltered", "indep 50%", "indep 10%", "indep 1%", "indep 0.1%",
-             "corr 50%", "corr 10%", "corr 1%", "corr 0.1%"]
+STANDARD = ["unfiltered", "indep 50%", "indep 10%", "indep 1%", "indep 0.1%",
+            "corr 50%", "corr 10%", "corr 1%", "corr 0.1%"]
+APP = ["unfiltered fetch", "tenant/q 0.1%", "tenant/q 0.1% fetch", "category/q 5%", "category/q 5% fetch",
+       "range/q 50%", "range/q 10%", "range/q 1%", "range/q 0.1%"]
+WORKLOADS = STANDARD + APP
 METRICS = ["n", "p50_ms", "p99_ms", "mean_ms", "qps_median", "qps_total", "recall", "recall_min", "recall_at_1",
            "rows_mean", "rows_min", "rows_expected", "short_queries", "bad_rows"]
 VSQL = {"hnsw": ["vsql-exact", "vsql-hnsw"], "ivfflat": ["vsql-exact", "vsql-ivfflat"]}
@@ -76,6 +80,51 @@ def test_report_is_complete(quick_run):
     assert batch["vsql"]["rows"] == 10 * batch["queries"] and batch["vsql"]["recall"] > 0
     assert batch["ratio_vsql_over_faiss_qps"] > 0
     assert set(result["headline"]) == {"hnsw", "ivfflat"}
+
+
+def test_application_workloads(quick_run):
+    """Per-query filters draw a value for each query (the fetching twin the same ones); fetching
+    workloads select the row's columns; the scalar indexes vsql was given are recorded."""
+    result, md = quick_run
+    by_name = {w["name"]: w for w in result["workloads"]}
+    for name in APP:
+        w = by_name[name]
+        assert w["fetch"] == (["tenant", "category", "title"] if name.endswith(" fetch") else [])
+        assert w["vsql_sql"].startswith("SELECT id, tenant, category, title FROM items" if w["fetch"]
+                                        else "SELECT id FROM items")
+        if name.startswith(("tenant", "category", "range")):
+            values = w["per_query"]["values"]
+            assert len(values) == result["meta"]["queries"] and len(set(values)) > 1, w
+            assert all(w["per_query"]["low"] <= v < w["per_query"]["high"] for v in values)
+            assert w["matching_min"] <= w["matching"] <= w["matching_max"]
+    assert by_name["tenant/q 0.1% fetch"]["per_query"] == by_name["tenant/q 0.1%"]["per_query"]
+    assert by_name["range/q 10%"]["vsql_sql"].startswith("SELECT id FROM items WHERE r >= ? AND r < ?")
+    for kind in ("hnsw", "ivfflat"):
+        cost = result["fetch_cost"][kind]
+        assert set(cost) == {"unfiltered fetch", "tenant/q 0.1% fetch", "category/q 5% fetch"}
+        assert all(_finite(r) and r > 0 for by in cost.values() for r in by.values())
+        plans = result["vsql_plans"][kind]
+        assert plans["unfiltered"]["index_only_queries"] == result["meta"]["queries"]
+        assert plans["unfiltered fetch"]["index_only_queries"] == 0
+    for system in ("vsql-exact", "vsql-hnsw", "vsql-ivfflat"):
+        indexes = result["scalar_indexes"][system]
+        assert set(indexes) == {"tenant", "category"} and all(i.get("statement") or i.get("refused")
+                                                             for i in indexes.values())
+    assert "Fetching the row" in md and "per query" in md
+
+
+def test_workloads_switch(tmp_path):
+    """`--workloads app` runs the application's workloads only."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ann", "--quick", "--out", str(tmp_path), "--workloads", "app",
+         "--queries", "4", "--warmup", "1", "--batch", "0", "--sweep", "0", "--no-reopen", "--systems",
+         "vsql-hnsw,faiss-hnsw"],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "ann.json").read_text())
+    assert [w["name"] for w in result["workloads"]] == ["unfiltered", *APP]
+    assert list(result["results"]["hnsw"]) == ["unfiltered", *APP]
 
 
 def test_vsql_returns_k_rows_on_every_workload(quick_run):

@@ -81,7 +81,9 @@ def test_quickstart(kernels):
 
     explain = output(notebook, "explain")
     assert "strategy: exact" in explain and "rows returned: 5 of k = 5" in explain
-    assert re.search(r"filter: yes; selectivity estimated = actual = \d+ / 30000 rows", explain)
+    assert re.search(r"filter: yes, evaluated on the index row store; selectivity estimated = actual = \d+ / 30000 rows",
+                     explain)
+    assert "answered from the index and its row store (category, price)" in explain
     assert "strategy: postfilter" in output(notebook, "explain-postfilter")
 
     (hnsw,) = recalls(output(notebook, "recall-hnsw"))

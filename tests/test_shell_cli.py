@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from vsql.client.shell.render import FORMATS
+
 
 def vsql(*args, stdin="", cwd=None):
     """Run the real shell in a subprocess, stdin piped (so never interactive)."""
@@ -117,8 +119,56 @@ def test_help_documents_error_handling():
 def test_demo_loads_once_then_reads_stdin(tmp_path):
     first = vsql("--demo", tmp_path / "demo.duckdb", stdin="SELECT count(*) AS n FROM items;")
     assert first.returncode == 0, first.stderr
-    assert "Loaded 20,000 rows" in first.stdout
+    assert "Loaded 50,000 rows" in first.stdout
     assert "ORDER BY distance LIMIT 5;" in first.stdout and "(5 rows)" in first.stdout
-    assert " 20000\n" in first.stdout
+    assert "index: items_embedding_idx (hnsw" in first.stdout  # the demo's search uses its index
+    assert " 50000\n" in first.stdout
     again = vsql("--demo", tmp_path / "demo.duckdb", stdin="")
     assert again.returncode == 0 and "Loaded" not in again.stdout and "(5 rows)" in again.stdout
+
+
+def test_errors_in_files_name_the_file_and_the_line(tmp_path):
+    (tmp_path / "bad.sql").write_text("SELECT 1 AS one;\n\n-- a comment\nSELECT\n  nope\n  FROM (SELECT 1);\n"
+                                      "SELECT 2;\n")
+    run = vsql("-f", "bad.sql", cwd=tmp_path)
+    assert run.returncode == 1 and "one" in run.stdout
+    assert run.stderr.startswith('vsql:bad.sql:4: ERROR: Binder Error: Referenced column "nope" not found')
+    (tmp_path / "outer.sql").write_text("SELECT 0 AS zero;\n\\i bad.sql\n")
+    assert vsql("-f", "outer.sql", cwd=tmp_path).stderr.startswith("vsql:bad.sql:4: ERROR: ")  # the innermost file
+    (tmp_path / "last.sql").write_text("SELECT 1 AS one;\n\nSELECT 1 +")  # the last statement without its `;`
+    error, line, caret = vsql("-f", "last.sql", cwd=tmp_path).stderr.splitlines()
+    assert error.startswith("vsql:last.sql:3: ERROR: syntax error at line 1")
+    assert (line, caret) == ("LINE 1: SELECT 1 +", "                 ^")
+    (tmp_path / "missing.sql").write_text("SELECT 1;\n\\i nowhere.sql\n")
+    assert vsql("-f", "missing.sql", cwd=tmp_path).stderr.startswith("vsql:missing.sql:2: ERROR: FileNotFoundError")
+    assert vsql("-c", "SELECT nope").stderr.startswith("ERROR: ")  # -c names no file
+
+
+def test_format_takes_psets_names():
+    assert vsql("--format", "unaligned", "-c", "SELECT 1 AS a, NULL AS b").stdout == "a|b\n1|\n(1 row)\n"
+    assert vsql("--format", "table", "-c", "SELECT 1 AS a").stdout == " a\n---\n 1\n(1 row)\n\n"
+    bad = vsql("--format", "html", "-c", "SELECT 1")
+    assert bad.returncode == 2 and "invalid choice: 'html'" in bad.stderr
+    usage = vsql("--help").stdout
+    assert all(name in usage for name in FORMATS)
+
+
+def test_help_loads_neither_the_engine_nor_the_shell():
+    """`vsql --help` answers after argparse alone: the engine, Faiss, Arrow, NumPy and prompt_toolkit
+    are imported only once there is a statement to run."""
+    check = """if True:
+        import contextlib, io, sys
+        from vsql.client.shell import cli
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+            cli.main(["--help"])
+        assert out.getvalue().startswith("usage: vsql"), out.getvalue()
+        print(sorted(m for m in ("duckdb", "faiss", "pyarrow", "numpy", "prompt_toolkit") if m in sys.modules))
+    """
+    run = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=60)
+    assert (run.returncode, run.stdout) == (0, "[]\n"), run.stderr
+
+
+def test_help_does_not_load_sqlglot():
+    check = "import sys; from vsql.client.shell import cli; assert 'sqlglot' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True, timeout=60).returncode == 0

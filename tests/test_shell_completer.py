@@ -43,12 +43,22 @@ CASES = [
     ("CREATE INDEX ON items USING ivfflat (embedding vector_c", ["vector_cosine_ops"]),
     (INDEX, ["m", "ef_construction", "lists"]),
     (INDEX + "m = 16, e", ["ef_construction"]),
-    ("\\d", ["\\d", "\\di", "\\di+", "\\dt"]),
+    ("\\d", ["\\d", "\\d+", "\\di", "\\di+", "\\dn", "\\dt", "\\dt+", "\\dx"]),
     ("\\d it", ["items"]),
     (".ta", [".tables"]),
     ("\\x o", ["on", "off"]),
     (".timer o", ["on", "off"]),
     ("SELECT 1; \\ti", ["\\timing"]),
+    ("\\pset ", ["border", "expanded", "format", "null"]),
+    ("\\pset format u", ["unaligned"]),
+    ("\\pset border ", ["0", "1", "2"]),
+    ("\\pset null ", []),
+    ("\\x a", ["auto"]),
+    (".mode c", ["csv"]),
+    ("\\h sel", ["SELECT"]),
+    ("\\h create v", ["VECTOR", "VIEW"]),
+    ("\\d+ it", ["items"]),
+    ("\\dt+", ["\\dt+"]),
 ]
 
 
@@ -68,7 +78,8 @@ def test_suggest_in_an_expression_offers_columns_then_functions_then_keywords():
     assert found.index("l2_distance") < found.index("FROM")
 
 
-@pytest.mark.parametrize("text, word", [("SELECT emb", "emb"), ("SELECT a <=", "<="), ("x i.c", "i.c"), ("\\d", "\\d")])
+@pytest.mark.parametrize("text, word", [("SELECT emb", "emb"), ("SELECT a <=", "<="), ("x i.c", "i.c"), ("\\d", "\\d"),
+                                          ("\\di+", "\\di+"), ("SELECT a+emb", "emb")])
 def test_typed_word(text, word):
     assert typed_word(text) == word
 
@@ -86,3 +97,18 @@ def test_schema_is_reread_after_ddl():
     assert shell.schema == {"docs": ["id", "embedding"], "v": ["id"]}
     assert shell.run("DROP VIEW v")
     assert suggest("SELECT * FROM ", shell.schema) == ["docs"]
+
+
+@pytest.mark.parametrize("text", ["SELECT 1;", "SELECT 1; ", "SELECT * FROM ", "SELECT 1 +\n  "])
+def test_no_menu_pops_up_after_a_semicolon_or_a_space_until_tab(text):
+    completer = SqlCompleter(lambda: SCHEMA)
+    typing = CompleteEvent(text_inserted=True)
+    assert list(completer.get_completions(Document(text), typing)) == []
+    tab = [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
+    assert tab == suggest(text, SCHEMA) and tab  # Tab still offers what may come next
+
+
+def test_a_menu_pops_up_while_a_word_is_typed():
+    completer = SqlCompleter(lambda: SCHEMA)
+    assert [c.text for c in completer.get_completions(Document("SELECT 1; sel"), CompleteEvent(text_inserted=True))] \
+        == ["select"]

@@ -11,14 +11,21 @@ import pytest
 PROMPT = "vsql> "
 
 
-@pytest.fixture
-def shell(tmp_path):
-    """`python -m vsql.client.shell` on a dumb terminal, with its history in tmp_path."""
-    env = {**os.environ, "TERM": "dumb", "VSQL_HISTORY": str(tmp_path / "history")}
+def spawn(tmp_path, term="dumb"):
+    """`python -m vsql.client.shell` on a terminal 200 columns wide, with its history in tmp_path."""
+    env = {**os.environ, "TERM": term, "VSQL_HISTORY": str(tmp_path / "history"), "PROMPT_TOOLKIT_NO_CPR": "1"}
     child = pexpect.spawn(sys.executable, ["-m", "vsql.client.shell"], env=env, cwd=str(tmp_path),
                           encoding="utf-8", timeout=20, dimensions=(50, 200))
-    child.expect_exact(PROMPT)
+    child.expect_exact(PROMPT.strip())  # a real terminal gets colour codes between `vsql>` and its space
     child.waitnoecho()  # the prompt is reading keys: Ctrl-C and Ctrl-D now reach prompt_toolkit
+    return child
+
+
+@pytest.fixture
+def shell(tmp_path):
+    """The shell on a dumb terminal."""
+    child = spawn(tmp_path)
+    child.expect_exact(" ")
     yield child
     child.close(force=True)
 
@@ -43,6 +50,7 @@ def test_ctrl_c_cancels_a_running_statement(shell):
     time.sleep(0.5)
     shell.sendintr()
     shell.expect("canceling statement due to user request")
+    assert re.search(r"\^C\r\n(\x1b\[31m)?ERROR: $", shell.before)  # on a line of its own, not after the ^C
     shell.expect_exact(PROMPT)
     assert "7" in run(shell, "SELECT 7 AS after;")
 
@@ -100,3 +108,47 @@ def test_ctrl_d_exits(shell):
     shell.expect(pexpect.EOF)
     shell.close()
     assert shell.exitstatus == 0
+
+
+def test_expanded_auto_follows_the_terminals_width(shell):
+    assert "Expanded display is used automatically." in run(shell, "\\x auto")
+    assert "-[ RECORD 1 ]" in run(shell, "SELECT repeat('x', 220) AS wide, 1 AS n;")  # wider than 200 columns
+    assert " narrow\r\n" in run(shell, "SELECT 1 AS narrow;")
+
+
+def test_errverbose_after_an_error(shell):
+    assert "There is no previous error." in run(shell, "\\errverbose")
+    assert "Did you mean" not in run(shell, "SELECT * FROM nowhere;")
+    full = run(shell, "\\errverbose")
+    assert "Did you mean" in full and "CLASS: vsql.ProgrammingError" in full
+    assert "STATEMENT: SELECT * FROM nowhere" in full
+
+
+def test_pset_at_the_prompt(shell):
+    run(shell, "\\pset null '(null)'")
+    run(shell, "\\a")
+    assert "a|b\r\n1|(null)\r\n(1 row)" in run(shell, "SELECT 1 AS a, NULL AS b;")
+
+
+def typed(child, keys):
+    """Send `keys` and return what the terminal showed until it went quiet."""
+    child.send(keys)
+    shown = ""
+    while True:
+        try:
+            shown += child.read_nonblocking(100_000, timeout=0.7)
+        except pexpect.TIMEOUT:
+            return shown
+
+
+def test_completion_menu_does_not_pop_up_after_a_semicolon(tmp_path):
+    child = spawn(tmp_path, term="xterm")
+    typed(child, "")
+    assert "vector_norm" in typed(child, "SELECT vector_n")  # a word: its menu
+    assert "l2_distance" not in typed(child, "\x15SELECT 1;")  # Ctrl-U, then `;`: no menu of everything
+    assert "l2_distance" not in typed(child, " ")
+    assert "l2_distance" in typed(child, "\x15SELECT ") + typed(child, "\t")  # unless Tab asks
+    child.sendcontrol("c")
+    child.sendline("SELECT 6 * 7 AS answer;")
+    child.expect_exact("42")
+    child.close(force=True)

@@ -7,7 +7,7 @@ from pygments.token import Name, Operator
 import vsql
 from vsql.client.shell.errors import describe
 from vsql.client.shell.highlight import VsqlLexer
-from vsql.client.shell.render import render, vector_text
+from vsql.client.shell.render import render, size_text, vector_text
 from vsql.client.shell.result import Result
 
 LONG = np.arange(1, 129, dtype=np.float32) / 10
@@ -92,3 +92,54 @@ def test_vector_operators_and_functions_are_highlighted():
     tokens = [(kind, text) for kind, text in VsqlLexer().get_tokens("SELECT a <-> b, a <#> b, a <=> b, a <+> b")]
     assert [text for kind, text in tokens if kind is Operator] == ["<->", "<#>", "<=>", "<+>"]
     assert (Name.Function, "l2_distance") in list(VsqlLexer().get_tokens("SELECT l2_distance(a, b)"))
+
+
+SMALL = Result(["id", "name"], [(1, "books"), (22, None)])
+
+
+@pytest.mark.parametrize("border, expected", [
+    (0, "id name\n-- -----\n 1 books\n22 -\n(2 rows)\n\n"),
+    (1, " id | name\n----+-------\n  1 | books\n 22 | -\n(2 rows)\n\n"),
+    (2, "+----+-------+\n| id | name  |\n+----+-------+\n|  1 | books |\n| 22 | -     |\n+----+-------+\n(2 rows)\n\n"),
+])
+def test_borders_and_null(border, expected):
+    assert render(SMALL, border=border, null="-") == expected
+
+
+@pytest.mark.parametrize("border, expected", [
+    (0, "* Record 1\nid   1\nname books\n* Record 2\nid   22\nname\n\n"),
+    (1, "-[ RECORD 1 ]\nid   | 1\nname | books\n-[ RECORD 2 ]\nid   | 22\nname |\n\n"),
+    (2, ("+-[ RECORD 1 ]-+\n| id   | 1     |\n| name | books |\n+-[ RECORD 2 ]-+\n| id   | 22    |\n"
+         "| name |       |\n+------+-------+\n\n")),
+])
+def test_expanded_borders(border, expected):
+    assert render(SMALL, expanded="on", border=border) == expected
+
+
+def test_expanded_auto_only_when_wider_than_the_screen():
+    assert render(SMALL, expanded="auto", width=80) == render(SMALL)
+    assert render(SMALL, expanded="auto", width=10) == render(SMALL, expanded=True)
+    assert render(SMALL, expanded="auto", width=None) == render(SMALL)  # not a terminal
+
+
+def test_unaligned_keeps_whole_vectors():
+    assert render(RESULT, "unaligned", null="(null)").splitlines() == [
+        "id|name|embedding", "1|books|[1,0.5,-2]", "22|(null)|" + vector_text(LONG), "(2 rows)"]
+    assert render(SMALL, "unaligned", expanded=True) == "id|1\nname|books\n\nid|22\nname|\n"
+    assert render(SMALL, "list") == render(SMALL, "unaligned") and render(SMALL, "table") == render(SMALL)
+
+
+def test_title_and_footer_replace_the_row_count():
+    described = Result(["a", "b"], [(1, 2)], title="T", footer=["Indexes:", '    "k" PRIMARY KEY (a)'])
+    assert render(described) == '   T\n a | b\n---+---\n 1 | 2\nIndexes:\n    "k" PRIMARY KEY (a)\n\n'
+    assert render(described, "unaligned") == 'T\na|b\n1|2\nIndexes:\n    "k" PRIMARY KEY (a)\n'
+    assert render(described, "csv") == "a,b\n1,2\n"
+
+
+@pytest.mark.parametrize("size, text", [
+    (0, "0 bytes"), (8192, "8192 bytes"), (10239, "10239 bytes"), (10240, "10 kB"), (16384, "16 kB"),
+    (1258291, "1229 kB"), (10484736, "10239 kB"), (10 * 2**20 - 1, "10 MB"), (10 * 2**20, "10 MB"), (2**30, "1024 MB"),
+    (10 * 2**30, "10 GB"), (3 * 2**50, "3072 TB"), (20 * 2**50, "20 PB"), (None, None),
+])
+def test_sizes_are_written_as_pg_size_pretty_does(size, text):
+    assert size_text(size) == text

@@ -53,3 +53,10 @@ def test_command_tag(sql, rowcount, tag):
 ])
 def test_changes_schema(sql, changes):
     assert changes_schema(sql) is changes
+
+
+def test_items_know_the_line_they_start_on():
+    items, rest = split("SELECT 1;\n\n-- a comment\nSELECT\n  2; \\dt\n/* c */ .tables\nSELECT 3")
+    assert [(item.text, item.line) for item in items] == [
+        ("SELECT 1", 1), ("SELECT\n  2", 4), ("\\dt", 5), (".tables", 6)]
+    assert rest == "SELECT 3"

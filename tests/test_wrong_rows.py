@@ -260,3 +260,40 @@ def test_many_copies_of_one_vector_do_not_hide_rows():
             misses += not np.allclose(got, np.sort(np.linalg.norm(vectors[keep] - q, axis=1))[:12], atol=1e-5)
             distrusted += "nearer rows than the index" in con.execute(f"EXPLAIN {sql}", [q]).fetchall()[0][1]
     assert misses == 0 and distrusted > 0
+
+
+def test_unnamed_engine_indexes_take_postgresqls_names():
+    """DuckDB wants a name for `CREATE INDEX ON items (cat)`, the pgvector user's habit for filter
+    columns: vsql gives PostgreSQL's, free of vsql's own index names."""
+    con = _items()
+    con.execute("CREATE INDEX ON items (cat)")
+    con.execute("CREATE INDEX ON items (cat)")
+    con.execute("CREATE INDEX ON items (cat, id)")
+    names = [r[0] for r in con.execute("SELECT index_name FROM duckdb_indexes() ORDER BY 1").fetchall()]
+    assert names == ["items_cat_id_idx", "items_cat_idx", "items_cat_idx1"]
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")  # items_embedding_idx exists
+    assert ("items_embedding_idx1",) in con.execute("SELECT name FROM vsql.indexes").fetchall()
+
+
+def test_an_index_built_in_a_transaction_serves_it_unless_another_commit_came_between(tmp_path):
+    """PEP 249's implicit transaction: CREATE TABLE, INSERT, CREATE INDEX, then search, as the
+    README's examples do, searches through the index built from the transaction's own rows; a
+    commit from another connection since the transaction began makes it ask the table instead."""
+    path = str(tmp_path / "t.duckdb")
+    con = vsql.connect(path)
+    con.execute("CREATE TABLE items (id BIGINT PRIMARY KEY, cat INT, embedding VECTOR(2))")
+    con.execute("INSERT INTO items SELECT i, i % 3, ARRAY[i, 0]::vector(2) FROM generate_series(1, 100) t(i)")
+    con.execute("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)")
+    con.execute("SET vsql.exact_below = 0")
+    assert "index: items_embedding_idx" in _strategy(con, [5, 0]) and _search(con, [5, 0]) == [5, 4, 6]
+    con.commit()
+    other = vsql.connect(path, autocommit=True)
+    assert "index: items_embedding_idx" in _strategy(con, [5, 0])  # a new transaction has begun
+    other.execute("INSERT INTO items VALUES (1000, 0, '[5.1, 0]')")
+    con.execute("CREATE INDEX items_ip ON items USING hnsw (embedding vector_ip_ops)")
+    assert "the index and this transaction see different commits" in _strategy(con, [5, 0])
+    assert _search(con, [5, 0]) == _exact(con, [5, 0], 3)  # whatever this transaction's snapshot holds
+    con.rollback()
+    assert _search(con, [5.2, 0]) == [1000, 5, 6]
+    other.close()
+    con.close()

@@ -97,16 +97,17 @@ def _aggregate(reduce):
         if isinstance(groups, pa.ChunkedArray):
             groups = groups.combine_chunks()
         out: list[np.ndarray | None] = []
-        for group in groups:
-            vectors_ = [v for v in group.values.to_pylist() if v is not None] if group.is_valid else []
-            if not vectors_:
+        for group in groups:  # each group's vectors as one matrix, never as Python lists
+            vectors_ = group.values.filter(group.values.is_valid()) if group.is_valid else []
+            if not len(vectors_):
                 out.append(None)
                 continue
-            dims = {len(v) for v in vectors_}
-            if len(dims) > 1:
-                a, b = sorted(dims)[:2]
+            dims = pc.list_value_length(vectors_).to_numpy()
+            if (dims != dims[0]).any():
+                a, b = np.unique(dims)[:2]
                 raise VectorError(f"expected {a} dimensions, not {b}")
-            out.append(_checked(reduce(np.asarray(vectors_, dtype=np.float64))))
+            matrix = vectors_.flatten().to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(vectors_), dims[0])
+            out.append(_checked(reduce(matrix)))
         return pa.array(out, pa.list_(pa.float32()))
 
     return udf

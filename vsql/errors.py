@@ -3,9 +3,7 @@ register) engine errors become it."""
 
 from __future__ import annotations
 
-import re
 
-from sqlglot.errors import ParseError, TokenError, UnsupportedError
 
 
 class Warning(Exception):  # noqa: A001 - the name PEP 249 requires
@@ -48,8 +46,9 @@ class NotSupportedError(DatabaseError):
     pass
 
 
-# Each engine registers how to read its own exceptions (vsql/engine/duckdb/errors.py): the front
-# end and the planner raise these classes without loading an engine.
+# Each part that raises exceptions of a library registers how to read them: the parser sqlglot's
+# (vsql/sql/parse.py), each engine its own (vsql/engine/duckdb/errors.py). The front end and the
+# planner raise these classes without loading an engine, and `import vsql` loads no library.
 _ENGINE_TRANSLATORS: list = []
 
 
@@ -66,27 +65,11 @@ def translate(error: Exception) -> Error:
     """Return the DB-API exception for an engine, parser or analysis error, its cause attached."""
     if isinstance(error, Error):
         return error
-    if isinstance(error, ParseError):
-        result: Error = ProgrammingError(_parse_message(error))
-    elif isinstance(error, TokenError):
-        result = ProgrammingError(f"syntax error: {error}")
-    elif isinstance(error, UnsupportedError):
-        result = NotSupportedError(f"cannot run on DuckDB: {error}")
-    elif isinstance(error, (OSError, MemoryError)):  # writing index files, building indexes
-        result = OperationalError(f"{type(error).__name__}: {error}")
+    if isinstance(error, (OSError, MemoryError)):  # writing index files, building indexes
+        result: Error = OperationalError(f"{type(error).__name__}: {error}")
     else:
         result = next((r for r in (translator(error) for translator in _ENGINE_TRANSLATORS) if r is not None), None)
         if result is None:
             return InternalError(f"{type(error).__name__}: {error}")
     result.__cause__ = error
     return result
-
-
-def _parse_message(error: ParseError) -> str:
-    if not error.errors:
-        return f"syntax error: {error}"
-    first = error.errors[0]
-    near = first.get("highlight") or ""
-    desc = first.get("description") or "syntax error"
-    desc = re.sub(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>", r"\2 is missing its \1", desc)
-    return f"syntax error at line {first.get('line')}, column {first.get('col')} near {near!r}: {desc}"

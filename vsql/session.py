@@ -103,6 +103,7 @@ class Session:
 
     def run(self, statements: list[Compiled], params: Any = None) -> Result:
         with self.lock, _translated():
+            self.indexes.notices.clear()
             result = Result(None, -1)
             for statement in statements:
                 result = self._run(statement, params)
@@ -242,6 +243,7 @@ class Session:
 
     def _index_command(self, statement: Compiled) -> Result:
         handler = _COMMANDS[_key(statement.plan.tree)]
+        before = self.indexes.shared.generation
         with self.indexes.shared.committing():  # other connections ask the table until the index is in place
             with self._atomic():
                 for sql in statement.sql:  # DROP TABLE, ALTER TABLE: the engine's part first
@@ -251,6 +253,10 @@ class Session:
                 self.indexes.catch_up()
             for spec in rewritten:
                 self._rewritten(spec)
+        if self.in_transaction and self._began_at == before and self.indexes.shared.generation == before + 2:
+            # Only this statement moved the generation (committing's two steps): the indexes still
+            # hold what this transaction sees, a new one built from its own view, so it may use them.
+            self._began_at = self.indexes.shared.generation
         self._schema_changed()
         return Result(None, -1)
 

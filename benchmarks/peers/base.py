@@ -28,13 +28,15 @@ FILTERS: dict[str, tuple[Callable[[np.ndarray, int], np.ndarray], str]] = {
     "cat_lt": (np.less, "<"),
     "cat_eq": (np.equal, "="),
 }
-OPS = {"<": np.less, "=": np.equal}
+OPS = {"<": np.less, "=": np.equal, ">=": np.greater_equal}
 
-#: One conjunct of a filter over any loaded column: (column, "<" or "=", integer value).
+#: One conjunct of a filter over any loaded column: (column, "<", "=" or ">=", integer value).
 Term = tuple[str, str, int]
 #: A named filter on `cat` (`("cat_lt", 5)`), a conjunction of terms, or None for no filter.
 Where = tuple[str, int] | tuple[Term, ...] | None
-#: The filterable integer columns: a bare array is the column `cat`.
+#: The columns beside the vectors: a bare array is the integer column `cat`. A column of strings
+#: (a NumPy array of `str` objects) is a text column: loaded as text, never filtered on, only
+#: fetched (`search(..., fetch=...)`).
 Columns = np.ndarray | dict[str, np.ndarray]
 
 
@@ -92,9 +94,19 @@ class Peer:
         """Build an index over the loaded rows, replacing any earlier one; returns seconds taken."""
         raise NotImplementedError
 
-    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> list[int]:
-        """The ids of the (approximately) `k` nearest rows to `query` that pass `where`, nearest first."""
+    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None,
+               fetch: tuple[str, ...] = ()) -> list[int]:
+        """The ids of the (approximately) `k` nearest rows to `query` that pass `where`, nearest first.
+
+        `fetch`: loaded columns the search also returns with each id, as the system's users get
+        rows (an application selects a title, not only the id); the values are fetched, then
+        dropped: the ids are what the caller checks."""
         raise NotImplementedError
+
+    def scalar_index(self, column: str) -> float | None:
+        """Index a filter column the way the system's users do (pgvector: a B-tree); seconds taken,
+        or None when the system has no such index or makes one on its own at `load`."""
+        return None
 
     def prepare(self, settings: dict | None = None) -> None:
         """Apply search settings ahead of the searches that use them, where that costs a round
@@ -172,8 +184,13 @@ def terms(where: Where) -> tuple[Term, ...]:
 
 
 def columns(cats: Columns) -> dict[str, np.ndarray]:
-    """The filterable columns by name (a bare array is `cat`)."""
+    """The columns by name (a bare array is `cat`)."""
     return dict(cats) if isinstance(cats, dict) else {"cat": np.asarray(cats)}
+
+
+def is_text(values: np.ndarray) -> bool:
+    """True for a column of strings (see `Columns`)."""
+    return np.asarray(values).dtype.kind in "OUS"
 
 
 def keep(cats: Columns, where: Where) -> np.ndarray | None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Columns, Peer, Where, columns, sql_where
+from .base import Columns, Peer, Where, columns, is_text, sql_where
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "duckdb-vss"
 PACKAGES = ["duckdb==1.5.5", "duckdb-extension-vss==1.5.5", "pyarrow", "numpy"]
@@ -86,7 +86,8 @@ class DuckdbVssPeer(Peer):
     def load(self, ids: np.ndarray, vectors: np.ndarray, cats: Columns) -> float:
         self._kind = None
         self._dim = vectors.shape[1]
-        named = {name: np.asarray(values, np.int32) for name, values in columns(cats).items()}
+        named = {name: values if is_text(values) else np.asarray(values, np.int32)
+                 for name, values in columns(cats).items()}
         return self._call("load", np.asarray(ids, np.int64), np.ascontiguousarray(vectors, np.float32), named)
 
     def build(self, kind: str, metric: str, params: dict | None = None) -> float:
@@ -100,21 +101,26 @@ class DuckdbVssPeer(Peer):
         self._kind, self._applied = kind, None
         return seconds
 
-    def _query(self, query: np.ndarray, k: int, where: Where, settings: dict | None) -> tuple[str, list]:
+    def _query(self, query: np.ndarray, k: int, where: Where, settings: dict | None,
+               fetch: tuple[str, ...] = ()) -> tuple[str, list]:
         settings = self._settings(self._kind, settings)
         if settings != self._applied:
             self._call("execute", f"SET hnsw_ef_search = {int(settings['ef_search'])}")
             self._applied = settings
         text, values = sql_where(where)
         literal = "[" + ",".join(repr(float(x)) for x in np.asarray(query, np.float32)) + f"]::FLOAT[{self._dim}]"
-        return f"SELECT id FROM items{text} ORDER BY {self._function}(embedding, {literal}) LIMIT {int(k)}", values
+        columns = ", ".join(("id", *fetch))
+        sql = f"SELECT {columns} FROM items{text} ORDER BY {self._function}(embedding, {literal}) LIMIT {int(k)}"
+        return sql, values
 
-    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> list[int]:
-        ids, self.last_search_s = self._call("search", *self._query(query, k, where, settings))
+    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None,
+               fetch: tuple[str, ...] = ()) -> list[int]:
+        ids, self.last_search_s = self._call("search", *self._query(query, k, where, settings, fetch))
         return ids
 
-    def explain(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> str:
-        return self._call("explain", *self._query(query, k, where, settings))
+    def explain(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None,
+                fetch: tuple[str, ...] = ()) -> str:
+        return self._call("explain", *self._query(query, k, where, settings, fetch))
 
     def disk_bytes(self) -> int:
         return sum(os.path.getsize(os.path.join(self._dir, f)) for f in os.listdir(self._dir))

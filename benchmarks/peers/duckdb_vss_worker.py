@@ -35,7 +35,8 @@ class Worker:
     def load(self, ids, vectors, columns) -> float:
         start = time.perf_counter()
         table = pa.table({"id": pa.array(ids, pa.int64()),
-                          **{name: pa.array(values, pa.int32()) for name, values in columns.items()},
+                          **{name: pa.array(values, pa.string() if values.dtype.kind in "OUS" else pa.int32())
+                             for name, values in columns.items()},
                           "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)),
                                                                          vectors.shape[1])})
         self.con.register("rows", table)

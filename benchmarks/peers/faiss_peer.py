@@ -3,7 +3,9 @@
 Filters go in as an `IDSelectorBitmap` built from the columns with NumPy for every search call, as
 a Faiss user filtering on a column must do; its cost (~0.2 ms at 200k rows) is part of the search.
 Cosine is inner product over unit-length vectors. Rows are Faiss's positions `0..n-1`, mapped back
-to the loaded ids on the way out. On disk, the data base is the index file `faiss.write_index` writes.
+to the loaded ids on the way out; the other columns (`fetch`) are NumPy arrays beside the index,
+read at the same positions into one tuple per row, as an application keeping its rows beside a
+Faiss index would. On disk, the data base is the index file `faiss.write_index` writes.
 """
 
 from __future__ import annotations
@@ -56,12 +58,21 @@ class FaissPeer(Peer):
         self._kind, self._metric = kind, metric
         return seconds
 
-    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> list[int]:
-        return self.search_batch(np.asarray(query)[None], k, where, settings)[0]
+    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None,
+               fetch: tuple[str, ...] = ()) -> list[int]:
+        rows = self._rows(np.asarray(query)[None], k, where, settings)[0]
+        if not fetch:
+            return self._ids[rows].tolist()
+        found = list(zip(self._ids[rows].tolist(), *(self._columns[name][rows].tolist() for name in fetch)))
+        return [row[0] for row in found]
 
     def search_batch(self, queries: np.ndarray, k: int, where: Where = None,
                      settings: dict | None = None) -> list[list[int]]:
         """All queries in one Faiss call (Faiss spreads them over the cores)."""
+        return [self._ids[rows].tolist() for rows in self._rows(queries, k, where, settings)]
+
+    def _rows(self, queries: np.ndarray, k: int, where: Where, settings: dict | None) -> list[np.ndarray]:
+        """Each query's rows (positions), nearest first."""
         settings = self._settings(self._kind, settings)
         queries = np.ascontiguousarray(queries, dtype=np.float32)
         if self._metric == "cosine":
@@ -75,7 +86,7 @@ class FaissPeer(Peer):
             bits = np.packbits(mask, bitorder="little")  # must outlive the search: Faiss holds a raw pointer
             params.sel = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
         _, rows = self._index.search(queries, k, params=params)
-        return [self._ids[r[r >= 0]].tolist() for r in rows]  # -1 pads when fewer than k rows pass
+        return [r[r >= 0] for r in rows]  # -1 pads when fewer than k rows pass
 
     def _saved(self) -> str:
         if self._file is None:

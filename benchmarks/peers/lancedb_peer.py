@@ -2,8 +2,9 @@
 
 As its documentation shows: `create_index(config=HnswFlat(...))` (an HNSW graph over raw vectors;
 one IVF partition, so it is a plain HNSW like the others') or `IvfFlat(num_partitions=lists)`;
-a BTREE scalar index on every filter column (`create_index(column, config=BTree())`); searches `table.search(q).where(sql, prefilter=True)
-.limit(k)` with `.ef(n)` / `.nprobes(n)`. Prefiltering applies the `WHERE` before the vector
+a BTREE scalar index on every integer column (`create_index(column, config=BTree())`); searches `table.search(q).where(sql, prefilter=True)
+.limit(k)` with `.ef(n)` / `.nprobes(n)`, `.select([...])` naming the columns returned, taken as Arrow.
+Text columns are Arrow strings. Prefiltering applies the `WHERE` before the vector
 search, so a filter does not cost rows. LanceDB's `where` takes SQL text, not bound values; the
 integers are written into it. Settings left at None are LanceDB's own defaults.
 """
@@ -16,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from .base import Columns, Peer, Unavailable, Where, columns, terms, timed
+from .base import Columns, Peer, Unavailable, Where, columns, is_text, terms, timed
 
 #: LanceDB's distance type per metric.
 DISTANCES = {"l2": "l2", "ip": "dot", "cosine": "cosine"}
@@ -52,12 +53,14 @@ class LancedbPeer(Peer):
 
         def write() -> None:
             data = pa.table({"id": pa.array(ids, pa.int64()),
-                             **{name: pa.array(values, pa.int32()) for name, values in named.items()},
+                             **{name: pa.array(values, pa.string() if is_text(values) else pa.int32())
+                                for name, values in named.items()},
                              "embedding": pa.FixedSizeListArray.from_arrays(
                                  pa.array(np.ascontiguousarray(vectors, np.float32).reshape(-1)), vectors.shape[1])})
             self._table = self._db.create_table("items", data=data, mode="overwrite")
-            for name in named:
-                self._table.create_index(name, config=BTree())  # what the docs advise for filtered search
+            for name, values in named.items():
+                if not is_text(values):
+                    self._table.create_index(name, config=BTree())  # what the docs advise for filtered search
         return timed(write)
 
     def build(self, kind: str, metric: str, params: dict | None = None) -> float:
@@ -74,10 +77,11 @@ class LancedbPeer(Peer):
         self._kind = kind
         return seconds
 
-    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> list[int]:
+    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None,
+               fetch: tuple[str, ...] = ()) -> list[int]:
         settings = self._settings(self._kind, settings)
         search = self._table.search(np.asarray(query, np.float32), vector_column_name="embedding") \
-            .distance_type(self._distance).limit(k).select(["id", "_distance"])
+            .distance_type(self._distance).limit(k).select(["id", *fetch, "_distance"])
         found = terms(where)
         if found:
             search = search.where(" AND ".join(f"{c} {op} {int(v)}" for c, op, v in found), prefilter=True)

@@ -4,7 +4,9 @@ Milvus Lite 3.x is pure Python: pymilvus starts its gRPC server in a thread of t
 every call goes through gRPC on 127.0.0.1. It stores rows in segments of at most 100,000 rows,
 each with its own Faiss index (`HNSW` with `M`/`efConstruction`, `IVF_FLAT` with `nlist`);
 searches take `ef` / `nprobe` in `search_params` and a boolean filter expression (`r < 500 and
-cl < 10`) that is applied as a prefilter. Settings left at None are Milvus Lite's defaults.
+cl < 10`) that is applied as a prefilter, and `output_fields` for the columns returned. Text
+columns are `VARCHAR`s as long as their longest value. Settings left at None are Milvus Lite's
+defaults.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import tempfile
 
 import numpy as np
 
-from .base import Columns, Peer, Unavailable, Where, columns, terms, timed
+from .base import Columns, Peer, Unavailable, Where, columns, is_text, terms, timed
 
 METRICS = {"l2": "L2", "ip": "IP", "cosine": "COSINE"}
 _INSERT_CHUNK = 5_000
@@ -59,8 +61,12 @@ class MilvusPeer(Peer):
                 self._client.drop_collection("items")
             schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
             schema.add_field("id", DataType.INT64, is_primary=True)
-            for name in named:
-                schema.add_field(name, DataType.INT32)
+            for name, values in named.items():
+                if is_text(values):
+                    longest = max((len(str(text).encode()) for text in values), default=1)
+                    schema.add_field(name, DataType.VARCHAR, max_length=max(1, longest))
+                else:
+                    schema.add_field(name, DataType.INT32)
             schema.add_field("embedding", DataType.FLOAT_VECTOR, dim=vectors.shape[1])
             self._client.create_collection("items", schema=schema)
             for start in range(0, len(ids), _INSERT_CHUNK):
@@ -92,12 +98,13 @@ class MilvusPeer(Peer):
         self._kind = kind
         return seconds
 
-    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> list[int]:
+    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None,
+               fetch: tuple[str, ...] = ()) -> list[int]:
         settings = self._settings(self._kind, settings)
         depth = {"ef": settings.get("ef_search"), "nprobe": settings.get("probes")}
         expression = " and ".join(f"{c} {'==' if op == '=' else op} {int(v)}" for c, op, v in terms(where))
         hits = self._client.search("items", data=[np.asarray(query, np.float32).tolist()], limit=k,
-                                   filter=expression, anns_field="embedding",
+                                   filter=expression, anns_field="embedding", output_fields=list(fetch),
                                    search_params={"params": {n: int(v) for n, v in depth.items() if v is not None}})
         return [hit["id"] for hit in hits[0]]
 

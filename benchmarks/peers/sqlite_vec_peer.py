@@ -3,8 +3,9 @@
 sqlite-vec 0.1.9 has no approximate index: a `vec0` KNN query (`WHERE embedding MATCH ? AND
 k = ?`) scans every vector, so this peer's one kind is `flat` and its answers are exact. Filter
 columns are `vec0` metadata columns (`cat integer` beside the vector), which the KNN query filters
-during its scan (`AND cat < ?`), so a filter never costs rows. Metrics: `distance_metric=l2`
-or `cosine`; vec0 has no inner-product metric.
+during its scan (`AND cat < ?`), so a filter never costs rows. Text columns, never filtered on,
+are `vec0` auxiliary columns (`+title text`), the kind vec0 has for values a query only returns.
+Metrics: `distance_metric=l2` or `cosine`; vec0 has no inner-product metric.
 
 Python's own `sqlite3` module is used when it can load extensions; otherwise `pysqlite3`
 (the `pysqlite3-binary` wheel) is. The database is a file in a temporary folder.
@@ -18,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from .base import Columns, Peer, Unavailable, Where, columns, sql_where, timed
+from .base import Columns, Peer, Unavailable, Where, columns, is_text, sql_where, timed
 
 _INSERT_CHUNK = 10_000
 
@@ -77,7 +78,7 @@ class SqliteVecPeer(Peer):
     def _create(self, metric: str) -> None:
         ids, vectors, named = self._rows
         self._con.execute("DROP TABLE IF EXISTS items")
-        extra = "".join(f", {name} integer" for name in named)
+        extra = "".join(f", +{name} text" if is_text(values) else f", {name} integer" for name, values in named.items())
         self._con.execute(f"CREATE VIRTUAL TABLE items USING vec0(id integer primary key, "
                           f"embedding float[{vectors.shape[1]}] distance_metric={metric}{extra})")
         marks = ", ".join("?" * (2 + len(named)))
@@ -96,11 +97,12 @@ class SqliteVecPeer(Peer):
         self._kind = kind
         return seconds
 
-    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None) -> list[int]:
+    def search(self, query: np.ndarray, k: int, where: Where = None, settings: dict | None = None,
+               fetch: tuple[str, ...] = ()) -> list[int]:
         self._settings(self._kind, settings)
         text, values = sql_where(where)
         text = text.replace(" WHERE ", " AND ", 1)
-        sql = f"SELECT id FROM items WHERE embedding MATCH ? AND k = ?{text} ORDER BY distance"
+        sql = f"SELECT {', '.join(('id', *fetch))} FROM items WHERE embedding MATCH ? AND k = ?{text} ORDER BY distance"
         return [row[0] for row in self._con.execute(sql, [np.asarray(query, np.float32).tobytes(), k, *values])]
 
     def disk_bytes(self) -> int:

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from vsql import engine as engines
+from vsql import errors
 from vsql.client import bulk
 from vsql.engine.base import Engine, Result
 from vsql.errors import InterfaceError, ProgrammingError, translate
@@ -188,6 +189,7 @@ class Cursor:
         self._result: Result | None = None
         self._position = 0
         self._closed = False
+        self.messages: list[tuple[type, str]] = []  # PEP 249's extension: the last statement's notices
 
     @property
     def description(self) -> list[tuple] | None:
@@ -212,6 +214,7 @@ class Cursor:
         if compiled[0].plan.action != "transaction":
             self.connection._begin()
         self._result = session.run(compiled, params)
+        self.messages = [(errors.Warning, notice) for notice in session.indexes.notices]
         self._position = 0
         return self
 

@@ -1,7 +1,8 @@
 """A small, seeded data set to try vsql on: `vsql --demo`.
 
-`items` holds 20,000 products whose 16-dimensional embeddings fall in clusters that follow
-their category, so a filtered nearest-neighbour query returns visibly related rows.
+`items` holds 50,000 products whose 16-dimensional embeddings fall in clusters that follow
+their category, so a filtered nearest-neighbour query returns visibly related rows, with an HNSW
+index on the embeddings: more rows than `vsql.exact_below`, so searches go through it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import pyarrow as pa
 from vsql.client.dbapi import Connection
 
 TABLE = "items"
-ROWS = 20_000
+ROWS = 50_000
 DIM = 16
 CATEGORIES = ("books", "electronics", "garden", "kitchen", "toys")
 CREATE = "CREATE TABLE items (id BIGINT PRIMARY KEY, category TEXT, price DOUBLE, embedding VECTOR(16))"
+INDEX = "CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)"
 EXAMPLE = (
     "SELECT id, category, price, embedding <-> (SELECT embedding FROM items WHERE id = 1) AS distance\n"
     "FROM items WHERE category = 'books' ORDER BY distance LIMIT 5;"
@@ -40,7 +42,7 @@ def data(seed: int = 42) -> pa.Table:
 
 
 def load(connection: Connection) -> bool:
-    """Create and fill `items` unless the database has that table already; True if it loaded."""
+    """Create, fill and index `items` unless the database has that table already; True if it loaded."""
     cursor = connection.cursor()
     cursor.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ? AND table_schema = current_schema()",
@@ -50,5 +52,6 @@ def load(connection: Connection) -> bool:
         return False
     cursor.execute(CREATE)
     connection.load(TABLE, data())
+    cursor.execute(INDEX)
     connection.commit()
     return True

@@ -3,8 +3,10 @@
 Most statements run unchanged but for one added predicate, `key IN (candidates)`, so projections,
 filters, exact distances and ordering (ties by the table's key, as the planner's ORDER BY breaks
 them) are the engine's, over the transaction's own view of the table. A statement selecting only
-the key and the distance is answered from the index alone, without the engine: its distances are
-computed as the engine computes them (`Engine.distances`), its ties broken by key too. LATERAL searches call
+the key, the distance and plain columns is answered from the index and its row store
+(vsql.index.rows), without the engine: its distances are computed as the engine computes them
+(`Engine.distances`), its ties broken by key too; a filter of plain comparisons is evaluated on
+the row store as well, when the index holds what the transaction sees. LATERAL searches call
 the index through a UDF, once per chunk of outer rows (`batch_sql`). When the index proposes too
 few rows (a selective or correlated filter, rows written since), the search widens, and in the
 end falls back to exact search on the engine.
@@ -68,12 +70,14 @@ class Part:
     keys: tuple  # the user's parameter keys, in the order of `names`
     names: tuple[str, ...]
     self_contained: bool = True  # reads only its own table: its answer changes only with it
+    condition: exp.Expr | None = None  # a filter's WHERE condition, parameters named as in `sql`
+    alias: str = ""  # the name the condition gives its table
 
     def bind(self, params: Any) -> dict | None:
         return {name: params[key] for name, key in zip(self.names, self.keys)} or None
 
 
-def _part(tree: exp.Expr, lower: Lower) -> Part:
+def _part(tree: exp.Expr, lower: Lower, alias: str = "") -> Part:
     keys, names = [], []
     for node in list(tree.find_all(exp.Parameter, exp.Placeholder)):
         key = param_key(node)
@@ -84,7 +88,9 @@ def _part(tree: exp.Expr, lower: Lower) -> Part:
         if name not in names:
             keys.append(key)
             names.append(name)
-    return Part(lower(tree)[-1], tuple(keys), tuple(names), len(list(tree.find_all(exp.Table))) == 1)
+    where = tree.args.get("where")
+    return Part(lower(tree)[-1], tuple(keys), tuple(names), len(list(tree.find_all(exp.Table))) == 1,
+                where.this if where is not None and alias else None, alias)
 
 
 @dataclass
@@ -96,6 +102,8 @@ class Filtered:
     allowed: np.ndarray
     remembered: bool = False
     subset: Subset | None = None
+    in_memory: bool = False  # evaluated on the index's row store, not by the engine
+    uses: int = 1
 
 
 @dataclass
@@ -110,6 +118,7 @@ class Outcome:
     hits: Hits | None = None  # the index's last answer (None when the engine searched exactly)
     query: np.ndarray | None = None
     allowed: np.ndarray | None = None  # the filter as a mask over the index's slots
+    filtered: Filtered | None = None
 
 
 _FILTER_MEMORY = 32
@@ -126,7 +135,7 @@ def filter_part(search: KnnSearch, lower: Lower) -> Part | None:
         return None
     key = exp.column(search.index.key, table=search.alias, quoted=True)
     table = search.select.args["from_"].this.copy()
-    return _part(exp.select(key).from_(table).where(where.this.copy()), lower)
+    return _part(exp.select(key).from_(table).where(where.this.copy()), lower, search.alias)
 
 
 def prepare(search: KnnSearch, params: Any, key_type: str, lower: Lower) -> KnnStatements:
@@ -164,24 +173,29 @@ class KnnExecutor:
 
         `current`: the index holds exactly what this transaction sees, so the keys a filter
         keeps may be reused until the next commit. With `index_only` as well (the statement
-        selects just the key and the distance) the answer comes from the index, without a fetch.
+        selects the key, the distance and plain columns) the answer comes from the index and its
+        row store, without a fetch.
         """
         started = time.perf_counter()
         search = plan.ann
         spec = search.index
         loaded = self.indexes.get(spec)
+        columns = [column for _, kind, column in search.outputs or () if kind == "column"]
+        rows = self.indexes.rows(spec, loaded, columns) if index_only and columns else None
+        index_only = index_only and (rows is not None or not columns)
         query = self._query_vector(search, statements, params)
         filtered = None
         total = loaded.index.live + len(pending)
         matching = total
         if statements.filter is not None:
-            filtered = self._filter(statements.filter, params, loaded, current)
+            filtered = self._filter(statements.filter, params, spec, loaded, current)
             matching = len(filtered.keys)
         depth = self._depth(spec, loaded.index, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
                           statements.filter is not None, loaded.index.rows_per_depth)
         rounds = 0
         hits = allowed = None
+        from_index = False
         while True:
             rounds += 1
             if strategy.kind == "exact" and not loaded.index.access.lossless:
@@ -209,16 +223,17 @@ class KnnExecutor:
                     if checked and loaded.index.missed(query, hits.keys, expected, allowed):
                         strategy = distrust(strategy)
                         continue
-            if index_only:
-                table = _from_index(search, statements.key_type, hits, loaded, query, self.engine.distances)
-            else:
+            table = _from_index(search, statements.key_type, hits, loaded, query, self.engine.distances, rows) \
+                if index_only else None
+            from_index = table is not None
+            if table is None:
                 candidates = np.union1d(hits.keys, pending) if len(pending) else hits.keys
                 table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
             if table.num_rows >= min(search.k, matching):
                 break
             strategy = widen(strategy, matching)
         return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started,
-                       index_only and strategy.kind != "exact_sql", hits, query, allowed)
+                       from_index and strategy.kind != "exact_sql", hits, query, allowed, filtered)
 
     # -- LATERAL batches ----------------------------------------------------------------------
 
@@ -231,7 +246,7 @@ class KnnExecutor:
             part = filters.get(spec.name)
             filtered, matching = None, loaded.index.live
             if part is not None:
-                filtered = self._filter(part, params, loaded, reusable=False)
+                filtered = self._filter(part, params, spec, loaded, reusable=False)
                 matching = len(filtered.keys)
             self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), filtered, matching,
                                         _selects_distance(search))
@@ -280,14 +295,20 @@ class KnnExecutor:
             f"index: {search.index.name} ({search.index.method}, {search.index.opclass}, "
             + ", ".join(f"{k} = {v}" for k, v in search.index.options.items()) + ")",
             f"strategy: {strategy.kind}" + (f" ({strategy.reason})" if strategy.reason else ""),
-            f"filter: {'yes' if search.filtered else 'none'}; selectivity estimated = actual = "
+            f"filter: {_where(outcome.filtered) if search.filtered else 'none'}; selectivity estimated = actual = "
             f"{outcome.matching} / {outcome.total} rows ({strategy.selectivity:.2%})",
         ]
+        shortfall = self.indexes.get(search.index).index.shortfall()
+        if shortfall:
+            lines.append(shortfall)
         if strategy.kind not in ("exact", "exact_sql"):
             lines.append(f"effective {search.index.access.depth_label}: {strategy.depth}; "
                          f"candidates asked: {strategy.candidates}")
         if outcome.index_only:
-            lines.append("answered from the index alone: the statement selects only the key and the distance")
+            stored = [column for _, kind, column in search.outputs if kind == "column"]
+            lines.append("answered from the index alone: the statement selects only the key and the distance"
+                         if not stored else f"answered from the index and its row store ({', '.join(stored)}): "
+                         "the statement selects plain columns, the key and the distance")
         if analyze:
             lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
                          f"time: {outcome.seconds * 1000:.2f} ms")
@@ -318,7 +339,7 @@ class KnnExecutor:
         """The search depth a user set, else the index's calibrated one, scaled to k."""
         return settings_depth(spec, self.settings) or index.access.default_depth(index.tuned, k)
 
-    def _filter(self, part: Part, params: Any, loaded, reusable: bool) -> Filtered:
+    def _filter(self, part: Part, params: Any, spec, loaded, reusable: bool) -> Filtered:
         """The keys a filter keeps, and the index slots holding them; remembered for repeated
         filters until the next commit reaches the index."""
         bound = part.bind(params)
@@ -327,19 +348,35 @@ class KnnExecutor:
             memo = (part.sql, _frozen(bound), self.indexes.shared.generation, id(loaded.index))
             if memo in self._filters:
                 self._filters.move_to_end(memo)
+                self._filters[memo].uses += 1
                 return self._filters[memo]
-        keys = self.engine.keys(part.sql, bound)
-        found = Filtered(keys, loaded.index.slots_for(keys), remembered=memo is not None)
+        keys = self._filtered_in_memory(part, bound, spec, loaded) if reusable else None
+        in_memory = keys is not None
+        if keys is None:
+            keys = self.engine.keys(part.sql, bound)
+        found = Filtered(keys, loaded.index.slots_for(keys), remembered=memo is not None, in_memory=in_memory)
         if memo is not None:
             self._filters[memo] = found
             if len(self._filters) > _FILTER_MEMORY:
                 self._filters.popitem(last=False)
         return found
 
+    def _filtered_in_memory(self, part: Part, bound: dict | None, spec, loaded) -> np.ndarray | None:
+        """A filter's keys from the index's row store, without a statement (None: the engine's)."""
+        if part.condition is None or not part.self_contained:
+            return None
+        columns = {c.name.lower() for c in part.condition.find_all(exp.Column)}
+        rows = self.indexes.rows(spec, loaded, columns)
+        if rows is None:
+            return None
+        with loaded.lock:  # a commit on another connection updates the store in place
+            return rows.where(part.condition, part.alias, bound)
+
     def _subset(self, filtered: Filtered | None, index, allowed: np.ndarray) -> Subset | None:
-        """A remembered filter's rows gathered for brute force, kept while they fit the budget
-        (the most recently used filters keep theirs)."""
-        if filtered is None or not filtered.remembered:
+        """A remembered filter's rows gathered for brute force once it repeats (a value that changes
+        on every request is scanned through a bitmap instead: gathering 10,000 rows costs more than
+        the scan), kept while they fit the budget (the most recently used filters keep theirs)."""
+        if filtered is None or not filtered.remembered or filtered.uses < 2:
             return None
         if filtered.subset is None:
             if len(filtered.keys) * index.dim * 4 > _SUBSET_BYTES:
@@ -365,7 +402,9 @@ class KnnExecutor:
             value = self._run(statements.query.sql, statements.query.bind(params)).column(0)[0].as_py()
         if value is None:
             return np.full(search.query.meta_get("vdim") or 1, np.nan, np.float32)
-        return vectors.coerce(np.asarray(value, dtype=np.float32) if constant is None else value)
+        if constant is not None:  # a parameter, which binding validated (Session._bind)
+            return np.asarray(value, dtype=np.float32)
+        return vectors.coerce(np.asarray(value, dtype=np.float32))
 
     def _run(self, sql: str, params: Any) -> pa.Table:
         return self.engine.arrow(sql, params)
@@ -399,15 +438,22 @@ def _engine_distances(distances, index, queries: np.ndarray, hits: list[Hits]) -
     return [Hits(h.keys, part) for h, part in zip(hits, np.split(exact.astype(np.float64), np.cumsum(counts)[:-1]))]
 
 
+def _where(filtered: Filtered | None) -> str:
+    if filtered is None:
+        return "yes"
+    return f"yes, evaluated {'on the index row store' if filtered.in_memory else 'by the engine'}"
+
+
 def _selects_distance(search: KnnSearch) -> bool:
     """Whether the search's answer from the index shows its distances (its outputs name one): only
     then are DuckDB's computed, at about 0.5 ms a query (see `_engine_distances`)."""
-    return any(kind == "distance" for _, kind in search.outputs or ())
+    return any(kind == "distance" for _, kind, _ in search.outputs or ())
 
 
 def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits, loaded, query: np.ndarray,
-                distances) -> pa.Table:
-    """The k nearest hits, ordered by distance (ties by key), as the statement's columns. A
+                distances, rows) -> pa.Table | None:
+    """The k nearest hits, ordered by distance (ties by key), as the statement's columns, the
+    others taken from the index's row store `rows` (None: a row is not there, fetch instead). A
     statement that selects the distance gets the one DuckDB would compute, bit for bit; that
     costs about 0.5 ms per query (a float32 step per dimension), so one that selects only the key
     is ordered by the index's own distances, which differ from DuckDB's in the last bits only."""
@@ -415,9 +461,16 @@ def _from_index(search: KnnSearch, key_type: pa.DataType, hits: Hits, loaded, qu
         with loaded.lock:
             hits = _engine_distances(distances, loaded.index, query[None, :], [hits])[0]
     order = np.lexsort((hits.keys, hits.distances))[: search.k]
-    columns = {"key": pa.array(hits.keys[order]).cast(key_type),
-               "distance": pa.array(hits.distances[order].astype(np.float32))}
-    return pa.table({name: columns[kind] for name, kind in search.outputs})
+    keys = hits.keys[order]
+    columns = {"key": pa.array(keys).cast(key_type), "distance": pa.array(hits.distances[order].astype(np.float32))}
+    wanted = [column for _, kind, column in search.outputs if kind == "column"]
+    if wanted:
+        with loaded.lock:
+            taken = rows.take(keys, wanted)
+        if taken is None:
+            return None
+        columns.update(zip(wanted, taken.columns))
+    return pa.table({name: columns[column if kind == "column" else kind] for name, kind, column in search.outputs})
 
 
 def _candidates_parameter(params: Any) -> tuple[exp.Parameter, Any]:
@@ -494,9 +547,9 @@ def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
         exp.Literal.string(f"{token}:{search.index.name}"), search.query.copy(), exp.Literal.number(search.k)])
     hits = exp.select(exp.alias_(exp.Unnest(expressions=[call]), _HIT)).subquery(_HITS)
     field = lambda name: exp.Dot(this=exp.column(_HIT, table=_HITS), expression=exp.to_identifier(name))  # noqa: E731
-    if search.outputs:
+    if search.outputs and all(kind != "column" for _, kind, _ in search.outputs):
         columns = {"key": exp.cast(field("key"), key_type), "distance": exp.cast(field("distance"), "FLOAT")}
-        return exp.select(*[exp.alias_(columns[kind], name) for name, kind in search.outputs]).from_(hits)
+        return exp.select(*[exp.alias_(columns[kind], name) for name, kind, _ in search.outputs]).from_(hits)
     select = search.select.copy()
     select.set("order", None)
     select.set("limit", None)

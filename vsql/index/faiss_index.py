@@ -33,6 +33,7 @@ _CALIBRATION_QUERIES = 100
 _MOVE_ROWS = 1 << 16  # rows moved at a time when holding rows out: the temporary copy stays small
 _PARALLEL_QUERIES = 16  # batches at least this large search on every core
 TARGET_RECALL = 0.97  # calibrated a little above the 0.95 promised, for unseen queries
+KNEE = 0.005  # recall two deeper calibration steps must add, else calibration stops short of the target
 
 
 class Hits(NamedTuple):
@@ -64,7 +65,8 @@ class FaissIndex:
     keys: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     alive: np.ndarray = field(default_factory=lambda: np.empty(0, bool))
     hashes: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
-    tuned: int | None = None  # calibrated ef_search / probes reaching TARGET_RECALL
+    tuned: int | None = None  # calibrated ef_search / probes reaching TARGET_RECALL (or the knee short of it)
+    reached: float | None = None  # the recall@10 calibration measured there
     _lookup: tuple | None = field(default=None, repr=False)  # key -> live slot, built on demand
     _duplicates: bool | None = field(default=None, repr=False)  # see `duplicated`; None: not counted since a write
     _copy: np.ndarray | None = field(default=None, repr=False)  # IVF's vectors by slot
@@ -100,7 +102,7 @@ class FaissIndex:
         index = METHODS[method].create(dim, _faiss_metric(metric), options, vectors)
         built = cls(method, metric, dim, dict(options), index)
         built._add(keys[: len(vectors)], vectors, hashes[: len(vectors)], progress)
-        built.tuned = built._calibrate(queries, vectors)
+        built.tuned, built.reached = built._calibrate(queries, vectors)
         built._add(keys[len(vectors) :], queries, hashes[len(vectors) :], progress=False)
         return built
 
@@ -118,22 +120,35 @@ class FaissIndex:
         self.hashes = np.concatenate([self.hashes, np.asarray(hashes, dtype=np.uint64)])
         self._lookup = self._duplicates = None
 
-    def _calibrate(self, queries: np.ndarray, vectors: np.ndarray) -> int | None:
+    def _calibrate(self, queries: np.ndarray, vectors: np.ndarray) -> tuple[int | None, float | None]:
         """The smallest ef_search (HNSW) or probes (IVFFlat) whose recall@10 reaches the target,
-        for `queries`: rows held out of the index so far, as unseen as a user's queries. (Rows in
-        the index, even with noise added, are easier: their own neighbourhood leads to them.)"""
+        for `queries`: rows held out of the index so far, as unseen as a user's queries (rows in the
+        index, even with noise added, are easier: their own neighbourhood leads to them); and the
+        recall measured there. A graph or lists that cannot reach the target stop at the knee: the
+        first depth after which two deeper steps gain less than KNEE (a deeper search costs time
+        for nothing), and the recall says how far short it is."""
         if not len(queries):
-            return None
+            return None, None
         k = min(10, len(vectors))
         queries = _prepare(queries, self.metric)
         _, expected = faiss.knn(queries, vectors, k, metric=_faiss_metric(self.metric))  # no copy of the vectors
-        steps = self.access.calibration_steps(self.index)
-        for depth in steps:
+        reached: list[tuple[int, float]] = []
+        for depth in self.access.calibration_steps(self.index):
             _, found = self.index.search(queries, k, params=self._params(depth, k, None))
-            hits = sum(len(np.intersect1d(f[f >= 0], e)) for f, e in zip(found, expected))
-            if hits / expected.size >= TARGET_RECALL:
-                return depth
-        return steps[-1]
+            recall = sum(len(np.intersect1d(f[f >= 0], e)) for f, e in zip(found, expected)) / expected.size
+            if recall >= TARGET_RECALL:
+                return depth, recall
+            reached.append((depth, recall))
+            if len(reached) >= 3 and reached[-1][1] - reached[-3][1] < KNEE:
+                return reached[-3]
+        return max(reached, key=lambda step: step[1])
+
+    def shortfall(self) -> str | None:
+        """What to tell a user whose index's calibration stopped short of its target recall."""
+        if self.reached is None or self.reached >= TARGET_RECALL:
+            return None
+        return (f"calibration reached recall@10 {self.reached:.3f} at {self.access.depth_label} {self.tuned}, short of "
+                f"{TARGET_RECALL}: deeper searches gained nothing; {self.access.remedy}")
 
     # -- searching --------------------------------------------------------------------------
 
@@ -409,7 +424,7 @@ class FaissIndex:
     def save(self, path: Path, meta: dict) -> int:
         """Write atomically (temporary file, fsync, rename); returns the size in bytes."""
         header = {"format": FORMAT, "method": self.method, "metric": self.metric, "dim": self.dim,
-                  "options": self.options, "tuned": self.tuned, **meta}
+                  "options": self.options, "tuned": self.tuned, "reached": self.reached, **meta}
         tmp = path.with_suffix(".tmp")
         try:
             with open(tmp, "wb") as out:
@@ -448,7 +463,7 @@ class FaissIndex:
         if index.ntotal != len(keys) or len(alive) != len(keys) or len(hashes) != len(keys) or index.d != meta["dim"]:
             raise IndexFileError(f"{path.name}: its parts do not agree")
         loaded = cls(meta["method"], meta["metric"], meta["dim"], meta["options"], index, keys, alive, hashes,
-                     meta["tuned"])
+                     meta["tuned"], meta.get("reached"))
         return loaded, meta
 
 

@@ -48,6 +48,7 @@ class Method:
     options: ClassVar[dict[str, Option]]
     depth_setting: str  # the setting a user overrides the depth with
     depth_label: str  # the depth's name in EXPLAIN
+    remedy: str  # what to do when calibration cannot reach its target recall
     lossless = True  # stored vectors are the rows' own: brute force over them is exact
 
     def configure(self, given: list[tuple[str, exp.Expr]], base: dict | None = None) -> dict:
@@ -116,6 +117,7 @@ class HNSW(Method):
     name = "hnsw"
     options: ClassVar = {"m": Option(16, 2, 100), "ef_construction": Option(64, 4, 1000)}
     depth_setting, depth_label = "hnsw.ef_search", "ef_search"
+    remedy = "rebuild it with a larger m or ef_construction (ALTER INDEX ... SET (m = 32, ef_construction = 128))"
     STEPS = (40, 48, 64, 80, 100, 128, 160, 200, 256, 320, 400, 512, 640, 800, 1000)  # 40: pgvector's default
 
     def check(self, options: dict) -> None:
@@ -158,6 +160,7 @@ class IVFFlat(Method):
     name = "ivfflat"
     options: ClassVar = {"lists": Option(100, 1, 32768)}
     depth_setting, depth_label = "ivfflat.probes", "probes"
+    remedy = "rebuild it with other lists (ALTER INDEX ... SET (lists = ...)), or use HNSW"
 
     def create(self, dim: int, metric: int, options: dict, vectors: np.ndarray) -> faiss.Index:
         lists = max(1, min(options["lists"], len(vectors)))

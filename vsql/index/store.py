@@ -29,6 +29,7 @@ from sqlglot import exp
 from vsql.engine.base import Engine
 from vsql.errors import ProgrammingError
 from vsql.index.faiss_index import FaissIndex, IndexFileError
+from vsql.index.rows import MAX_BYTES, RowStore
 from vsql.index.spec import IndexSpec
 
 _REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
@@ -58,6 +59,8 @@ class Loaded:
     version: int
     dirty: int = 0  # changes applied since the file was written
     lock: threading.RLock = field(default_factory=threading.RLock)
+    rows: RowStore | None = None  # the rows' other columns, read on first use (`IndexManager.rows`)
+    rows_refused: bool = False  # too large to hold: fetched from the engine
 
 
 @dataclass
@@ -126,6 +129,7 @@ class IndexManager:
         self._aliases: dict[str, str] | None = None
         self._pinned: dict[tuple[str, str, str], IndexSpec] = {}
         self._aside: dict[tuple, Loaded] = {}  # a version other than the active one, for evaluation
+        self.notices: list[str] = []  # for the statement running now, as PostgreSQL's NOTICEs
 
     # -- catalog ----------------------------------------------------------------------------
 
@@ -186,11 +190,7 @@ class IndexManager:
     def create(self, spec: IndexSpec, if_not_exists: bool, named: bool = True) -> None:
         """CREATE INDEX; an unnamed index takes PostgreSQL's name, `<table>_<column>_idx`, with the
         first number that makes it unique appended when that is taken."""
-        name = spec.name
-        for number in itertools.count(1):
-            if named or not self._taken(name):
-                break
-            name = f"{spec.name}{number}"
+        name = spec.name if named else self.free_name(spec.name)
         if self._taken(name):
             if if_not_exists:
                 return
@@ -205,6 +205,12 @@ class IndexManager:
         )
         self.invalidate()
         self._build(spec, "create")
+
+    def free_name(self, name: str) -> str:
+        """PostgreSQL's name for an unnamed index: `name` (`<table>_<columns>_idx`), else with the
+        first number that makes it unique appended."""
+        return next(candidate for number in itertools.count()
+                    if not self._taken(candidate := f"{name}{number or ''}"))
 
     def drop(self, name: str, if_exists: bool) -> bool:
         """Drop a vsql index; False when `name` is none of vsql's (DuckDB may own it)."""
@@ -382,12 +388,29 @@ class IndexManager:
             with loaded.lock:
                 changed = np.unique(np.asarray(keys, dtype=np.int64))
                 loaded.index.apply(changed, *self._vectors(spec, changed))
+                if loaded.rows is not None:
+                    loaded.rows.update(changed, self.engine.arrow(*self._some(
+                        self._every_row(spec, *map(_quoted, loaded.rows.columns)), spec, changed)))
                 loaded.dirty += len(changed)
                 self.shared.bump()
         if loaded.index.dead > _REBUILD_DEAD_FRACTION * max(len(loaded.index.keys), 1):
             self._build(spec)  # compaction: the same version, rebuilt in place
         elif loaded.dirty >= _CHECKPOINT_CHANGES:
             self._save_lagging(spec, loaded)
+
+    def rows(self, spec: IndexSpec, loaded: Loaded, columns) -> RowStore | None:
+        """The index's row store, read from the committed table on first use with every column but
+        the vectors; None when it cannot hold `columns` (their type, or a table too large)."""
+        with loaded.lock:
+            if loaded.rows is None and not loaded.rows_refused:
+                info = self._info(spec.schema, spec.table)
+                others = [c for c in info.columns if c != spec.key and info.vector_dim(c) is None]
+                table = self._committed().arrow(self._every_row(spec, *map(_quoted, others)))
+                if table.nbytes <= MAX_BYTES:
+                    loaded.rows = RowStore(table)
+                else:
+                    loaded.rows_refused = True
+            return loaded.rows if loaded.rows is not None and loaded.rows.holds(columns) else None
 
     def catch_up(self) -> None:
         """After an index DDL committed: apply the writes other connections committed while its
@@ -429,9 +452,14 @@ class IndexManager:
         index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, keys, vectors, hashes,
                                  owned=True)
         del keys, vectors, hashes  # the rows, before the index is written
+        if reason and index.shortfall():
+            self.notices.append(f'index "{spec.name}": {index.shortfall()}')
         if old and old[0][2] is not None:
             index.tuned = old[0][2]
         loaded = Loaded(index, spec.version, dirty=1)
+        before = self.loaded.get(spec.name)
+        if not reason and before is not None and before.version == spec.version:
+            loaded.rows = before.rows  # a compaction: the rows are the same
         size = self._save(spec, loaded) if reason else self._save_lagging(spec, loaded)
         self.loaded[spec.name] = loaded  # only once saved: a CREATE or REINDEX that fails leaves no trace
         self._built.add(spec.name)
@@ -451,7 +479,7 @@ class IndexManager:
             "VALUES (?, ?, ?, ?, ?, ?, coalesce(?, now()::TIMESTAMP), ?, ?, ?, ?, ?, ?)",
             [spec.name, spec.version, spec.method, spec.opclass, json.dumps(spec.options),
              reason or (old[0][0] if old else "rebuild"), old[0][1] if old else None, index.live, size,
-             seconds, index.tuned, old[0][3] if old else None, size is not None],
+             seconds, index.tuned, old[0][3] if old else index.reached, size is not None],
         )
         if reason:
             self._retain(spec)
@@ -551,8 +579,10 @@ class IndexManager:
     def _rows(self, spec: IndexSpec, *outputs: exp.Expr) -> exp.Select:
         """SELECT key, outputs... over the rows the index holds (those with a vector)."""
         column = exp.column(spec.column, quoted=True)
-        return exp.select(exp.column(spec.key, quoted=True), *outputs).from_(self._table(spec)).where(
-            exp.Not(this=exp.Is(this=column, expression=exp.Null())))
+        return self._every_row(spec, *outputs).where(exp.Not(this=exp.Is(this=column, expression=exp.Null())))
+
+    def _every_row(self, spec: IndexSpec, *outputs: exp.Expr) -> exp.Select:
+        return exp.select(exp.column(spec.key, quoted=True), *outputs).from_(self._table(spec))
 
     def _committed(self) -> Engine:
         """A connection that sees only committed rows: what the shared index holds is what every
@@ -576,6 +606,7 @@ class IndexManager:
         before must stop trusting it."""
         engine = engine or self._committed()
         with loaded.lock:
+            loaded.rows, loaded.rows_refused = None, False  # other columns may have changed too: read again
             changed = loaded.index.diff(*self._hashes(spec, engine))
             if len(changed):
                 loaded.index.apply(changed, *self._vectors(spec, changed, engine))
@@ -589,12 +620,7 @@ class IndexManager:
         """The keys, vectors and vector hashes of the rows `keys` (None: every row with a vector)."""
         column = exp.column(spec.column, quoted=True)
         query = self._rows(spec, column, exp.func("hash", column))
-        params = None
-        if keys is not None:
-            key = exp.column(spec.key, quoted=True)
-            query = query.where(exp.In(this=key, query=exp.select("unnest($1)").subquery()), append=True)
-            params = [keys.tolist()]
-        result = (engine or self.engine).arrow(query, params)
+        result = (engine or self.engine).arrow(*self._some(query, spec, keys))
         column_data = result.column(1).combine_chunks()
         dim = column_data.type.list_size
         values = column_data.values
@@ -604,6 +630,14 @@ class IndexManager:
         return (result.column(0).to_numpy().astype(np.int64), matrix,
                 result.column(2).to_numpy().astype(np.uint64))
 
+    @staticmethod
+    def _some(query: exp.Select, spec: IndexSpec, keys: np.ndarray | None) -> tuple[exp.Select, list | None]:
+        """`query` over the rows `keys` only (None: all), and its parameters."""
+        if keys is None:
+            return query, None
+        key = exp.column(spec.key, quoted=True)
+        return query.where(exp.In(this=key, query=exp.select("unnest($1)").subquery()), append=True), [keys.tolist()]
+
     def _dim(self, spec: IndexSpec) -> int:
         return self._info(spec.schema, spec.table).vector_dim(spec.column)
 
@@ -612,6 +646,10 @@ class IndexManager:
         return next((t for t in self.engine.tables() if not t.temporary and
                      (t.schema.lower(), t.name.lower()) == (schema.lower(), table.lower())), None)
 
+
+
+def _quoted(column: str) -> exp.Column:
+    return exp.column(column, quoted=True)
 
 
 def _file_name(name: str, version: int) -> str:

@@ -42,7 +42,9 @@ class KnnSearch:
     filtered: bool
     index: IndexSpec | None = None
     why_exact: str = ""
-    outputs: tuple[tuple[str, str], ...] | None = None  # (name, "key" | "distance"): the index alone answers
+    # (name, "key" | "distance" | "column", the table's column): the index answers, with the other
+    # columns from its row store (vsql.index.rows)
+    outputs: tuple[tuple[str, str, str | None], ...] | None = None
     query: exp.Expr | None = field(default=None, compare=False)
     select: exp.Select | None = field(default=None, compare=False)
 
@@ -86,6 +88,8 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager, functions:
     command = _command(tree, catalog, indexes)
     if command:
         return Plan(searches=(), action="index", command=command, **base)
+    if isinstance(tree, exp.Create) and tree.kind == "INDEX" and not tree.this.name:
+        base["tree"] = _named_index(tree, indexes)
     if isinstance(tree, (exp.Transaction, exp.Commit, exp.Rollback)):
         return Plan(searches=(), action="transaction", **{**base, "changes_schema": False})
     calls = _calls(tree, functions)
@@ -100,6 +104,18 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager, functions:
     ann = next((s for s in searches if s.index is not None and s.select is top), None)
     batches = tuple(s for s in searches if s.index is not None and _is_batch(s))
     return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, batches=batches, calls=calls, **base)
+
+
+def _named_index(tree: exp.Create, indexes: IndexManager) -> exp.Create:
+    """An unnamed engine index (`CREATE INDEX ON items (tenant)`) with the name PostgreSQL gives
+    it, `items_tenant_idx`: the engine requires one."""
+    index = tree.this
+    params = index.args.get("params")
+    columns = [c.this for c in (params.args.get("columns") or [])] if params is not None else []
+    parts = [index.args["table"].name] + [c.name for c in columns if isinstance(c, exp.Column)]
+    named = tree.copy()
+    named.this.set("this", exp.to_identifier(indexes.free_name("_".join(parts + ["idx"]))))
+    return named
 
 
 def _calls(tree: exp.Expr, functions: Mapping) -> tuple[Call, ...]:
@@ -232,25 +248,29 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
                                                                     table=alias)))
     search = KnnSearch(info.name, alias, column, distance.metric, k, select.args.get("where") is not None,
                        query=query, select=select)
-    index, why = _choose_index(search, info, select, first, indexes)
-    outputs = _index_only(select, distance, alias, index, catalog) if index else None
+    index, why = _choose_index(search, info, select, first, indexes, catalog)
+    outputs = _index_only(select, distance, alias, index, info, catalog) if index else None
     return KnnSearch(**{**search.__dict__, "index": index, "why_exact": why, "outputs": outputs})
 
 
-def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: IndexSpec, catalog: Catalog):
-    """The outputs of a search that selects only the key and the distance: the index holds both
-    when it holds the rows' own vectors (not normalised, as for cosine, nor approximated) and the
-    engine's distances can be computed from them bit for bit."""
+def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: IndexSpec, info, catalog: Catalog):
+    """The outputs of a search that selects the key, the distance and plain columns of its table:
+    the index holds the first two when it holds the rows' own vectors (not normalised, as for
+    cosine, nor approximated) and the engine's distances can be computed from them bit for bit;
+    the index's row store holds the rest (the engine decides nothing: no expression, no vector)."""
     if METRICS[spec.metric].normalized or not spec.access.lossless or not catalog.reproduces(spec.metric) or any(
             select.args.get(a) for a in ("group", "having", "distinct", "qualify", "windows", "offset", "with_")):
         return None
     outputs = []
     for projection in select.selects:
         inner = projection.this if isinstance(projection, exp.Alias) else projection
-        if isinstance(inner, exp.Column) and inner.table in ("", alias) and inner.name.lower() == spec.key:
-            outputs.append((projection.alias_or_name, "key"))
+        plain = isinstance(inner, exp.Column) and inner.table in ("", alias)
+        if plain and inner.name.lower() == spec.key:
+            outputs.append((projection.alias_or_name, "key", spec.key))
         elif inner == distance and isinstance(projection, exp.Alias):
-            outputs.append((projection.alias, "distance"))
+            outputs.append((projection.alias, "distance", None))
+        elif plain and inner.name.lower() in info.columns and info.vector_dim(inner.name) is None:
+            outputs.append((projection.alias_or_name, "column", inner.name.lower()))
         else:
             return None
     return tuple(outputs)
@@ -264,13 +284,14 @@ def _column_and_query(distance: d.DistanceOp, alias: str, info) -> tuple[str | N
     return None, None
 
 
-def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordered, indexes: IndexManager):
+def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordered, indexes: IndexManager,
+                  catalog: Catalog):
     if search.column is None:
         return None, "the distance is not between a vector column and a query vector"
     spec = indexes.find(info, search.column, search.metric)
     if spec is None:
         return None, f"no vsql index on {search.table}.{search.column} for {METRICS[search.metric].operator}"
-    if search.query is None or any(c.table in ("", search.alias) for c in search.query.find_all(exp.Column)):
+    if search.query is None or any(_outer(c, select, search.alias, catalog) for c in search.query.find_all(exp.Column)):
         return None, "the query vector depends on the row"
     if search.k is None or select.args.get("offset") is not None:
         return None, "no literal LIMIT (or an OFFSET)"
@@ -285,6 +306,19 @@ def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordere
     if select.args.get("group") or select.args.get("distinct") or any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
         return None, "grouping, DISTINCT or window functions"
     return spec, ""
+
+
+def _outer(column: exp.Column, select: exp.Select, alias: str, catalog: Catalog) -> bool:
+    """Whether a column of the query vector's expression may be the searched row's. One inside a
+    scalar subquery over a single table (`(SELECT embedding FROM items WHERE id = 42)`) is that
+    table's when the table has it and it names no other: the vector is one for the statement."""
+    inner = column.find_ancestor(exp.Select)
+    source = inner.args.get("from_") if inner is not None and inner is not select else None
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or inner.args.get("joins"):
+        return column.table in ("", alias)
+    found = catalog.of(table)
+    return found is None or column.table not in ("", table.alias_or_name) or column.name.lower() not in found.columns
 
 
 def _in_lateral(select: exp.Select) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError, UnsupportedError
 from sqlglot.tokens import Token, TokenType
 
+from vsql.errors import Error, NotSupportedError, ProgrammingError, register_translator
 from vsql.sql.dialect import VSQL
 
 _DIALECT = VSQL()
@@ -73,3 +75,27 @@ def _number_placeholders(sql: str) -> str:
     for number, (start, end) in reversed(list(enumerate(spans, 1))):
         sql = f"{sql[:start]}${number}{sql[end + 1:]}"
     return sql
+
+
+def _translate(error: Exception) -> Error | None:
+    """sqlglot's errors as PEP 249's: syntax errors, and constructs the engine cannot run."""
+    if isinstance(error, ParseError):
+        return ProgrammingError(_parse_message(error))
+    if isinstance(error, TokenError):
+        return ProgrammingError(f"syntax error: {error}")
+    if isinstance(error, UnsupportedError):
+        return NotSupportedError(f"cannot run on DuckDB: {error}")
+    return None
+
+
+def _parse_message(error: ParseError) -> str:
+    if not error.errors:
+        return f"syntax error: {error}"
+    first = error.errors[0]
+    near = first.get("highlight") or ""
+    desc = first.get("description") or "syntax error"
+    desc = re.sub(r"Required keyword: '(\w+)' missing for <class '[\w.]*?(\w+)'>", r"\2 is missing its \1", desc)
+    return f"syntax error at line {first.get('line')}, column {first.get('col')} near {near!r}: {desc}"
+
+
+register_translator(_translate)

@@ -1,16 +1,19 @@
-"""`vsql [DATABASE]`: arguments, then statements from -c/-f, from stdin, or typed at the prompt."""
+"""`vsql [DATABASE]`: arguments, then statements from -c/-f, from stdin, or typed at the prompt.
+
+Arguments are parsed before anything heavy loads: the engine, the shell and prompt_toolkit are
+imported in `main` once they are needed, so `vsql --help` and `--version` answer at once.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from contextlib import closing
+from typing import TYPE_CHECKING
 
-import vsql
-from vsql.client import demo
-from vsql.client.shell import errors, repl
-from vsql.client.shell.render import FORMATS
-from vsql.client.shell.runner import Shell
+import vsql  # the package alone: its engine loads on the first connect
+
+if TYPE_CHECKING:
+    from vsql.client.shell.runner import Shell
 
 _EPILOG = """\
 Without -c or -f, statements are read from standard input when it is not a terminal, and
@@ -33,9 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-f", "--file", dest="scripts", action="append", metavar="FILE",
                         type=lambda path: f"\\i {path}",  # run as the \i command, reporting as it does
                         help="run the statements in FILE; may be repeated")
-    parser.add_argument("--format", choices=list(FORMATS), default="table", help="result format (default: table)")
+    parser.add_argument("--format", default="aligned", metavar="FORMAT",
+                        help="result format, as \\pset format takes it: aligned (or table), unaligned, csv, json "
+                             "or markdown (default: aligned)")
     parser.add_argument("--demo", action="store_true",
-                        help=f"load a demo table ({demo.TABLE}) if missing and run an example query")
+                        help="load a demo table if it is missing and run an example query")
     parser.add_argument("--debug", action="store_true", help="show tracebacks with errors")
     parser.add_argument("--version", action="version", version=f"vsql {vsql.__version__}")
     return parser
@@ -43,7 +48,17 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the shell; the exit status is 1 when a statement failed outside the prompt."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+
+    from contextlib import closing
+
+    from vsql.client.shell import errors
+    from vsql.client.shell.render import ALIASES, FORMATS
+    from vsql.client.shell.runner import Shell
+
+    if args.format not in (*FORMATS, *ALIASES):
+        parser.error(f"argument --format: invalid choice: {args.format!r} (choose from {', '.join(FORMATS)})")
     try:
         connection = vsql.connect(args.database, autocommit=True)
     except vsql.Error as error:
@@ -64,6 +79,8 @@ def _run(shell: Shell, args: argparse.Namespace) -> int:
         return 0 if all(map(shell.run, args.scripts)) else 1
     if not sys.stdin.isatty():
         return 0 if shell.run(sys.stdin.read()) else 1
+    from vsql.client.shell import repl
+
     print(f"vsql {vsql.__version__}: pgvector's SQL on DuckDB. Type \\? for help, \\q to quit.")
     repl.loop(shell)
     return 0
@@ -71,6 +88,9 @@ def _run(shell: Shell, args: argparse.Namespace) -> int:
 
 def _demo(shell: Shell) -> bool:
     """Load the demo data if it is missing, then show and run the example query."""
+    from vsql.client import demo
+    from vsql.client.shell import errors, repl
+
     try:
         loaded = demo.load(shell.connection)
     except vsql.Error as error:
@@ -81,4 +101,8 @@ def _demo(shell: Shell) -> bool:
     print("The five books nearest to item 1:\n")
     typed = demo.EXAMPLE.replace("\n", "\n" + repl.CONTINUATION)
     print(f"{repl.PROMPT}{typed}")
-    return shell.run(demo.EXAMPLE)
+    if not shell.run(demo.EXAMPLE):
+        return False
+    print("\nHow vsql ran it (the plan names the index and the strategy for the filter):\n")
+    print(f"{repl.PROMPT}EXPLAIN {typed}")
+    return shell.run("EXPLAIN " + demo.EXAMPLE)

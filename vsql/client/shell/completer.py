@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterable, Iterator
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from vsql.client.shell.commands import NAMES
+from vsql.client.shell.commands import NAMES, PSET
+from vsql.client.shell.render import ALIASES, FORMATS
+from vsql.client.shell.sqlhelp import HELP
 from vsql.client.shell.statements import split
 from vsql.client.shell.vocabulary import (
     FUNCTIONS,
@@ -27,11 +29,20 @@ Schema = dict[str, list[str]]
 # a beginning of one of the operators (`<`, `<-`, `<->` ...), longest first
 _OPERATOR = re.compile("(?:" + "|".join(sorted({re.escape(op[:n]) for op in OPERATORS for n in range(1, len(op) + 1)},
                                                 key=len, reverse=True)) + r")\Z")
-_WORD = re.compile(r"\\?[\w.?]*\Z")  # names, and commands: \d, \?, .tables
+_WORD = re.compile(r"\\[\w.?]*\+?\Z|[\w.?]*\Z")  # commands (\d, \d+, \?, .tables), and names
 _TOKENS = re.compile(r"\w+|[^\w\s]")
 _CREATE_INDEX = re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\b", re.I)
 _TABLE_BEFORE = {"FROM", "JOIN", "INTO", "UPDATE", "TABLE", "DESCRIBE"}
 _KEYWORD_SET = set(KEYWORDS)
+# what a command takes, by Command.argument: phrases, whose next word completion offers
+ARGUMENTS: dict[str, Callable[[Schema], Iterable[str]]] = {
+    "table": sorted,
+    "switch": lambda schema: ["on", "off"],
+    "expanded": lambda schema: ["on", "off", "auto"],
+    "format": lambda schema: [*FORMATS, *ALIASES],
+    "pset": lambda schema: [f"{name} {value}" for name, option in PSET.items() for value in option.choices or [""]],
+    "help": lambda schema: HELP,
+}
 
 
 def typed_word(text: str) -> str:
@@ -52,11 +63,16 @@ def suggest(text_before_cursor: str, schema: Schema) -> list[str]:
 
 
 def _command_words(line: str, schema: Schema) -> Iterable[str]:
-    name, space, _ = line.partition(" ")
+    name, space, rest = line.partition(" ")
     if not space:
         return sorted(NAMES)
     argument = NAMES[name].argument if name in NAMES else ""
-    return {"table": sorted(schema), "switch": ["on", "off"]}.get(argument, [])
+    before = rest.upper().split()
+    if before and not rest.endswith(" "):
+        before.pop()  # the word being typed, which `suggest` matches
+    phrases = [phrase.split() for phrase in ARGUMENTS[argument](schema)] if argument else []
+    n = len(before)
+    return [words[n] for words in phrases if len(words) > n and [w.upper() for w in words[:n]] == before]
 
 
 def _sql_words(before: str, word: str, schema: Schema) -> Iterable[str]:
@@ -134,6 +150,8 @@ class SqlCompleter(Completer):
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterator[Completion]:
         text = document.text_before_cursor
-        start = -len(typed_word(text))
+        word = typed_word(text)
+        if not word and not complete_event.completion_requested:
+            return  # no menu while typing `;` or a space: only Tab asks for every possibility
         for candidate in suggest(text, self._schema()):
-            yield Completion(candidate, start_position=start)
+            yield Completion(candidate, start_position=-len(word))

@@ -18,7 +18,7 @@ class VsqlLexer(PostgresLexer):
 
     tokens = {
         "root": [
-            (r"\\[a-z?]+", Keyword.Pseudo),  # \d, \timing
+            (r"\\[a-z?]+\+?", Keyword.Pseudo),  # \d, \d+, \timing
             (r"^\.[a-z]+", Keyword.Pseudo),  # .tables
             (words(FUNCTIONS, suffix=r"\b"), Name.Function),
             (r"vector\b", Name.Builtin),

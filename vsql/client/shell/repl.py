@@ -8,6 +8,7 @@ runner), Ctrl-D leaves.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
@@ -40,8 +41,12 @@ def loop(shell: Shell) -> None:
     )
     while True:
         try:
-            shell.run(session.prompt())
-        except KeyboardInterrupt:  # at the prompt, or while a long result was being written
+            text = session.prompt()
+        except KeyboardInterrupt:  # the input is dropped; prompt_toolkit has ended its line
             continue
         except EOFError:
             return
+        try:
+            shell.run(text)
+        except KeyboardInterrupt:  # while a long result was being written: end the line the ^C is on
+            print(file=sys.stderr)

@@ -7,7 +7,7 @@ statement is complete at its `;`), and to run and report a script one statement 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 # Whitespace, comments and empty statements between statements.
 _GAP = re.compile(r"(?:\s+|;|--[^\n]*|/\*.*?(?:\*/|\Z))*", re.S)
@@ -25,12 +25,14 @@ _FIRST_WORDS = re.compile(r"(\w+)(?:\s+(?:OR\s+REPLACE\s+|UNIQUE\s+|TEMP\w*\s+)*
 _SCHEMA_VERBS = {"CREATE", "DROP", "ALTER", "ATTACH", "DETACH", "IMPORT", "USE"}
 
 
-class Item(NamedTuple):
+@dataclass(frozen=True)
+class Item:
     """One thing to run: a SQL statement (without its `;`) or a command line such as `\\d items`
-    (as typed, up to the end of its line)."""
+    (as typed, up to the end of its line), and the line of the text it starts on, for errors."""
 
     text: str
     is_command: bool = False
+    line: int = field(default=1, compare=False)
 
 
 def split(text: str) -> tuple[list[Item], str]:
@@ -40,21 +42,23 @@ def split(text: str) -> tuple[list[Item], str]:
     DuckDB's spellings); it ends at the end of the line.
     """
     items: list[Item] = []
-    start = 0
+    start = counted = 0
+    line = 1
     while True:
         start = _GAP.match(text, start).end()
         if start == len(text):
             return items, ""
+        line, counted = line + text.count("\n", counted, start), start
         if text[start] in "\\.":
             end = text.find("\n", start)
             end = len(text) if end < 0 else end
-            items.append(Item(text[start:end], is_command=True))
+            items.append(Item(text[start:end], is_command=True, line=line))
             start = end
             continue
         semicolon = next((m for m in _TOKEN.finditer(text, start) if m[0] == ";"), None)
         if semicolon is None:
             return items, text[start:]
-        items.append(Item(text[start : semicolon.start()].rstrip()))
+        items.append(Item(text[start : semicolon.start()].rstrip(), line=line))
         start = semicolon.end()
 
 
