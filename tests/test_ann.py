@@ -559,8 +559,8 @@ def test_long_builds_show_progress_only_to_a_person(monkeypatch, capsys):
     """Faiss adds in one call without reporting progress: the bar ticks while it runs, then fills."""
     from vsql.index.faiss_index import _progress
 
-    def shown(total, show, seconds=0.0):
-        with _progress(total, show):
+    def shown(total, show, seconds=0.0, dim=1):
+        with _progress(total, show, dim=dim):
             time.sleep(seconds)
         return capsys.readouterr().err
 
@@ -571,8 +571,9 @@ def test_long_builds_show_progress_only_to_a_person(monkeypatch, capsys):
     monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     assert shown(1_000_000, None) == ""  # a script or CI: silent
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
-    assert "building index" in shown(1_000_000, None)  # a terminal
-    assert shown(1_000, None) == ""  # short builds need no bar
+    assert "building index" in shown(50_000, None, dim=384)  # a terminal: 50,000 x 384 takes half a minute
+    assert "building index" in shown(20_000, None, dim=128)
+    assert shown(1_000, None, dim=128) == ""  # short builds need no bar
 
 
 def test_one_query_searches_on_the_calling_thread_and_a_batch_on_every_core():

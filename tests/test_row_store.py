@@ -74,6 +74,8 @@ COMPARISON = st.one_of(
     st.sampled_from(list(VALUES)).map(lambda c: (f"{c} IS NULL", [])),
     st.sampled_from(list(VALUES)).map(lambda c: (f"{c} IS NOT NULL", [])),
     st.tuples(st.integers(-4, 4), st.integers(-4, 4)).map(lambda t: ("n BETWEEN ? AND ?", list(t))),
+    st.tuples(st.integers(-4, 4), st.integers(0, 3)).map(lambda t: ("n >= ? AND n < ? + 2", [t[0], t[0] + t[1]])),
+    st.integers(-4, 4).map(lambda v: ("n <> ? - 1", [v])),
     st.just(("n = 2", [])), st.just(("s = 'é'", [])), st.just(("b = true", [])), st.just(("n = -1", [])),
 )
 

@@ -297,3 +297,17 @@ def test_an_index_built_in_a_transaction_serves_it_unless_another_commit_came_be
     assert _search(con, [5.2, 0]) == [1000, 5, 6]
     other.close()
     con.close()
+
+
+def test_a_query_vector_from_an_uncorrelated_subquery_is_searched_through_the_index():
+    """`embedding <-> (SELECT embedding FROM items WHERE id = 42)`: one vector for the statement,
+    not one per row; a subquery that names the searched row is still exact."""
+    con = _items(rows=300)
+    sql = ("SELECT id FROM items ORDER BY embedding <-> (SELECT embedding + '[0.2, 0]' FROM items WHERE id = 42) "
+           "LIMIT 3")
+    plan = con.execute("EXPLAIN " + sql).fetchall()[0][1]
+    assert "index: items_embedding_idx" in plan
+    assert [r[0] for r in con.execute(sql).fetchall()] == [42, 43, 41]
+    correlated = ("SELECT id FROM items i ORDER BY embedding <-> (SELECT embedding FROM items x WHERE x.id = i.id) "
+                  "LIMIT 3")
+    assert "the query vector depends on the row" in con.execute("EXPLAIN " + correlated).fetchall()[0][1]

@@ -373,10 +373,11 @@ class KnnExecutor:
             return rows.where(part.condition, part.alias, bound)
 
     def _subset(self, filtered: Filtered | None, index, allowed: np.ndarray) -> Subset | None:
-        """A remembered filter's rows gathered for brute force once it repeats (a value that changes
-        on every request is scanned through a bitmap instead: gathering 10,000 rows costs more than
-        the scan), kept while they fit the budget (the most recently used filters keep theirs)."""
-        if filtered is None or not filtered.remembered or filtered.uses < 2:
+        """A remembered filter's rows gathered for brute force, kept while they fit the budget (the
+        most recently used filters keep theirs). Gathering beats Faiss's scan through a bitmap of
+        every slot up to a tenth of the rows (at 100k x 128: 0.08 against 0.26 ms for 100 rows, even
+        at 10,000, 6.6 against 4.3 ms at 30,000): more only for a filter that repeats."""
+        if filtered is None or not filtered.remembered or (filtered.uses < 2 and len(filtered.keys) * 10 > index.live):
             return None
         if filtered.subset is None:
             if len(filtered.keys) * index.dim * 4 > _SUBSET_BYTES:

@@ -214,4 +214,8 @@ def _constant(node: exp.Expr, values: dict):
             return int(node.this)
     if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and node.this.is_int:
         return -int(node.this.this)
+    if isinstance(node, (exp.Add, exp.Sub)):  # `r < ? + 100`: integers only, as the engine adds them
+        left, right = _constant(node.this, values), _constant(node.expression, values)
+        if type(left) is int and type(right) is int:
+            return left + right if isinstance(node, exp.Add) else left - right
     raise _Unsupported
