@@ -127,3 +127,36 @@ def test_equal_recall_quick_run(tmp_path):
         assert all(_positive(r["qps_median"]) and 0 <= r["recall"] <= 1 for r in by.values())
         assert by["vsql-hnsw"]["rows_min"] == 10 and by["vsql-hnsw"]["recall"] >= 0.95
     assert "| corr 50% | vsql-hnsw |" in (tmp_path / "equal_recall.md").read_text()
+
+
+def test_bulk_quick_run(tmp_path):
+    """`python -m benchmarks.bulk --quick`: every bulk-write method, without and with an HNSW index,
+    in the JSON and as a row of the Markdown (pgvector's rows say why when it cannot run here)."""
+    from benchmarks.bulk import BASELINE, METHODS
+
+    done = subprocess.run([sys.executable, "-m", "benchmarks.bulk", "--quick", "--rows", "1000", "--out", str(tmp_path)],
+                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "bulk.json").read_text())
+    markdown = (tmp_path / "bulk.md").read_text()
+    assert result["meta"]["rows"] == 1000 and result["meta"]["quick"]
+    assert "## Without an index" in markdown and "## With an HNSW index" in markdown
+    for section in ("plain", "hnsw"):
+        by = result["results"][section]
+        assert list(by) == [m.key for m in METHODS]
+        for m in METHODS:
+            entry = by[m.key]
+            if m.system in result["skipped"]:
+                assert entry["skipped"] == result["skipped"][m.system]
+                continue
+            assert _positive(entry["rows_per_s"]) and len(entry["seconds"]) == 1, (section, m.key, entry)
+            if "pgvector" not in result["skipped"]:
+                assert _positive(entry["vs_pgvector_copy"]), (section, m.key, entry)
+        for m in METHODS:
+            if m.key.startswith("vsql-executemany"):
+                assert by[m.key]["arrow_path"] is True, m.key  # ?, %s and :name all load as one Arrow batch
+    for m in METHODS:
+        assert markdown.count(f"| {m.label} |") == 2, m.label  # a row in each section
+    if "pgvector" not in result["skipped"]:
+        assert result["results"]["plain"][BASELINE]["vs_pgvector_copy"] == 1
+        assert "1 (baseline)" in markdown

@@ -96,7 +96,7 @@ class RowStore:
         store's integer, text and boolean columns with constants of the same kind)."""
         values = values or {}
         try:
-            rows = self._equal(condition, alias, values)
+            rows = self._sorted_rows(condition, alias, values)
             if rows is None:
                 rows = np.flatnonzero(_truth(condition, self.base, alias, values))
             delta = _truth(condition, self.delta, alias, values)
@@ -105,30 +105,63 @@ class RowStore:
         rows = rows[~self.gone[rows]]
         return np.concatenate([self.keys[rows], self.delta.column(0).to_numpy()[delta]]).astype(np.int64)
 
-    def _equal(self, condition: exp.Expr, alias: str, values: dict) -> np.ndarray | None:
-        """The base rows where `column = constant` holds, found by binary search in the column
-        sorted once (a per-request tenant or category costs O(log n), not a pass over the rows);
-        None for any other condition."""
-        while isinstance(condition, exp.Paren):
-            condition = condition.this
-        if not isinstance(condition, exp.EQ):
-            return None
-        column, constant = condition.this, condition.expression
-        if not isinstance(column, exp.Column):
-            column, constant = constant, column
-        _compare(pc.equal, column, constant, self.base.slice(0, 0), alias, values)  # the same checks as a scan
-        value = _constant(constant, values)
-        if value is None:
-            return np.empty(0, np.int64)
-        name = column.name.lower()
+    def _sorted_rows(self, condition: exp.Expr, alias: str, values: dict) -> np.ndarray | None:
+        """The base rows where `condition` holds when it bounds one column (`col = ?`, `col >= ?
+        AND col < ? + 100`, `BETWEEN`), found by binary search in the column sorted once: a
+        per-request tenant or range costs O(log n + rows kept), not a pass over the rows; None
+        for any other condition."""
+        bounds, name = [], None
+        for term in _conjuncts(condition):
+            if isinstance(term, exp.Between) and not term.args.get("symmetric"):
+                pairs = [(exp.GTE, term.this, term.args["low"]), (exp.LTE, term.this, term.args["high"])]
+            elif type(term) in _BOUNDS:
+                pairs = [(type(term), term.this, term.expression)]
+            else:
+                return None
+            for op, column, constant in pairs:
+                if not isinstance(column, exp.Column):
+                    op, column, constant = _FLIPPED[op], constant, column
+                if not isinstance(column, exp.Column) or name not in (None, column.name.lower()):
+                    return None
+                name = column.name.lower()
+                _compare(pc.equal, column, constant, self.base.slice(0, 0), alias, values)  # a scan's checks
+                bounds.append((op, _constant(constant, values)))
+        if any(value is None for _, value in bounds):
+            return np.empty(0, np.int64)  # a comparison with NULL holds for no row
+        ordered, rows = self._sorted_column(name)
+        low, high = 0, len(ordered)
+        for op, value in bounds:
+            left, right = _BOUNDS[op]
+            if left:
+                low = max(low, int(np.searchsorted(ordered, value, left)))
+            if right:
+                high = min(high, int(np.searchsorted(ordered, value, right)))
+        return np.sort(rows[low:high]) if low < high else np.empty(0, np.int64)
+
+    def _sorted_column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """A column's non-NULL values in order, and the base rows holding them."""
         if name not in self._sorted:
             data = self.base.column(name)
             present = np.flatnonzero(data.is_valid().to_numpy(zero_copy_only=False))
             kept = data.take(pa.array(present)).to_numpy(zero_copy_only=False)
             order = np.argsort(kept, kind="stable")
             self._sorted[name] = (kept[order], present[order])
-        ordered, rows = self._sorted[name]
-        return np.sort(rows[np.searchsorted(ordered, value, "left"):np.searchsorted(ordered, value, "right")])
+        return self._sorted[name]
+
+
+def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
+    while isinstance(condition, exp.Paren):
+        condition = condition.this
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.this) + _conjuncts(condition.expression)
+    return [condition]
+
+
+# a comparison `column op constant` as bounds on the sorted column: searchsorted's side for the
+# first row kept and for the first row past them
+_BOUNDS = {exp.EQ: ("left", "right"), exp.GTE: ("left", None), exp.GT: ("right", None),
+           exp.LTE: (None, "right"), exp.LT: (None, "left")}
+_FLIPPED = {exp.EQ: exp.EQ, exp.LT: exp.GT, exp.GT: exp.LT, exp.LTE: exp.GTE, exp.GTE: exp.LTE}
 
 
 class _Unsupported(Exception):
