@@ -136,7 +136,7 @@ class RowStore:
                 low = max(low, int(np.searchsorted(ordered, value, left)))
             if right:
                 high = min(high, int(np.searchsorted(ordered, value, right)))
-        return np.sort(rows[low:high]) if low < high else np.empty(0, np.int64)
+        return rows[low:high] if low < high else np.empty(0, np.int64)  # in the column's order: keys need none
 
     def _sorted_column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """A column's non-NULL values in order, and the base rows holding them."""
