@@ -129,6 +129,7 @@ def test_equal_recall_quick_run(tmp_path):
     assert "| corr 50% | vsql-hnsw |" in (tmp_path / "equal_recall.md").read_text()
 
 
+@pytest.mark.slow  # a benchmark run in a subprocess (12-18 s with pgvector): CI's slow pass runs it
 def test_bulk_quick_run(tmp_path):
     """`python -m benchmarks.bulk --quick`: every bulk-write method, without and with an HNSW index,
     in the JSON and as a row of the Markdown (pgvector's rows say why when it cannot run here)."""
