@@ -97,12 +97,10 @@ Results: `<out>/ann.json`, `<out>/ann.md` (also printed), and if matplotlib is i
 from __future__ import annotations
 
 import argparse
-import datetime
 import math
 import os
 import platform
 import re
-import shlex
 import shutil
 import tempfile
 import sys
@@ -123,6 +121,7 @@ import vsql
 
 from . import data, minilm, sweep
 from .memory import peak
+from . import report
 from .report import git, loadavg, timed, write
 from .peers import DuckdbVssPeer, FaissPeer, LancedbPeer, MilvusPeer, PgvectorPeer, SqliteVecPeer
 from .peers.base import is_text, keep, sql_where
@@ -1336,9 +1335,7 @@ def run(args: argparse.Namespace) -> dict:
         chosen.remove(system)
 
     meta = {
-        "benchmark": "ann",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "benchmarks.ann", *sys.argv[1:]]),
+        **report.run("ann"),
         "quick": args.quick,
         "dataset": args.dataset,
         "seed": args.seed,

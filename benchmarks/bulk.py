@@ -40,11 +40,9 @@ printed).
 from __future__ import annotations
 
 import argparse
-import datetime
 import gc
 import os
 import platform
-import shlex
 import shutil
 import statistics
 import sys
@@ -65,6 +63,7 @@ from . import data
 from .ann import titles
 from .peers import PgvectorPeer
 from .peers.pgvector_peer import _copy_binary
+from . import report
 from .report import git, loadavg, write
 
 FULL = {"rows": 50_000, "dim": 384, "repeat": 3, "index_repeat": 1}
@@ -352,9 +351,7 @@ def run(args: argparse.Namespace) -> dict:
     except ImportError:
         psycopg_version = "not installed"
     meta = {
-        "benchmark": "bulk",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "benchmarks.bulk", *sys.argv[1:]]),
+        **report.run("bulk"),
         "quick": args.quick,
         "seed": args.seed,
         **sizes,

@@ -15,11 +15,11 @@ Results: `<out>/equal_recall.json` and `.md` (also printed).
 from __future__ import annotations
 
 import argparse
-import datetime
 from pathlib import Path
 
 from . import ann
 from .peers import PgvectorPeer
+from . import report
 from .report import git, loadavg, write
 
 WORKLOADS = ("indep 10%", "corr 50%", "corr 10%")
@@ -57,8 +57,8 @@ def run(rows: int, dim: int, queries: int, seed: int) -> dict:
         truth = ann.exact_topk(ds, qs.timed[w.query_set], mask)
         out[w.name] = {c.label: ann.score(w, ds, measured[w.name]["seconds"][c.label], measured[w.name]["found"][c.label],
                                           truth, int(mask.sum())) for c in configs}
-    return {"meta": {"benchmark": "equal_recall", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
-        timespec="seconds"), "rows": rows, "dim": dim, "queries": queries, "seed": seed, "pgvector": version,
+    return {"meta": {**report.run("equal_recall"), "rows": rows, "dim": dim, "queries": queries, "seed": seed,
+                     "pgvector": version,
         "git": git(), "loadavg_1min": loadavg()}, "results": out}
 
 

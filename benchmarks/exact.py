@@ -31,10 +31,8 @@ import os
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 import argparse  # noqa: E402
-import datetime  # noqa: E402
 import itertools  # noqa: E402
 import platform  # noqa: E402
-import shlex  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -46,6 +44,7 @@ import pyarrow as pa  # noqa: E402
 import vsql  # noqa: E402
 
 from . import data
+from . import report
 from .report import git, loadavg, timed, write  # noqa: E402
 
 K = 10
@@ -338,9 +337,7 @@ def ratios(seconds: dict[str, list[float]], stats: dict[str, dict], base: str = 
 
 def _meta(args: argparse.Namespace, sizes: dict) -> dict:
     return {
-        "benchmark": "exact",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "benchmarks.exact", *sys.argv[1:]]),
+        **report.run("exact"),
         "quick": args.quick,
         "storage": args.storage,
         "seed": args.seed,

@@ -3,10 +3,13 @@ and its results written as readable JSON."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import re
+import shlex
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +21,13 @@ def timed(call: Callable[[], object]) -> tuple[float, object]:
     start = time.perf_counter()
     result = call()
     return time.perf_counter() - start, result
+
+
+def run(benchmark: str) -> dict:
+    """What every result's meta opens with: the benchmark, when it ran, and the command that ran it."""
+    return {"benchmark": benchmark,
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "command": shlex.join(["python", "-m", f"benchmarks.{benchmark}", *sys.argv[1:]])}
 
 
 def git() -> dict:
