@@ -931,16 +931,11 @@ def sweep_markdown(result: dict) -> list[str]:
 
 def markdown(result: dict) -> str:
     m = result["meta"]
-    g = m["git"]
     lines = [
         f"# Filtered ANN: vsql vs raw Faiss, pgvector, DuckDB vss, LanceDB, Milvus Lite, sqlite-vec "
         f"({m['rows']:,} x {m['dim']}{', ' + m['dataset'] if m.get('dataset') else ''}, k = {K})",
         "",
-        f"{m['date']} · `{m['command']}` · {m['cpus']} CPUs · Python {m['python']} · "
-        + " · ".join(f"{k} {v}" for k, v in m["versions"].items())
-        + (f" · commit {g['commit'][:10]}" if g["commit"] else "")
-        + (f" (+ uncommitted changes in {', '.join(g['vsql_modified'])})" if g["vsql_modified"] else "")
-        + f" · 1-min load average {m['loadavg_1min']['start']} → {m['loadavg_1min']['end']}",
+        report.header(m),
         "",
         f"{m['queries']} timed queries per workload and system (after {m['warmup']} warm-up queries each), "
         f"in blocks of {m['block']} taking turns. Cells: **queries/s** (1 / median latency) / **recall@10** "

@@ -382,16 +382,11 @@ def _ratio(x: float | None, baseline: bool = False) -> str:
 
 
 def markdown(result: dict) -> str:
-    m, g = result["meta"], result["meta"]["git"]
+    m = result["meta"]
     lines = [
         f"# Bulk writes: vsql vs pgvector ({m['rows']:,} rows x {m['dim']} dims)",
         "",
-        f"{m['date']} · `{m['command']}` · {m['cpus']} CPUs · Python {m['python']} · "
-        + " · ".join(f"{k} {v}" for k, v in m["versions"].items())
-        + (f" · {m['pgvector']}" if m["pgvector"] else "")
-        + (f" · commit {g['commit'][:10]}" if g["commit"] else "")
-        + (f" (+ uncommitted changes in {', '.join(g['vsql_modified'])})" if g["vsql_modified"] else "")
-        + f" · 1-min load average {m['loadavg_1min']['start']} → {m['loadavg_1min']['end']}",
+        report.header(m, *([m["pgvector"]] if m["pgvector"] else [])),
         "",
         f"The same seeded rows `(id BIGINT, title TEXT, embedding vector({m['dim']}))` loaded into an empty "
         "table by each method, each into a fresh table; timed: the one call, in autocommit (up to its commit). "

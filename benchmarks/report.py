@@ -30,6 +30,16 @@ def run(benchmark: str) -> dict:
             "command": shlex.join(["python", "-m", f"benchmarks.{benchmark}", *sys.argv[1:]])}
 
 
+def header(meta: dict, *extra: str) -> str:
+    """The line under a result's title: when and how it ran, on what, at which commit, under what load."""
+    g = meta["git"]
+    return (f"{meta['date']} · `{meta['command']}` · {meta['cpus']} CPUs · Python {meta['python']} · "
+            + " · ".join([*(f"{k} {v}" for k, v in meta["versions"].items()), *extra])
+            + (f" · commit {g['commit'][:10]}" if g["commit"] else "")
+            + (f" (+ uncommitted changes in {', '.join(g['vsql_modified'])})" if g["vsql_modified"] else "")
+            + f" · 1-min load average {meta['loadavg_1min']['start']} → {meta['loadavg_1min']['end']}")
+
+
 def git() -> dict:
     """The commit of the vsql being measured, and which of its files differ from it."""
     root = Path(vsql.__file__).resolve().parent.parent
