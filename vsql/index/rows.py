@@ -48,10 +48,6 @@ class RowStore:
         self.delta_at: dict[int, int] = {}
         self._sorted: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # column -> (values sorted, their rows)
 
-    @property
-    def nbytes(self) -> int:
-        return self.base.nbytes + self.delta.nbytes
-
     def holds(self, columns) -> bool:
         return set(columns) <= set(self.columns)
 
