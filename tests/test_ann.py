@@ -97,13 +97,6 @@ def _index_count(con):
     return con.execute("SELECT count(*) FROM vsql.indexes").fetchone()[0]
 
 
-def test_an_index_needs_an_integer_primary_key():
-    con = vsql.connect(autocommit=True)
-    con.execute("CREATE TABLE t (name TEXT, e VECTOR(2))")
-    with pytest.raises(vsql.NotSupportedError, match="single-column integer PRIMARY KEY"):
-        con.execute("CREATE INDEX ON t USING hnsw (e vector_l2_ops)")
-
-
 def test_plain_duckdb_indexes_still_work(db):
     con, _ = db
     con.execute("CREATE INDEX by_cluster ON items (cl)")

@@ -106,7 +106,8 @@ def test_rollback_undoes_schema_changes(con):
 def test_closed_connection_refuses_work():
     con = vsql.connect()
     con.close()
-    con.close()  # closing twice is harmless
+    with pytest.raises(vsql.InterfaceError):  # PEP 249: every use of a closed connection, closing it too
+        con.close()
     with pytest.raises(vsql.InterfaceError):
         con.cursor()
 

@@ -23,7 +23,12 @@ from oracle import OPERATORS, distances
 DIM = 4
 COORDINATES = (1.0, 0.0, -1.0, 2.0)  # few values: ties and duplicate vectors are common
 CATEGORIES = 4
-SCHEMA = f"(id BIGINT PRIMARY KEY, cat INT, embedding VECTOR({DIM}))"
+# How the table names its rows: an integer key (the index's keys are its values), a key the index
+# hashes (one column here, as uuid, text and composite keys are), and no key (the index hashes
+# every column; UNIQUE keeps `id` a name the oracle can follow without making it a key).
+SCHEMAS = {"bigint": f"(id BIGINT PRIMARY KEY, cat INT, embedding VECTOR({DIM}))",
+           "hugeint": f"(id HUGEINT PRIMARY KEY, cat INT, embedding VECTOR({DIM}))",
+           "no key": f"(id BIGINT UNIQUE, cat INT, embedding VECTOR({DIM}))"}
 DATABASE = "db"  # the file's stem, DuckDB's name for its catalog: `db.main.items` is main.items always
 
 # The names a statement may give its table in each layout. With a temp table `items`, both
@@ -121,7 +126,7 @@ ROW = st.tuples(st.one_of(st.none(), KEY), st.one_of(CAT, st.just(None)), NULLAB
 KNN = st.tuples(
     st.just("knn"), TARGET,
     st.sampled_from(["index", "l2", "ip", "cosine", "l1"]),  # "index": the index's own operator
-    st.sampled_from([None, "=", "<>"]), CAT,
+    st.sampled_from([None, "=", "<>", "= literal"]), CAT,  # a literal filter may imply a partial index's
     st.integers(1, 12),
     st.sampled_from(["id", "id, d", "id, cat, embedding, d"]),
     VECTOR,
@@ -152,11 +157,13 @@ OPERATIONS = st.sampled_from([strategy for strategy, weight in [(KNN, 18)] + WRI
 
 SCENARIOS = st.fixed_dictionaries({
     "layout": st.sampled_from(["plain", "schema", "plain", "schema", "temp"]),  # temp is the rarer case
+    "key": st.sampled_from(list(SCHEMAS)),
     "method": st.sampled_from(["hnsw", "ivfflat"]),
     "metric": st.sampled_from(["l2", "ip", "cosine"]),
     "exact_below": st.sampled_from([None, 0]),  # None: the default; 0: every search goes to the index
     "autocommit": st.booleans(),
     "index_first": st.booleans(),  # create the index on the empty table, before the rows
+    "partial": st.sampled_from([False, False, True]),  # a partial index, WHERE cat = 1: queries with cat = 1 use it
     "rows": st.integers(30, 150),
     "seed": st.integers(0, 2**32 - 1),
     # hypothesis's lists are mostly short: draw the length first, up to 60 operations
@@ -196,6 +203,7 @@ class Scenario:
         self.spec = spec
         self.path = str(directory / f"{DATABASE}.duckdb")
         self.targets = TARGETS[spec["layout"]]
+        self.schema = SCHEMAS[spec["key"]]
         self.fresh_keys = iter(range(10_000, 1_000_000))
         self.in_transaction = False
         note(f"import numpy as np, vsql\n# {spec | {'operations': '...'}}")
@@ -251,7 +259,7 @@ class Scenario:
 
     def create(self) -> None:
         spec, rng = self.spec, np.random.default_rng(self.spec["seed"])
-        self.execute(f"CREATE TABLE items {SCHEMA}")
+        self.execute(f"CREATE TABLE items {self.schema}")
         if spec["index_first"]:
             self.create_index()
         self.load("items", seed_rows(rng, spec["rows"]))
@@ -259,7 +267,7 @@ class Scenario:
             self.create_index()
         if spec["layout"] == "schema":  # the same name, overlapping keys, other vectors
             self.execute("CREATE SCHEMA s")
-            self.execute(f"CREATE TABLE s.items {SCHEMA}")
+            self.execute(f"CREATE TABLE s.items {self.schema}")
             self.load("s.items", seed_rows(rng, spec["rows"]))
         self.commit()
         self.create_temp(rng)
@@ -267,12 +275,13 @@ class Scenario:
     def create_index(self) -> None:
         options = "lists = 4" if self.spec["method"] == "ivfflat" else "m = 8"
         self.execute(f"CREATE INDEX ON items USING {self.spec['method']} "
-                     f"(embedding vector_{self.spec['metric']}_ops) WITH ({options})")
+                     f"(embedding vector_{self.spec['metric']}_ops) WITH ({options})"
+                     + (" WHERE cat = 1" if self.spec["partial"] else ""))
 
     def create_temp(self, rng: np.random.Generator) -> None:
         """The temp layout's `items`: a connection's own, gone when it closes, made again."""
         if self.spec["layout"] == "temp":
-            self.execute(f"CREATE TEMP TABLE items {SCHEMA}")
+            self.execute(f"CREATE TEMP TABLE items {self.schema}")
             self.load("temp.items", seed_rows(rng, 40))
             self.commit()
 
@@ -393,8 +402,10 @@ class Scenario:
         table, query = self.target(target), _vector(query)
         metric = self.spec["metric"] if operator == "index" else operator
         op = OPERATORS[metric]
-        condition = f" WHERE cat {where} ?" if where else ""
-        keep = {None: lambda c: True, "=": lambda c: c == cat, "<>": lambda c: c is not None and c != cat}[where]
+        condition = f" WHERE cat = {int(cat)}" if where == "= literal" else f" WHERE cat {where} ?" if where else ""
+        keep = {None: lambda c: True, "=": lambda c: c == cat, "= literal": lambda c: c == cat,
+                "<>": lambda c: c is not None and c != cat}[where]
+        where = where if where != "= literal" else None  # no parameter to bind
         view = {key: (c, vector) for key, c, vector in self.execute(f"SELECT id, cat, embedding FROM {table}")}
         if columns == "id":
             sql, params = f"SELECT id FROM {table}{condition} ORDER BY embedding {op} ? LIMIT {k}", [query]

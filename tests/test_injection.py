@@ -67,9 +67,9 @@ def test_executemany_and_loads_bind_too(notes):
 
 def test_a_string_bound_as_a_vector_is_parsed_not_pasted(con):
     for value in EVIL:
-        with pytest.raises(vsql.DataError, match="malformed vector literal"):
+        with pytest.raises(vsql.DataError, match="invalid input syntax for type vector"):
             con.execute("SELECT id FROM items ORDER BY embedding <-> ? LIMIT 1", [value])
-        with pytest.raises(vsql.DataError, match="malformed vector literal"):
+        with pytest.raises(vsql.DataError, match="invalid input syntax for type vector"):
             con.execute("INSERT INTO items (id, embedding) VALUES (9, ?)", [value])
     intact(con)
 

@@ -38,7 +38,8 @@ def db(tmp_path):
     con = vsql.connect(path, autocommit=True)
     data, queries = _fill(con)
     yield con, path, data, queries
-    con.close()
+    if not con.closed:  # some tests close it to reopen the file
+        con.close()
 
 
 def _oracle_recall(con, data, queries, k=10, mask=None, **sql):

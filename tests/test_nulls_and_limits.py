@@ -175,12 +175,14 @@ def test_dimension_limit_holds_at_run_time():
     assert con.execute("SELECT vector_dims(('[' || repeat('1,', 15999) || '1]')::vector)").fetchone()[0] == 16000
 
 
-def test_index_keys_must_fit_a_bigint():
+def test_keys_beyond_a_bigint_are_hashed_not_truncated():
+    """UBIGINT keys do not fit Faiss's signed ids: the index names rows by the key's hash."""
     con = vsql.connect(":memory:", autocommit=True)
     con.execute("CREATE TABLE u (id UBIGINT PRIMARY KEY, embedding VECTOR(2))")
     con.execute("INSERT INTO u VALUES (18446744073709551615, '[1,0]'), (1, '[0,1]')")
-    with pytest.raises(vsql.NotSupportedError, match="must fit a BIGINT.*not UBIGINT"):
-        con.execute("CREATE INDEX ON u USING hnsw (embedding vector_l2_ops)")
+    con.execute("CREATE INDEX ON u USING hnsw (embedding vector_l2_ops)")
+    assert con.execute("SELECT key_column FROM vsql.indexes").fetchone()[0] == '["id"]'
+    con.execute("SET vsql.exact_below = 0")
     assert con.execute("SELECT id FROM u ORDER BY embedding <-> '[1,0]' LIMIT 1").fetchone()[0] == 2**64 - 1
 
 

@@ -32,13 +32,13 @@ def test_first_error_stops_the_run_with_a_caret_under_it():
     assert run.returncode == 1
     assert "one" in run.stdout and "four" not in run.stdout
     error, line, caret = run.stderr.splitlines()
-    assert error.startswith("ERROR: syntax error at line 3, column 6 near 'FROM'")
+    assert error == 'ERROR: syntax error at or near "FROM"'
     assert (line, caret) == ("LINE 3:   FROM x", "          ^^^^")
 
 
 def test_engine_errors_are_one_line_and_debug_adds_the_traceback():
     run = vsql("-c", "SELECT * FROM nowhere")
-    assert (run.returncode, run.stderr) == (1, "ERROR: Catalog Error: Table with name nowhere does not exist!\n")
+    assert (run.returncode, run.stderr) == (1, "ERROR: Table with name nowhere does not exist!\n")
     assert "Traceback" in vsql("--debug", "-c", "SELECT * FROM nowhere").stderr
 
 
@@ -132,13 +132,13 @@ def test_errors_in_files_name_the_file_and_the_line(tmp_path):
                                       "SELECT 2;\n")
     run = vsql("-f", "bad.sql", cwd=tmp_path)
     assert run.returncode == 1 and "one" in run.stdout
-    assert run.stderr.startswith('vsql:bad.sql:4: ERROR: Binder Error: Referenced column "nope" not found')
+    assert run.stderr.startswith('vsql:bad.sql:4: ERROR: Referenced column "nope" not found')
     (tmp_path / "outer.sql").write_text("SELECT 0 AS zero;\n\\i bad.sql\n")
     assert vsql("-f", "outer.sql", cwd=tmp_path).stderr.startswith("vsql:bad.sql:4: ERROR: ")  # the innermost file
     (tmp_path / "last.sql").write_text("SELECT 1 AS one;\n\nSELECT 1 +")  # the last statement without its `;`
     error, line, caret = vsql("-f", "last.sql", cwd=tmp_path).stderr.splitlines()
-    assert error.startswith("vsql:last.sql:3: ERROR: syntax error at line 1")
-    assert (line, caret) == ("LINE 1: SELECT 1 +", "                 ^")
+    assert error == "vsql:last.sql:3: ERROR: syntax error at end of input"
+    assert (line, caret) == ("LINE 1: SELECT 1 +", "                  ^")  # past the end, as psql's
     (tmp_path / "missing.sql").write_text("SELECT 1;\n\\i nowhere.sql\n")
     assert vsql("-f", "missing.sql", cwd=tmp_path).stderr.startswith("vsql:missing.sql:2: ERROR: FileNotFoundError")
     assert vsql("-c", "SELECT nope").stderr.startswith("ERROR: ")  # -c names no file

@@ -72,7 +72,7 @@ def test_syntax_error_gets_a_caret_under_its_token():
     with pytest.raises(vsql.ProgrammingError) as caught:
         con.execute(sql)
     error, line, caret = describe(caught.value, sql)
-    assert error.startswith("ERROR: syntax error at line 2, column 11 near 'items'")
+    assert error == 'ERROR: syntax error at or near "items"'
     assert (line, caret) == ("LINE 2: FROMM items", "              ^^^^^")
 
 
@@ -80,7 +80,7 @@ def test_engine_error_is_one_line():
     with pytest.raises(vsql.ProgrammingError) as caught:
         vsql.connect(":memory:").execute("SELECT * FROM nowhere")
     assert describe(caught.value, "SELECT * FROM nowhere") == [
-        "ERROR: Catalog Error: Table with name nowhere does not exist!"
+        "ERROR: Table with name nowhere does not exist!"
     ]
 
 

@@ -67,31 +67,59 @@ def _pair(a: pa.Array, b: pa.Array) -> tuple[_Lists, _Lists, np.ndarray]:
 def _elementwise(op):
     def udf(a: pa.Array, b: pa.Array) -> pa.Array:
         left, right, both = _pair(a, b)
-        with np.errstate(over="ignore", invalid="ignore"):
-            result = op(left.rows_values(both), right.rows_values(both))
+        x, y = left.rows_values(both), right.rows_values(both)
+        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            result = op(x, y)
+        if op is np.multiply and ((result == 0) & (x != 0) & (y != 0)).any():
+            raise VectorError("value out of range: underflow")  # pgvector's vector_mul refuses it
         return _list_array(_checked(result), left.lengths, both)
 
     return udf
 
 
 def l1_distance(a: pa.Array, b: pa.Array) -> pa.Array:
+    """pgvector's L1: float32 |a - b| summed in float32 (so past float32's range it is inf, as in
+    pgvector), returned as double."""
     left, right, both = _pair(a, b)
-    diff = np.abs(left.rows_values(both).astype(np.float64) - right.rows_values(both))
-    sums = np.bincount(left.row_ids(both), weights=diff, minlength=len(both))
-    return pa.array(sums, pa.float64(), mask=~both)
+    lengths = np.where(both, left.lengths, 0)
+    filled = lengths > 0
+    sums = np.zeros(len(both), np.float32)
+    with np.errstate(over="ignore"):
+        diff = np.abs(left.rows_values(both) - right.rows_values(both))
+        if filled.any():
+            sums[filled] = np.add.reduceat(diff, (np.cumsum(lengths) - lengths)[filled])
+    return pa.array(sums.astype(np.float64), pa.float64(), mask=~both)
 
 
 def l2_normalize(a: pa.Array) -> pa.Array:
+    """pgvector's l2_normalize: the norm summed in double, each element divided by it in double;
+    a zero vector (norm 0) gives zeros, never -0."""
     rows = _Lists(a)
     values = rows.rows_values(rows.valid).astype(np.float64)
     ids = rows.row_ids(rows.valid)
-    norms = np.sqrt(np.bincount(ids, weights=values * values, minlength=len(rows.valid)))
-    scale = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
-    return _list_array((values * scale[ids]).astype(np.float32), rows.lengths, rows.valid)
+    norms = np.sqrt(np.bincount(ids, weights=values * values, minlength=len(rows.valid)))[ids]
+    result = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
+    return _list_array(result.astype(np.float32), rows.lengths, rows.valid)
 
 
-def _aggregate(reduce):
-    """avg/sum over the vectors of each group, collected by DuckDB's list() aggregate."""
+def _avg(matrix: np.ndarray) -> np.ndarray:
+    """pgvector's avg(vector): the rows added in double in order, from the first (so the average of
+    -0 is -0), divided by their count."""
+    return np.cumsum(matrix, axis=0)[-1] / len(matrix)
+
+
+def _sum(matrix: np.ndarray) -> np.ndarray:
+    """pgvector's sum(vector): vector_add row after row, in float32, refusing overflow at any step."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        steps = np.cumsum(matrix.astype(np.float32), axis=0, dtype=np.float32)
+    if not np.isfinite(steps).all():
+        raise VectorError("value out of range: overflow")
+    return steps[-1]
+
+
+def _aggregate(reduce, mismatch: str):
+    """avg/sum over the vectors of each group, collected by DuckDB's list() aggregate.
+    `mismatch` words a vector whose dimensions differ from the group's first, as pgvector does."""
 
     def udf(groups: pa.Array) -> pa.Array:
         if isinstance(groups, pa.ChunkedArray):
@@ -104,8 +132,7 @@ def _aggregate(reduce):
                 continue
             dims = pc.list_value_length(vectors_).to_numpy()
             if (dims != dims[0]).any():
-                a, b = np.unique(dims)[:2]
-                raise VectorError(f"expected {a} dimensions, not {b}")
+                raise VectorError(mismatch.format(dims[0], dims[np.argmax(dims != dims[0])]))
             matrix = vectors_.flatten().to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(vectors_), dims[0])
             out.append(_checked(reduce(matrix)))
         return pa.array(out, pa.list_(pa.float32()))
@@ -129,8 +156,10 @@ UDFS = {
     "vsql_vector_sub": (_elementwise(np.subtract), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
     "vsql_vector_mul": (_elementwise(np.multiply), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
     "vsql_l2_normalize": (l2_normalize, [FLOAT_LIST], FLOAT_LIST),
-    "vsql_vector_avg": (_aggregate(lambda m: m.mean(axis=0)), [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
-    "vsql_vector_sum": (_aggregate(lambda m: m.sum(axis=0)), [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
+    "vsql_vector_avg": (_aggregate(_avg, "expected {} dimensions, not {}"),
+                        [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
+    "vsql_vector_sum": (_aggregate(_sum, "different vector dimensions {} and {}"),
+                        [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
     "vsql_vector_text": (vector_text, [FLOAT_LIST], sqltypes.VARCHAR),
 }
 

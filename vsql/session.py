@@ -1,8 +1,8 @@
 """The one execution path every surface calls: parse, analyze, plan, execute.
 
 The shell and the notebook magics run SQL through the DB-API cursor, whose `execute` calls
-`Session.compile` and then `Session.run` (it starts the DB-API's implicit transaction between the
-two); `executemany` and the connection's commit and rollback call `Session.execute`, which is
+`Session.compile` and then `Session.run` (it starts the DB-API's implicit transaction before
+them); `executemany` and the connection's commit and rollback call `Session.execute`, which is
 those two steps together, and bulk loads call `Session.insert_arrow`.
 Compiled statements are cached per SQL text and parameter shape until the schema changes. The
 session also owns the transaction: writes to indexed tables are remembered until COMMIT, when the
@@ -24,7 +24,7 @@ from sqlglot import exp
 from vsql.engine.base import Engine, Result
 from vsql.engine.catalog import Catalog
 from vsql.engine.knn import KnnExecutor, KnnStatements, batch_sql, filter_part, prepare
-from vsql.errors import ProgrammingError, translate
+from vsql.errors import Error, InFailedSqlTransaction, ProgrammingError, translate
 from vsql.index.store import IndexManager
 from vsql.mlops import functions, models, reembed
 from vsql.plan.planner import Plan, plan
@@ -65,6 +65,7 @@ class Session:
         self.knn = KnnExecutor(engine, self.indexes, self.settings)
         self.lock = threading.RLock()
         self.in_transaction = False
+        self.aborted = False  # an error ended the transaction block's work: only its end may run
         self._began_at = self.indexes.shared.generation
         self._epoch = self.indexes.shared.schema_epoch
         self._pending: dict[str, list] = defaultdict(list)  # index -> keys written in this transaction
@@ -77,9 +78,12 @@ class Session:
         """Run every statement of `sql`; the result is the last statement's."""
         return self.run(self.compile(sql, params), params)
 
-    def compile(self, sql: str, params: Any = None) -> list[Compiled]:
-        """Parse, analyze and plan `sql` for parameters shaped like `params`."""
-        with self.lock, _translated():
+    def compile(self, sql: str, params: Any = None) -> list[Compiled | exp.Expr]:
+        """Parse, analyze and plan `sql` for parameters shaped like `params`; statements after
+        one that changes tables stay parsed trees, planned by `run` in their turn."""
+        with self.lock, _translated(self):
+            if self.aborted:  # before the catalog, which the engine's aborted transaction would refuse
+                self._check_aborted(parse(sql))
             if self.reembeds:  # before planning: a switch changes the indexes statements use
                 reembed.switch_ready(self)
             if self._epoch != self.indexes.shared.schema_epoch:  # another connection changed tables or indexes
@@ -91,7 +95,11 @@ class Session:
             if cached is not None:
                 self._compiled.move_to_end(key)
                 return cached
-            compiled = [self._compile(statement, params) for statement in parse(sql)]
+            compiled = []
+            for statement in parse(sql):
+                # after a statement that changes tables, the next ones are planned once it has run
+                later = any(isinstance(c, exp.Expr) or c.plan.changes_schema for c in compiled)
+                compiled.append(statement if later else self._compile(statement, params))
             if not compiled:
                 raise ProgrammingError("no statement to run: the SQL text is empty")
             if len(compiled) > 1 and params:
@@ -101,17 +109,24 @@ class Session:
                 self._compiled.popitem(last=False)
             return compiled
 
-    def run(self, statements: list[Compiled], params: Any = None) -> Result:
-        with self.lock, _translated():
+    def run(self, statements: list[Compiled | exp.Expr], params: Any = None) -> Result:
+        """Run compiled statements in order; a statement left as a tree (`compile`) is planned
+        when its turn comes, over the tables the statements before it made."""
+        with self.lock, _translated(self):
             self.indexes.notices.clear()
             result = Result(None, -1)
             for statement in statements:
+                if isinstance(statement, exp.Expr):
+                    self._check_aborted([statement])
+                    statement = self._compile(statement, params)
+                self._check_aborted([statement.plan.tree])
                 result = self._run(statement, params)
             return result
 
     def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
         the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes, functions.FUNCTIONS)
-        if the_plan.action == "setting" or the_plan.action == "index" and _key(the_plan.tree) not in _ENGINE_FIRST:
+        if the_plan.action == "setting" or the_plan.action == "index" and _key(the_plan.tree) not in _ENGINE_FIRST \
+                or isinstance(the_plan.tree, st.CreateExtension):
             return Compiled((), the_plan)  # vsql's own: nothing for the engine to run
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
         key_type = lambda spec: self.catalog.table(
@@ -137,6 +152,8 @@ class Session:
         if action == "transaction":
             {exp.Transaction: self.begin, exp.Commit: self.commit, exp.Rollback: self.rollback}[
                 type(statement.plan.tree)]()
+            return Result(None, -1)
+        if not statement.sql:  # CREATE EXTENSION vector: vsql has it built in
             return Result(None, -1)
         calls = self._calls(statement.plan, params)
         try:
@@ -196,10 +213,18 @@ class Session:
     def rollback(self) -> None:
         self._finish("ROLLBACK")
 
+    def _check_aborted(self, statements: list[exp.Expr]) -> None:
+        """PostgreSQL's rule: after an error, a transaction block runs nothing but its end
+        (ROLLBACK, ABORT, or COMMIT, which rolls back), so none of its work can be committed."""
+        if self.aborted and not (statements and isinstance(statements[0], (exp.Commit, exp.Rollback))):
+            raise InFailedSqlTransaction()
+
     def _finish(self, sql: str) -> None:
         """COMMIT or ROLLBACK; outside a transaction it changes nothing (PostgreSQL only warns)."""
         if not self.in_transaction:
             return
+        if self.aborted:
+            sql = "ROLLBACK"  # PostgreSQL's COMMIT of an aborted transaction rolls it back
         with self.indexes.shared.committing() if sql == "COMMIT" and self._pending else nullcontext():
             try:
                 (self.engine.commit if sql == "COMMIT" else self.engine.rollback)()
@@ -217,7 +242,7 @@ class Session:
             self.settings.begin()
             return
         committed = isinstance(statement, exp.Commit)
-        self.in_transaction = False
+        self.in_transaction = self.aborted = False
         self.settings.end(committed)
         pending, self._pending = self._pending, defaultdict(list)
         if committed:
@@ -285,12 +310,13 @@ class Session:
         specs = tuple(self.indexes.for_table(self.catalog.of(table)))
         with self.lock, _translated():
             self.engine.register(batch, data)  # an aborted transaction drops it on ROLLBACK
-            if specs:
-                key = exp.alias_(exp.column(specs[0].key, quoted=True), _KEY_COLUMN)
-                statement.set("returning", exp.Returning(expressions=[key]))
+            if specs and _one_key(specs):
+                statement.set("returning", exp.Returning(expressions=[exp.alias_(specs[0].key_of(), _KEY_COLUMN)]))
                 count = self._tracked(statement, None, specs).num_rows
             else:
                 count = self.engine.rows(statement)[0][0]
+                for spec in specs:
+                    self._rewritten(spec)
             self.engine.unregister(batch)
             return count
 
@@ -319,9 +345,10 @@ class Session:
             table = self.knn.explain(the_plan, statement.knn, exact, bound, keys, current, index_only,
                                      the_plan.tree.args.get("analyze"))
         else:
-            table = self.knn.run(the_plan, statement.knn, exact, bound, keys, current, index_only).table
+            result = self.knn.run(the_plan, statement.knn, exact, bound, keys, current, index_only).result
             if self.indexes.shared.generation != began:  # a commit reached the index during the search
                 return self._result(the_plan.tree, self.engine.run(exact, bound))
+            return result
         return Result(table, table.num_rows)
 
     # -- helpers ----------------------------------------------------------------------------
@@ -450,15 +477,23 @@ class _Atomic:
 
 
 class _translated:
-    """Every failure leaves the session as a DB-API error, its cause attached."""
+    """Every failure leaves the session as a DB-API error, its cause attached; inside a transaction
+    block of `session`, it aborts the transaction (PostgreSQL's rule, whatever raised it)."""
+
+    def __init__(self, session: Session | None = None):
+        self.session = session
 
     def __enter__(self):
         return self
 
     def __exit__(self, kind, value, traceback):
-        if value is not None and isinstance(value, Exception):
-            raise translate(value) from value
-        return False
+        if value is None or not isinstance(value, Exception):
+            return False
+        if self.session is not None and self.session.in_transaction:
+            self.session.aborted = True
+        if isinstance(value, Error):
+            return False  # vsql's own, with its cause
+        raise translate(value) from value
 
 
 def _returning_key(the_plan: Plan) -> exp.Expr:
@@ -466,17 +501,23 @@ def _returning_key(the_plan: Plan) -> exp.Expr:
     tree = the_plan.tree
     if isinstance(tree, (exp.Copy, exp.TruncateTable)):
         return tree
-    key_name = the_plan.writes[0].key
-    if key_name in _assigned(tree):
+    spec = the_plan.writes[0]
+    if not _one_key(the_plan.writes) or set(spec.identity) & _assigned(tree):
         return tree  # keys themselves change: the indexes compare themselves with the table (see _written_keys)
     tree = tree.copy()
-    key = exp.alias_(exp.column(key_name, quoted=True), _KEY_COLUMN)
+    key = exp.alias_(spec.key_of(), _KEY_COLUMN)
     returning = tree.args.get("returning")
     if returning is None:
         tree.set("returning", exp.Returning(expressions=[key]))
     else:
         returning.append("expressions", key)
     return tree
+
+
+def _one_key(specs) -> bool:
+    """Whether the indexes `specs` name rows alike (a table's indexes built before and after a
+    column was added hash different columns when the table has no key)."""
+    return len({spec.key for spec in specs}) == 1
 
 
 def _assigned(tree: exp.Expr) -> set[str]:

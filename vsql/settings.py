@@ -13,45 +13,107 @@ from typing import Any
 from vsql.errors import ProgrammingError
 
 
+_INT_RANGE = (-(2**31), 2**31 - 1)  # PostgreSQL's integer settings are 32-bit
+
+
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its kind (int, float, or str for a choice among `choices`), PostgreSQL's
+    bounds and default; values are read, checked and shown as PostgreSQL does."""
+
     name: str
     kind: type
-    low: int | None = None
-    high: int | None = None
+    low: float | None = None
+    high: float | None = None
     choices: tuple[str, ...] = ()
     default: Any = None
     doc: str = ""
 
     def parse(self, value: Any) -> Any:
-        if self.kind is int:
-            try:
-                number = int(str(value))
-            except ValueError:
-                raise ProgrammingError(f'invalid value for parameter "{self.name}": "{value}"') from None
-            if not self.low <= number <= self.high:
-                raise ProgrammingError(
-                    f"{number} is outside the valid range for parameter \"{self.name}\" ({self.low} .. {self.high})"
-                )
-            return number
-        text = str(value).lower()
-        if text not in self.choices:
-            raise ProgrammingError(
-                f'invalid value for parameter "{self.name}": "{value}" (one of {", ".join(self.choices)})'
-            )
-        return text
+        return _PARSERS[self.kind](self, str(value))
 
+    def show(self, value: Any) -> str:
+        return _format(value) if self.kind is float else str(value)
+
+    def invalid(self, value: str, hint: str = "") -> ProgrammingError:
+        message = f'invalid value for parameter "{self.name}": "{value}"'
+        return _pg_error(message + (f"\nHINT:  {hint}" if hint else ""))
+
+    def in_range(self, number: float) -> float:
+        if not self.low <= number <= self.high:
+            raise _pg_error(f'{_format(number)} is outside the valid range for parameter "{self.name}" '
+                            f"({_format(self.low)} .. {_format(self.high)})")
+        return number
+
+
+def _pg_error(message: str) -> ProgrammingError:
+    error = ProgrammingError(message)
+    error.sqlstate = "22023"  # invalid_parameter_value
+    return error
+
+
+def _format(number: float) -> str:
+    """A number as PostgreSQL prints a setting's (`%d`, `%g`): 1000000000, 2, 2.5, 1e-05, Infinity."""
+    if isinstance(number, int):
+        return str(number)
+    return {float("inf"): "Infinity", float("-inf"): "-Infinity"}.get(number) or format(number, "g")
+
+
+def _number(text: str) -> int | float | None:
+    """PostgreSQL's reading of a number setting (strtol, then strtod): `0x10`, ` 7 `, `2.5`, `1e2`."""
+    text = text.strip()
+    if not text or "_" in text:  # Python reads 1_000, C does not
+        return None
+    try:
+        return int(text, 0)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    overflow = number in (float("inf"), float("-inf")) and text.lstrip("+-").lower() not in ("inf", "infinity")
+    return None if number != number or overflow else number
+
+
+def _parse_int(setting: Setting, text: str) -> int:
+    number = _number(text)
+    if number is None or number in (float("inf"), float("-inf")):
+        raise setting.invalid(text)
+    number = round(number)  # half to even, as C's rint
+    if not _INT_RANGE[0] <= number <= _INT_RANGE[1]:
+        raise setting.invalid(text, "Value exceeds integer range.")
+    return int(setting.in_range(number))
+
+
+def _parse_float(setting: Setting, text: str) -> float:
+    number = _number(text)
+    if number is None:
+        raise setting.invalid(text)
+    return float(setting.in_range(float(number)))
+
+
+def _parse_choice(setting: Setting, text: str) -> str:
+    if text.lower() not in setting.choices:
+        raise setting.invalid(text, f"Available values: {', '.join(setting.choices)}.")
+    return text.lower()
+
+
+_PARSERS = {int: _parse_int, float: _parse_float, str: _parse_choice}
 
 SETTINGS = {
     s.name: s
     for s in [
         Setting("hnsw.ef_search", int, 1, 1000, doc="HNSW search depth; unset: each index's calibrated depth"),
         Setting("ivfflat.probes", int, 1, 32768, doc="IVFFlat lists searched; unset: each index's calibrated probes"),
+        # pgvector's iterative scans: vsql's filtered search always goes on until k rows are found
+        # whenever k rows match, whatever these say; they are kept, validated and shown as pgvector does.
         Setting("hnsw.iterative_scan", str, choices=("off", "relaxed_order", "strict_order"), default="off",
-                doc="accepted for pgvector compatibility: vsql always widens a search that returns fewer than k rows"),
-        Setting("ivfflat.iterative_scan", str, choices=("off", "relaxed_order"), default="off",
-                doc="accepted for pgvector compatibility, as hnsw.iterative_scan"),
+                doc="accepted for pgvector compatibility: vsql's search is always iterative"),
         Setting("hnsw.max_scan_tuples", int, 1, 2**31 - 1, default=20000, doc="accepted for pgvector compatibility"),
+        Setting("hnsw.scan_mem_multiplier", float, 1, 1000, default=1.0, doc="accepted for pgvector compatibility"),
+        Setting("ivfflat.iterative_scan", str, choices=("off", "relaxed_order"), default="off",
+                doc="accepted for pgvector compatibility: vsql's search is always iterative"),
         Setting("ivfflat.max_probes", int, 1, 32768, default=32768, doc="accepted for pgvector compatibility"),
         Setting("vsql.exact_below", int, 0, 2**31 - 1, default=20000,
                 doc="searches over at most this many matching rows are answered by brute force, exactly, as are "
@@ -80,7 +142,11 @@ class Settings:
 
     def set(self, name: str, value: Any, local: bool = False) -> None:
         name = name.lower()
-        parsed = SETTINGS[name].parse(value)
+        default = str(value).upper() == "DEFAULT"  # SET name = DEFAULT: the setting's default, as RESET
+        parsed = SETTINGS[name].default if default else SETTINGS[name].parse(value)
+        if default and not local:
+            self.values.pop(name, None)
+            return
         if local:
             if self._local is not None:  # outside a transaction SET LOCAL has no effect, as in PostgreSQL
                 self._local[name] = parsed
@@ -95,7 +161,7 @@ class Settings:
 
     def show(self, name: str) -> str:
         value = self.get(name)
-        return "auto" if value is None else str(value)
+        return "auto" if value is None else SETTINGS[name.lower()].show(value)
 
     def begin(self) -> None:
         self._local, self._saved = {}, dict(self.values)

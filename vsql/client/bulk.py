@@ -42,7 +42,8 @@ def insert_many(session: Session, sql: str, rows: list[Any]) -> int | None:
     for key, name in zip(keys, names):
         values = [_param(row, key) for row in rows]
         dim = info.vector_dim(name)
-        arrays[name] = _vector_array(values, dim, name) if dim else pa.array(values, from_pandas=True)
+        arrays[name] = _vector_array(values, dim, name) if dim else _unsized_array(values) if info.is_vector(name) \
+            else pa.array(values, from_pandas=True)
     return _insert(session, table, pa.table(arrays))
 
 
@@ -114,6 +115,11 @@ def _vector_array(values: list[Any], dim: int, column: str) -> pa.Array:
     matrix = vectors.check_matrix(matrix)
     flat = pa.array(matrix.ravel(), pa.float32())
     return pa.FixedSizeListArray.from_arrays(flat, dim, mask=pa.array([not ok for ok in valid]))
+
+
+def _unsized_array(values: list[Any]) -> pa.Array:
+    """Values for an unsized vector column: each checked as a vector, of its own dimension."""
+    return pa.array([None if v is None else vectors.coerce(v) for v in values], pa.list_(pa.float32()))
 
 
 def _from_pandas(frame: Any) -> pa.Table:

@@ -128,12 +128,17 @@ class Connection:
             self.session.execute("ROLLBACK")
 
     def close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            try:
-                self.session.close()
-            except Exception as error:  # noqa: BLE001
-                raise translate(error) from error
+        """Close the connection, rolling back an open transaction; PEP 249 makes closing it
+        again an error, as it does every other use of a closed connection."""
+        self._check_open()
+        self._closed = True
+        with _translated_errors():
+            self.session.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether `close()` was called (psycopg's name), since closing twice is an error."""
+        return self._closed
 
     def load(self, table: str, data: Any) -> int:
         """Append rows to `table` through Arrow: a pyarrow Table or RecordBatchReader, a pandas or
@@ -157,7 +162,11 @@ class Connection:
         """All or nothing: inside the open transaction, or in one of its own under autocommit."""
         self._begin()
         if self.session.in_transaction:
-            yield
+            try:
+                yield
+            except Exception:
+                self.session.aborted = True  # as any error does to a transaction block (Session.run)
+                raise
             return
         with _translated_errors():
             self.session.begin()
@@ -210,10 +219,8 @@ class Cursor:
         self._check_open()
         _check_params(params)
         session = self.connection.session
-        compiled = session.compile(sql, params)
-        if compiled[0].plan.action != "transaction":
-            self.connection._begin()
-        self._result = session.run(compiled, params)
+        self.connection._begin()  # before the statement, as psycopg's BEGIN: even a syntax error aborts it
+        self._result = session.run(session.compile(sql, params), params)
         self.messages = [(errors.Warning, notice) for notice in session.indexes.notices]
         self._position = 0
         return self
@@ -245,7 +252,9 @@ class Cursor:
         if result.rows is not None:
             rest = result.rows[self._position :]
             self._position = len(result.rows)
-            return pa.table({name: pa.array([row[i] for row in rest]) for i, (name, _) in enumerate(result.columns)})
+            types = self.connection.session.engine.arrow_types(tuple(kind for _, kind in result.columns))
+            return pa.table([_array([row[i] for row in rest], kind) for i, kind in enumerate(types)],
+                            names=[name for name, _ in result.columns])  # names may repeat, as in PostgreSQL
         table = result.table.slice(self._position)
         self._position += table.num_rows
         return table
@@ -253,7 +262,7 @@ class Cursor:
     def fetch_df(self):
         """The rest of the result as a pandas DataFrame, vectors as float32 NumPy arrays."""
         table = self.fetch_arrow_table()
-        frame = table.drop_columns([f.name for f in table.schema if f.type == VECTOR]).to_pandas()
+        frame = table.select([i for i, f in enumerate(table.schema) if f.type != VECTOR]).to_pandas()
         for i, field in enumerate(table.schema):
             if field.type == VECTOR:
                 frame.insert(i, field.name, list(_vectors(table.column(i))), allow_duplicates=True)
@@ -314,6 +323,8 @@ def _check_params(params: Any) -> None:
 def _translated_errors():
     try:
         yield
+    except errors.Error:
+        raise
     except Exception as error:  # noqa: BLE001
         raise translate(error) from error
 
@@ -341,3 +352,12 @@ __all__ = [
     "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR",
     "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
 ]
+
+
+def _array(values: list, kind: pa.DataType) -> pa.Array:
+    """Python values as an Arrow array of the type the engine's own Arrow would have (an INTEGER
+    column is int32, not int64); values Arrow cannot read as that type (UUID objects) as it infers."""
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowException, TypeError, ValueError):
+        return pa.array(values)

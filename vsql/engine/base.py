@@ -106,6 +106,9 @@ class Engine(Protocol):
     def type_names(self, schema: pa.Schema) -> list[str]:
         """The engine's names for the types of an Arrow schema, as its own results describe theirs."""
 
+    def arrow_types(self, names: tuple[str, ...]) -> list[pa.DataType]:
+        """The Arrow types the engine gives columns of these types (its names), as in its own Arrow results."""
+
     # -- distances
     def reproduces(self, metric: str) -> bool:
         """Whether `distances` gives the engine's own distances bit for bit for `metric`."""

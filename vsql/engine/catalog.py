@@ -26,10 +26,17 @@ class TableInfo:
     key: tuple[str, ...] = ()  # the primary key's columns, lower-cased, in the key's order
     dims: dict[str, int] = field(default_factory=dict)  # vector column (lower-cased) -> its dimension
     row_id: str | None = None  # the engine's implicit row identity, if it has one (DuckDB's rowid)
+    # unsized `vector` columns (lower-cased): vectors of any dimension, one per row; not in `dims`,
+    # so that what needs one dimension (indexes, models, bulk loads as matrices) passes them by
+    unsized: frozenset[str] = frozenset()
 
     def vector_dim(self, column: str) -> int | None:
-        """The vector dimension of a column, None when it is not a vector column."""
+        """The vector dimension of a column, None when it is not a vector column of one dimension."""
         return self.dims.get(column.lower())
+
+    def is_vector(self, column: str) -> bool:
+        """Whether a column holds vectors, of one dimension or (unsized) of any."""
+        return column.lower() in self.dims or column.lower() in self.unsized
 
     @property
     def order_key(self) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 from sqlglot import exp
 
+from vsql.engine.base import Result
 from vsql.index.faiss_index import Hits, Subset
 from vsql.index.spec import settings_depth
 from vsql.plan.planner import (
@@ -108,7 +109,7 @@ class Filtered:
 
 @dataclass
 class Outcome:
-    table: pa.Table
+    result: Result  # the rows, with the engine's own types (a UUID stays a UUID)
     strategy: Strategy
     matching: int
     total: int
@@ -133,14 +134,14 @@ def filter_part(search: KnnSearch, lower: Lower) -> Part | None:
     where = search.select.args.get("where")
     if where is None:
         return None
-    key = exp.column(search.index.key, table=search.alias, quoted=True)
+    key = search.index.key_of(search.alias)
     table = search.select.args["from_"].this.copy()
     return _part(exp.select(key).from_(table).where(where.this.copy()), lower, search.alias)
 
 
 def prepare(search: KnnSearch, params: Any, key_type: str, lower: Lower) -> KnnStatements:
     spec = search.index
-    key = exp.column(spec.key, table=search.alias, quoted=True)
+    key = spec.key_of(search.alias)
     parameter, slot = _candidates_parameter(params)
     select = search.select.copy()
     candidates = exp.select(exp.Unnest(expressions=[parameter])).subquery()
@@ -201,7 +202,7 @@ class KnnExecutor:
             if strategy.kind == "exact" and not loaded.index.access.lossless:
                 strategy = widen(strategy, matching)  # brute force over approximate vectors: the engine's instead
             if strategy.kind == "exact_sql":
-                table, hits = self._run(exact_sql, params), None
+                result, hits = self._fetch(exact_sql, params), None
                 break
             with loaded.lock:  # a commit on another connection changes the index in place
                 allowed = _searchable(loaded.index, filtered, pending)
@@ -226,13 +227,15 @@ class KnnExecutor:
             table = _from_index(search, statements.key_type, hits, loaded, query, self.engine.distances, rows) \
                 if index_only else None
             from_index = table is not None
-            if table is None:
+            if table is not None:
+                result = Result(table, table.num_rows)
+            else:
                 candidates = np.union1d(hits.keys, pending) if len(pending) else hits.keys
-                table = self._run(statements.fetch, _with(params, statements.candidates_key, candidates))
-            if table.num_rows >= min(search.k, matching):
+                result = self._fetch(statements.fetch, _with(params, statements.candidates_key, candidates))
+            if result.rowcount >= min(search.k, matching):
                 break
             strategy = widen(strategy, matching)
-        return Outcome(table, strategy, matching, total, rounds, time.perf_counter() - started,
+        return Outcome(result, strategy, matching, total, rounds, time.perf_counter() - started,
                        from_index and strategy.kind != "exact_sql", hits, query, allowed, filtered)
 
     # -- LATERAL batches ----------------------------------------------------------------------
@@ -293,7 +296,8 @@ class KnnExecutor:
         lines = [
             f"vsql k-NN search on {search.table}.{search.column} ({search.metric}), k = {search.k}",
             f"index: {search.index.name} ({search.index.method}, {search.index.opclass}, "
-            + ", ".join(f"{k} = {v}" for k, v in search.index.options.items()) + ")",
+            + ", ".join(f"{k} = {v}" for k, v in search.index.options.items()) + ")"
+            + (f" WHERE {search.index.predicate}" if search.index.predicate else ""),
             f"strategy: {strategy.kind}" + (f" ({strategy.reason})" if strategy.reason else ""),
             f"filter: {_where(outcome.filtered) if search.filtered else 'none'}; selectivity estimated = actual = "
             f"{outcome.matching} / {outcome.total} rows ({strategy.selectivity:.2%})",
@@ -310,7 +314,7 @@ class KnnExecutor:
                          if not stored else f"answered from the index and its row store ({', '.join(stored)}): "
                          "the statement selects plain columns, the key and the distance")
         if analyze:
-            lines.append(f"rows returned: {outcome.table.num_rows} of k = {search.k}; rounds: {outcome.rounds}; "
+            lines.append(f"rows returned: {outcome.result.rowcount} of k = {search.k}; rounds: {outcome.rounds}; "
                          f"time: {outcome.seconds * 1000:.2f} ms")
             lines.append(f"recall@{search.k} against exact search: {self._recall(statements, outcome, params)}")
         if outcome.index_only:
@@ -409,6 +413,10 @@ class KnnExecutor:
 
     def _run(self, sql: str, params: Any) -> pa.Table:
         return self.engine.arrow(sql, params)
+
+    def _fetch(self, sql: str, params: Any) -> Result:
+        """A statement's rows as the engine gives the user's statements (`Engine.result`)."""
+        return self.engine.result(self.engine.run(sql, params), True, False)
 
 
 def _searchable(index, filtered: Filtered | None, pending: np.ndarray) -> np.ndarray | None:
@@ -552,11 +560,12 @@ def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
         columns = {"key": exp.cast(field("key"), key_type), "distance": exp.cast(field("distance"), "FLOAT")}
         return exp.select(*[exp.alias_(columns[kind], name) for name, kind, _ in search.outputs]).from_(hits)
     select = search.select.copy()
-    select.set("order", None)
-    select.set("limit", None)
+    if not search.index.hashed:  # else identical rows share a key: the join may return more than k
+        select.set("order", None)
+        select.set("limit", None)
     table = select.args["from_"].this
     select.set("from_", exp.From(this=hits))
-    on = exp.EQ(this=exp.column(search.index.key, table=search.alias, quoted=True), expression=field("key"))
+    on = exp.EQ(this=search.index.key_of(search.alias), expression=field("key"))
     return select.join(table, on=on, copy=False)
 
 

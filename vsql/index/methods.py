@@ -55,14 +55,16 @@ class Method:
         """The options of `WITH (name = value, ...)` over `base` (default: pgvector's defaults),
         checked with pgvector's errors."""
         options = dict(base) if base else {name: option.default for name, option in self.options.items()}
+        seen = set()
         for name, value in given:
             name = name.lower()
             if name not in self.options:
                 raise ProgrammingError(f'unrecognized parameter "{name}" for {self.name} '
                                        f'(allowed: {", ".join(self.options)})')
-            if not (isinstance(value, exp.Literal) and value.is_int):
-                raise ProgrammingError(f'invalid value for parameter "{name}": "{value.sql()}"')
-            number, option = int(value.this), self.options[name]
+            if name in seen:
+                raise ProgrammingError(f'parameter "{name}" specified more than once')
+            seen.add(name)
+            number, option = _integer(name, value), self.options[name]
             if not option.low <= number <= option.high:
                 raise ProgrammingError(f'value {number} out of bounds for option "{name}": '
                                        f"valid values are {option.low} .. {option.high}")
@@ -113,6 +115,22 @@ class Method:
         raise NotImplementedError
 
 
+def _integer(name: str, value: exp.Expr) -> int:
+    """An integer option as PostgreSQL reads one: a number or a quoted one, a fraction rounded."""
+    negative = isinstance(value, exp.Neg)
+    literal = value.this if negative else value
+    try:
+        if not isinstance(literal, exp.Literal):
+            raise ValueError
+        number = float(literal.this.strip())
+        if number != number or abs(number) == float("inf"):
+            raise ValueError
+    except ValueError:
+        shown = literal.this if isinstance(literal, exp.Literal) else value.sql()
+        raise ProgrammingError(f'invalid value for integer option "{name}": {shown}') from None
+    return -round(number) if negative else round(number)
+
+
 class HNSW(Method):
     name = "hnsw"
     options: ClassVar = {"m": Option(16, 2, 100), "ef_construction": Option(64, 4, 1000)}
@@ -156,6 +174,9 @@ class HNSW(Method):
         return _SCATTERED_READ * 2 * options["m"]
 
 
+_TRAINABLE = 1e37  # squared norms below this keep every squared distance between two rows finite in float32
+
+
 class IVFFlat(Method):
     name = "ivfflat"
     options: ClassVar = {"lists": Option(100, 1, 32768)}
@@ -166,6 +187,9 @@ class IVFFlat(Method):
         lists = max(1, min(options["lists"], len(vectors)))
         index = _faiss().IndexIVFFlat(_faiss().IndexFlat(dim, metric), dim, lists, metric)
         index.cp.min_points_per_centroid = 1  # small tables train too, without Faiss's warning on stderr
+        # Faiss's k-means aborts the process when squared distances overflow float32: it trains
+        # on the rows whose distances stay finite (the others are still added, and searched)
+        vectors = vectors[np.square(vectors, dtype=np.float64).sum(axis=1) < _TRAINABLE]
         sample = vectors if len(vectors) <= lists * 64 else vectors[
             np.random.default_rng(0).choice(len(vectors), lists * 64, replace=False)]
         index.train(sample if len(sample) else np.zeros((1, dim), np.float32))

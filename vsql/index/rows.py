@@ -42,6 +42,7 @@ class RowStore:
         keys = table.column(0).to_numpy()
         order = np.argsort(keys, kind="stable")
         self.keys = keys[order].astype(np.int64)
+        self.unique = not np.any(self.keys[1:] == self.keys[:-1])  # False: identical rows share a key
         self.base = table.take(pa.array(order)).combine_chunks()
         self.gone = np.zeros(len(self.keys), bool)
         self.delta = self.base.slice(0, 0)
@@ -77,6 +78,8 @@ class RowStore:
         hit[hit] = self.keys[at[hit]] == changed[hit]
         self.gone[at[hit]] = True
         fresh = fresh.select(list(self.schema.names)).cast(self.schema)
+        written = fresh.column(0).to_numpy()
+        self.unique = self.unique and len(np.unique(written)) == len(written)
         stale = set(changed.tolist())
         kept = [i for i, k in enumerate(self.delta.column(0).to_pylist()) if k not in stale]
         self.delta = pa.concat_tables([self.delta.take(pa.array(kept, pa.int64())), fresh]).combine_chunks()

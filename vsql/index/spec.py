@@ -4,13 +4,15 @@ statement loads neither Faiss nor an engine."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from sqlglot import exp
 
 from vsql.errors import NotSupportedError, ProgrammingError
 from vsql.index.methods import METHODS, Method
-from vsql.sql.metrics import BY_OPCLASS, opclasses
+from vsql.sql.dialect import VSQL
+from vsql.sql.metrics import BY_OPCLASS, default_opclass, opclasses
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,41 @@ class IndexSpec:
     version: int = 0
     token: str = ""
     schema: str = "main"
+    predicate: str = ""  # a partial index's WHERE, in vsql's dialect ("": every row)
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """The columns that identify the index's rows (see `row_key`)."""
+        return key_columns(self.key)
+
+    @property
+    def hashed(self) -> bool:
+        """Whether the key is a hash of columns (not the table's own integer key)."""
+        return self.key.startswith("[")
+
+    def key_of(self, table: str | None = None) -> exp.Expr:
+        """The expression, over the table (aliased `table`), that gives a row's index key."""
+        return key_expression(self.key, table)
+
+    def condition(self, table: str | None = None) -> exp.Expr | None:
+        """A partial index's WHERE, over the table (aliased `table`)."""
+        if not self.predicate:
+            return None
+        condition = _parse_condition(self.predicate)
+        if table:
+            for column in condition.find_all(exp.Column):
+                column.set("table", exp.to_identifier(table))
+        return condition
+
+    def implied_by(self, where: exp.Expr | None, alias: str) -> bool:
+        """Whether a query's WHERE keeps only rows this index holds: every term of a partial
+        index's predicate is one of the WHERE's AND-ed terms on this table (aliased `alias`),
+        read syntactically: `cat = 1` implies `cat = 1 AND price < 9`, not `cat IN (1)`."""
+        if not self.predicate:
+            return True
+        own = lambda term: all(c.table in ("", alias) for c in term.find_all(exp.Column))  # noqa: E731
+        held = {_term(t) for t in _conjuncts(where) if own(t)} if where is not None else set()
+        return all(_term(t) in held for t in _conjuncts(_parse_condition(self.predicate)))
 
     @property
     def metric(self) -> str:
@@ -55,27 +92,29 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | No
     if len(columns) != 1:
         raise NotSupportedError(f"a {method} index covers exactly one vector column")
     target = columns[0].this
-    if not isinstance(target, exp.Opclass):
+    default = default_opclass(method)
+    if not isinstance(target, exp.Opclass) and default is None:
         raise ProgrammingError(f"data type vector has no default operator class for access method \"{method}\": "
                                f"name one of {', '.join(opclasses(method))}")
-    column, opclass = target.this, target.expression.name.lower()
+    column, opclass = (target.this, target.expression.name.lower()) if isinstance(target, exp.Opclass) else (target, default)
     if not isinstance(column, exp.Column):
         raise NotSupportedError(f"vsql indexes a plain vector column, not an expression ({column.sql()})")
-    if opclass in BY_OPCLASS and opclass not in opclasses(method):
+    if opclass not in opclasses(method):
         raise ProgrammingError(f'operator class "{opclass}" does not exist for access method "{method}"')
-    if opclass not in BY_OPCLASS:
-        raise NotSupportedError(f"operator class \"{opclass}\" is not supported: use one of {', '.join(opclasses(method))}")
     info = catalog.of(table)
     if info is None:
         raise ProgrammingError(f'relation "{table.name}" does not exist')
     if info.temporary:
         raise NotSupportedError(f'vsql indexes on temporary tables are not supported ("{table.name}")')
     if info.vector_dim(column.name) is None:
-        raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
+        raise ProgrammingError("column does not have dimensions" if info.is_vector(column.name) else f'column "{column.name}" of "{table.name}" is not a vector column')
     options = METHODS[method].configure([(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
+    where = params.args.get("where")
+    predicate = _predicate(where.this, info) if where is not None else ""
     name = index.name or f"{info.name}_{column.name}_idx"
-    key = primary_key(info)
-    spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options, schema=info.schema)
+    key = row_key(info)
+    spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options, schema=info.schema,
+                     predicate=predicate)
     return spec, bool(node.args.get("exists")), bool(index.name)
 
 
@@ -94,17 +133,64 @@ def alter_options(spec: IndexSpec, action: exp.Expr) -> dict:
 _KEY_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER")  # fit the index's signed 64-bit keys
 
 
-def primary_key(info) -> str:
-    """The single integer primary key column of the table `info` (a TableInfo)."""
+def row_key(info) -> str:
+    """How the index of table `info` (a TableInfo) names its rows, stored as `key_column`: the
+    column itself when the primary key is one integer column that fits a BIGINT (Faiss's ids are
+    the keys, looked up by the engine's index); otherwise a JSON list of the columns whose hash is
+    the key: the primary key's columns (uuid, text, composite, UBIGINT), or, for a table without
+    one, every column, so that only identical rows share a key. DuckDB's own row ids are no
+    identity: CHECKPOINT renumbers them (FACTS.md)."""
     if len(info.key) == 1 and info.columns.get(info.key[0]) in _KEY_TYPES:
         return info.key[0]
-    raise NotSupportedError(
-        f'vsql indexes need a single-column integer PRIMARY KEY on "{info.name}" (for example id BIGSERIAL PRIMARY KEY): '
-        "index entries find their rows by it, since DuckDB's row ids move; it must fit a BIGINT "
-        "(index keys are signed 64-bit: not UBIGINT or HUGEINT)"
-    )
+    return json.dumps(list(info.key or info.columns))
+
+
+def key_columns(key: str) -> tuple[str, ...]:
+    return tuple(json.loads(key)) if key.startswith("[") else (key,)
+
+
+def key_expression(key: str, table: str | None = None) -> exp.Expr:
+    """A row's index key: its integer key column, or the engine's 64-bit hash of the identifying
+    columns, shifted right once so that it fits a signed BIGINT (Faiss's ids)."""
+    columns = [exp.column(c, table=table, quoted=True) for c in key_columns(key)]
+    if not key.startswith("["):
+        return columns[0]
+    shifted = exp.BitwiseRightShift(this=exp.func("hash", *columns), expression=exp.Literal.number(1))
+    return exp.cast(exp.paren(shifted, copy=False), exp.DataType.Type.BIGINT)
 
 
 def settings_depth(spec: IndexSpec, settings) -> int | None:
     """The search depth a user set for this index's method (None: use the calibrated one)."""
     return settings.get(spec.access.depth_setting)
+
+
+def _predicate(condition: exp.Expr, info) -> str:
+    """A partial index's WHERE as stored: over the table's own columns only, as PostgreSQL asks
+    (no subquery, no parameter: a row's membership may not change unless the row does)."""
+    if any(condition.find(kind) for kind in (exp.Subquery, exp.Select, exp.Placeholder, exp.Parameter)):
+        raise ProgrammingError("a partial index's WHERE may use only the table's own columns and constants")
+    for column in condition.find_all(exp.Column):
+        if column.name.lower() not in info.columns:
+            raise ProgrammingError(f'column "{column.name}" does not exist')
+        column.set("table", None)
+    return condition.sql(dialect=VSQL)
+
+
+def _parse_condition(text: str) -> exp.Expr:
+    return exp.condition(text, dialect=VSQL)
+
+
+def _conjuncts(condition: exp.Expr) -> list[exp.Expr]:
+    condition = condition.unnest() if isinstance(condition, exp.Paren) else condition
+    if isinstance(condition, exp.And):
+        return _conjuncts(condition.this) + _conjuncts(condition.expression)
+    return [condition]
+
+
+def _term(term: exp.Expr) -> str:
+    """A term compared without table qualifiers or letter case of names."""
+    term = term.copy()
+    for column in term.find_all(exp.Column):
+        column.set("table", None)
+        column.set("this", exp.to_identifier(column.name.lower()))
+    return term.sql()

@@ -30,7 +30,7 @@ from vsql.engine.base import Engine
 from vsql.errors import ProgrammingError
 from vsql.index.faiss_index import FaissIndex, IndexFileError
 from vsql.index.rows import MAX_BYTES, RowStore
-from vsql.index.spec import IndexSpec
+from vsql.index.spec import IndexSpec, row_key
 
 _REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
 _CHECKPOINT_CHANGES = 50_000  # rewrite the file once the index has learnt this many changes since
@@ -42,15 +42,16 @@ _CATALOG_DDL = [
         key_column VARCHAR NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
         options VARCHAR NOT NULL, version INTEGER NOT NULL, token VARCHAR NOT NULL,
         rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER,
-        schema_name VARCHAR NOT NULL DEFAULT 'main')""",
+        schema_name VARCHAR NOT NULL DEFAULT 'main', predicate VARCHAR NOT NULL DEFAULT '')""",
     """CREATE TABLE IF NOT EXISTS vsql.index_versions (
         name VARCHAR NOT NULL, version INTEGER NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
         options VARCHAR NOT NULL, reason VARCHAR NOT NULL, created_at TIMESTAMP, rows BIGINT, size_bytes BIGINT,
         build_seconds DOUBLE, tuned INTEGER, recall DOUBLE, file_kept BOOLEAN)""",
     "CREATE TABLE IF NOT EXISTS vsql.aliases (name VARCHAR NOT NULL, index_name VARCHAR NOT NULL, updated_at TIMESTAMP)",
-    # catalogs written before indexes knew their table's schema
-    "ALTER TABLE vsql.indexes ADD COLUMN IF NOT EXISTS schema_name VARCHAR DEFAULT 'main'",
 ]
+# Columns of vsql.indexes an earlier vsql's catalog lacks, with their value there: indexes knew
+# no schema (all were main's), none was partial.
+_ADDED = {"schema_name": "'main'", "predicate": "''"}
 
 
 @dataclass
@@ -136,9 +137,10 @@ class IndexManager:
     def specs(self) -> dict[str, IndexSpec]:
         if self._specs is None:
             self._migrate()
+            added = ", ".join(column if self._has("indexes", column) else value for column, value in _ADDED.items())
             rows = self.engine.rows(
                 "SELECT name, table_name, column_name, key_column, method, opclass, options, version, token, "
-                f"{'schema_name' if self._schema_known() else chr(39) + 'main' + chr(39)} FROM vsql.indexes ORDER BY rowid"
+                f"{added} FROM vsql.indexes ORDER BY rowid"
             ) if self._has("indexes") else []
             self._specs = {r[0]: IndexSpec(*r[:6], json.loads(r[6]), *r[7:]) for r in rows}
         return self._specs
@@ -157,13 +159,16 @@ class IndexManager:
         """The indexes on the table `info` (a TableInfo; None: no such table)."""
         return [s for s in self.specs().values() if info is not None and s.serves(info)]
 
-    def find(self, info, column: str, metric: str) -> IndexSpec | None:
-        """The index that serves searches on `info.column` by `metric`: the one a vector alias
-        points at when several could, else the oldest (a new challenger serves only once promoted)."""
+    def find(self, info, column: str, metric: str, where: exp.Expr | None = None, alias: str = "") -> IndexSpec | None:
+        """The index that serves searches on `info.column` by `metric` whose rows include every
+        row `where` keeps (a partial index serves only the queries whose filter implies its
+        own): the one a vector alias points at when several could, else the oldest (a new
+        challenger serves only once promoted)."""
         pinned = self._pinned.get((info.schema.lower(), info.name.lower(), column.lower(), metric))
         if pinned is not None and not info.temporary:
             return pinned
-        matching = {s.name: s for s in self.for_table(info) if s.column == column.lower() and s.metric == metric}
+        matching = {s.name: s for s in self.for_table(info)
+                    if s.column == column.lower() and s.metric == metric and s.implied_by(where, alias)}
         served = [matching[name] for name in self.aliases().values() if name in matching]
         return served[-1] if served else next(iter(matching.values()), None)
 
@@ -199,9 +204,9 @@ class IndexManager:
         spec = IndexSpec(**{**spec.__dict__, "name": name, "version": 1, "token": secrets.token_hex(8)})
         self.engine.run(
             "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, "
-            "token, schema_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "token, schema_name, predicate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [spec.name, spec.table, spec.column, spec.key, spec.method, spec.opclass, json.dumps(spec.options),
-             spec.version, spec.token, spec.schema],
+             spec.version, spec.token, spec.schema, spec.predicate],
         )
         self.invalidate()
         self._build(spec, "create")
@@ -343,13 +348,20 @@ class IndexManager:
         for spec in self.for_table(info):
             loaded = self.loaded.get(spec.name)
             dim = now.vector_dim(spec.column) if now else None
-            intact = now is not None and spec.key in now.columns and dim is not None and (
-                loaded is None or dim == loaded.index.dim)
-            if not intact:
+            if dim is None or (loaded is not None and dim != loaded.index.dim):
                 self.drop(spec.name, True)
+            elif not set(spec.identity) <= set(now.columns):  # key columns renamed or dropped
+                self._rekey(spec, row_key(now))
             else:
                 kept.append(spec)
         return kept
+
+    def _rekey(self, spec: IndexSpec, key: str) -> None:
+        """Name the index's rows anew (by `key`, see `row_key`) and rebuild it in place."""
+        self.engine.run("UPDATE vsql.indexes SET key_column = ? WHERE name = ?", [key, spec.name])
+        self.invalidate()
+        self.loaded.pop(spec.name, None)
+        self._build(self.specs()[spec.name])
 
     # -- using ------------------------------------------------------------------------------
 
@@ -406,11 +418,17 @@ class IndexManager:
                 info = self._info(spec.schema, spec.table)
                 others = [c for c in info.columns if c != spec.key and info.vector_dim(c) is None]
                 table = self._committed().arrow(self._every_row(spec, *map(_quoted, others)))
+                # only columns that come back from Arrow with their own type (not UUID or JSON as text)
+                names = self.engine.type_names(table.schema)
+                table = table.select([0] + [i for i, (field, name) in enumerate(zip(table.schema, names))
+                                            if i and info.columns.get(field.name.lower()) == name])
                 if table.nbytes <= MAX_BYTES:
                     loaded.rows = RowStore(table)
                 else:
                     loaded.rows_refused = True
-            return loaded.rows if loaded.rows is not None and loaded.rows.holds(columns) else None
+            rows = loaded.rows
+            # identical rows of a table without a key share one key: the engine returns each of them
+            return rows if rows is not None and rows.unique and rows.holds(columns) else None
 
     def catch_up(self) -> None:
         """After an index DDL committed: apply the writes other connections committed while its
@@ -565,12 +583,11 @@ class IndexManager:
 
     def _migrate(self) -> None:
         """Bring a catalog written by an earlier vsql up to this one's columns."""
-        if not self.read_only and self._has("indexes") and not self._schema_known():
-            self.engine.run(_CATALOG_DDL[-1])
-
-    def _schema_known(self) -> bool:
-        """Whether the catalog records each index's schema (an earlier vsql's did not: all were main)."""
-        return self._has("indexes", "schema_name")
+        if self.read_only or not self._has("indexes"):
+            return
+        for column, value in _ADDED.items():
+            if not self._has("indexes", column):
+                self.engine.run(f"ALTER TABLE vsql.indexes ADD COLUMN {column} VARCHAR DEFAULT {value}")
 
     def _table(self, spec: IndexSpec) -> exp.Table:
         """The index's table, named in full: a temporary table of the same name cannot shadow it."""
@@ -582,7 +599,9 @@ class IndexManager:
         return self._every_row(spec, *outputs).where(exp.Not(this=exp.Is(this=column, expression=exp.Null())))
 
     def _every_row(self, spec: IndexSpec, *outputs: exp.Expr) -> exp.Select:
-        return exp.select(exp.column(spec.key, quoted=True), *outputs).from_(self._table(spec))
+        """SELECT key, outputs... over the rows the index covers (a partial index's only)."""
+        return exp.select(exp.alias_(spec.key_of(), _KEY, quoted=True), *outputs).from_(self._table(spec)).where(
+            spec.condition())
 
     def _committed(self) -> Engine:
         """A connection that sees only committed rows: what the shared index holds is what every
@@ -627,16 +646,21 @@ class IndexManager:
         # a writable view of this result's own buffer (to_numpy's is read-only): a build reorders rows in it
         matrix = np.frombuffer(values.buffers()[1], np.float32, len(values), values.offset * 4).reshape(-1, dim) \
             if len(column_data) else np.empty((0, dim), np.float32)
-        return (result.column(0).to_numpy().astype(np.int64), matrix,
-                result.column(2).to_numpy().astype(np.uint64))
+        keys, hashes = result.column(0).to_numpy().astype(np.int64), result.column(2).to_numpy().astype(np.uint64)
+        if spec.hashed:
+            # identical rows (of a table without a key) share a key and a vector: one entry serves them
+            unique, first = np.unique(keys, return_index=True)
+            if len(unique) < len(keys):
+                keys, matrix, hashes = unique, matrix[first], hashes[first]
+        return keys, matrix, hashes
 
     @staticmethod
     def _some(query: exp.Select, spec: IndexSpec, keys: np.ndarray | None) -> tuple[exp.Select, list | None]:
         """`query` over the rows `keys` only (None: all), and its parameters."""
         if keys is None:
             return query, None
-        key = exp.column(spec.key, quoted=True)
-        return query.where(exp.In(this=key, query=exp.select("unnest($1)").subquery()), append=True), [keys.tolist()]
+        return (query.where(exp.In(this=spec.key_of(), query=exp.select("unnest($1)").subquery()), append=True),
+                [keys.tolist()])
 
     def _dim(self, spec: IndexSpec) -> int:
         return self._info(spec.schema, spec.table).vector_dim(spec.column)
@@ -646,6 +670,9 @@ class IndexManager:
         return next((t for t in self.engine.tables() if not t.temporary and
                      (t.schema.lower(), t.name.lower()) == (schema.lower(), table.lower())), None)
 
+
+
+_KEY = "__vsql_key"
 
 
 def _quoted(column: str) -> exp.Column:

@@ -158,7 +158,7 @@ def _statement(session, spec, queries: np.ndarray, k: int, filter: str | None) -
     """The k-NN statement planned with `spec` pinned, run once to load the index outside the timings."""
     distance = d.DISTANCES[spec.metric](
         this=exp.column(spec.column, quoted=True), expression=exp.Parameter(this=exp.Literal.number(1)))
-    sql = _rows(spec, exp.column(spec.key, quoted=True), where=_condition(filter, spec)).order_by(
+    sql = _rows(spec, spec.key_of(), where=_condition(filter, spec)).order_by(
         distance).limit(k).sql(d.VSQL)
     if not len(queries):
         return []
@@ -174,7 +174,7 @@ def _statement(session, spec, queries: np.ndarray, k: int, filter: str | None) -
 
 def exact(session, spec, queries: np.ndarray, k: int, filter: str | None) -> Truth:
     """Brute force over the rows of `spec`'s table that pass `filter`."""
-    key, column = exp.column(spec.key, quoted=True), exp.column(spec.column, quoted=True)
+    key, column = spec.key_of(), exp.column(spec.column, quoted=True)
     select = _rows(spec, key, column, where=exp.and_(exp.not_(column.is_(exp.null())), _condition(filter, spec)))
     result = session.execute(select.order_by(key).sql(d.VSQL))
     data = result.table
@@ -252,10 +252,12 @@ def _rows(spec, *columns: exp.Expr, where: exp.Expr | None) -> exp.Select:
 
 
 def _condition(filter: str | None, spec) -> exp.Expr | None:
-    """`filter`, read by the vsql dialect as one condition on the columns of `spec`'s table: it
-    enters statements as a node, never as text, and reads no other table."""
+    """`filter`, read by the vsql dialect as one condition on the columns of `spec`'s table (it
+    enters statements as a node, never as text, and reads no other table), and a partial index's
+    own WHERE: an index is measured on the rows it holds."""
+    own = spec.condition()
     if filter is None:
-        return None
+        return own
     try:
         (condition,) = _DIALECT.parse_into(exp.Condition, filter) if isinstance(filter, str) else (None,)
     except ParseError:
@@ -268,7 +270,7 @@ def _condition(filter: str | None, spec) -> exp.Expr | None:
                                f"{spec.table} alone, without subqueries")
     if condition.find(exp.Parameter, exp.Placeholder):
         raise ProgrammingError(f"the filter {filter!r} holds a parameter: bind the whole filter instead")
-    return condition
+    return exp.and_(own, condition) if own is not None else condition
 
 
 def _k(k) -> int:

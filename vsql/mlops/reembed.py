@@ -22,15 +22,16 @@ import sqlglot
 from sqlglot import exp
 
 from vsql.errors import ProgrammingError
-from vsql.index.spec import primary_key
+from vsql.index.spec import key_expression, row_key
 from vsql.mlops import models
 
 # The statements a re-embedding runs, over the names in _underscores_ (`_statement`).
 _COUNT = "SELECT count(*) FROM vsql._shadow_"
 _STALE = ("DELETE FROM vsql._shadow_ AS s WHERE NOT EXISTS (SELECT 1 FROM _table_ AS t WHERE t._key_ = s.key "
           "AND t._source_ IS NOT DISTINCT FROM s.text)")
-_FILL = ("INSERT INTO vsql._shadow_ SELECT _key_, vsql_embed(?, ?, _source_), _source_ FROM _table_ "
-         "WHERE _source_ IS NOT NULL AND _key_ NOT IN (SELECT key FROM vsql._shadow_) LIMIT 256")
+_FILL = ("INSERT INTO vsql._shadow_ SELECT key, vsql_embed(?, ?, text), text FROM (SELECT DISTINCT _key_ AS key, "
+         "_source_ AS text FROM _table_ WHERE _source_ IS NOT NULL AND _key_ NOT IN (SELECT key FROM vsql._shadow_) "
+         "LIMIT 256)")  # DISTINCT: identical rows of a table without a key share their key
 _CREATE = "CREATE OR REPLACE TABLE vsql._shadow_ (key BIGINT PRIMARY KEY, vector _vector_, text VARCHAR)"
 _TOTAL = "SELECT count(_source_) FROM _table_"
 _SWITCH = ["UPDATE _table_ SET _column_ = s.vector FROM vsql._shadow_ AS s WHERE _table_._key_ = s.key",
@@ -92,7 +93,7 @@ def start(session, table: str, column: str, model: str, source: str, wait: bool 
     running = session.reembeds.get((info.name.lower(), column.lower()))
     if running is not None and running.state in ("running", "ready"):
         raise ProgrammingError(f"{info.name}.{column} is already being re-embedded with {running.model.label}")
-    key = primary_key(info)
+    key = row_key(info)
     job = Job(info.name, column.lower(), source.lower(), key, found, shadow_table(info.name, column), 0)
     session.engine.run("CREATE SCHEMA IF NOT EXISTS vsql")
     session.engine.run(job.statement(_CREATE))
@@ -172,6 +173,9 @@ def _statement(template: str, **names) -> exp.Expr:
     """A fixed statement with the job's names (and its vector type) in place of the template's
     `_name_`s: built from nodes, never pasted."""
     def put(node: exp.Expr) -> exp.Expr:
+        if isinstance(node, exp.Column) and node.name == "_key_":  # the row's index key, an expression
+            return key_expression(names["_key_"], exp.to_identifier(names["_table_"], quoted=True)
+                                  if node.table == "_table_" else node.args.get("table"))
         if isinstance(node, exp.Identifier) and node.name in names:
             return exp.to_identifier(names[node.name], quoted=True)
         if isinstance(node, exp.DataType) and node.args.get("kind") in names:

@@ -288,9 +288,12 @@ def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordere
                   catalog: Catalog):
     if search.column is None:
         return None, "the distance is not between a vector column and a query vector"
-    spec = indexes.find(info, search.column, search.metric)
+    spec = indexes.find(info, search.column, search.metric, select.args["where"].this if select.args.get("where")
+                        else None, search.alias)
     if spec is None:
-        return None, f"no vsql index on {search.table}.{search.column} for {METRICS[search.metric].operator}"
+        partial = any(s.predicate for s in indexes.for_table(info) if s.column == search.column)
+        return None, f"no vsql index on {search.table}.{search.column} for {METRICS[search.metric].operator}" + (
+            " whose WHERE this query's filter implies" if partial else "")
     if search.query is None or any(_outer(c, select, search.alias, catalog) for c in search.query.find_all(exp.Column)):
         return None, "the query vector depends on the row"
     if search.k is None or select.args.get("offset") is not None:

@@ -19,6 +19,7 @@ from sqlglot.optimizer.scope import Scope, traverse_scope
 from vsql.errors import ProgrammingError, VectorError
 from vsql.sql import dialect as d
 from vsql.sql import vectors
+from vsql.sql.names import pg_column_names
 
 if TYPE_CHECKING:  # the engine's catalog is handed in: analysing a statement loads no engine
     from vsql.engine.catalog import Catalog, TableInfo
@@ -45,7 +46,7 @@ def param_key(node: exp.Expr) -> int | str | None:
 
 
 def analyze(tree: exp.Expr, catalog: Catalog, params: Any = None) -> Analysis:
-    return _Analyzer(tree, catalog, params).run()
+    return _Analyzer(pg_column_names(tree), catalog, params).run()
 
 
 class _Analyzer:
@@ -268,10 +269,12 @@ class _Analyzer:
         return None
 
     def insert_values(self, node: exp.Insert) -> None:
-        """Check string literals bound for vector columns with pgvector's literal rules."""
+        """Check values bound for vector columns: string literals and parameters with pgvector's
+        rules; and, for an unsized column, whose FLOAT[] no cast to FLOAT[n] checks, any other value
+        (a real[], an array) with a cast's run-time checks, so that it fails as pgvector's cast does."""
         target, values = node.this, node.expression
         table_expr = target.this if isinstance(target, exp.Schema) else target
-        if not isinstance(values, exp.Values) or not isinstance(table_expr, exp.Table):
+        if not isinstance(values, (exp.Values, exp.Select)) or not isinstance(table_expr, exp.Table):
             return
         info = self.catalog.of(table_expr)
         if info is None:
@@ -279,11 +282,16 @@ class _Analyzer:
         names = (
             [c.name for c in target.expressions] if isinstance(target, exp.Schema) else list(info.columns)
         )
-        for row in values.expressions:
-            for i, value in enumerate(row.expressions if isinstance(row, exp.Tuple) else [row]):
-                want = info.vector_dim(names[i]) if i < len(names) else None
-                if want and value.meta_get("vdim") is None and _coercible(value):
-                    value.replace(self.to_vector(value, want))
+        rows = [values.selects] if isinstance(values, exp.Select) else \
+            [row.expressions if isinstance(row, exp.Tuple) else [row] for row in values.expressions]
+        for row in rows:
+            for name, value in zip(names, row):
+                value = value.this if isinstance(value, exp.Alias) else value
+                if not info.is_vector(name) or value.meta_get("vdim") is not None:
+                    continue
+                want = info.vector_dim(name)
+                if _coercible(value) or (not want and not isinstance(value, (exp.Null, exp.Var, exp.Star))):
+                    value.replace(self.to_vector(value.copy(), want))  # a copy: to_vector may wrap its node
 
     def written_models(self, node: exp.Insert | exp.Update) -> None:
         """Vectors written to a column bound to a model must come from that model when `embed` makes them."""
@@ -342,7 +350,7 @@ class _Analyzer:
             if isinstance(source, exp.Table):
                 info = self.table_info(source)
                 if info is not None and column.name.lower() in info.columns:
-                    return info.vector_dim(column.name)
+                    return UNKNOWN if column.name.lower() in info.unsized else info.vector_dim(column.name)
             elif isinstance(select := source.expression if isinstance(source, Scope) else source.this, exp.Select):
                 for projection in select.selects:
                     if projection.alias_or_name == column.name:
@@ -357,11 +365,10 @@ class _Analyzer:
     def _check_types(self) -> None:
         for dtype in self.tree.find_all(exp.DataType):
             if dtype.is_type(exp.DType.VECTOR):
-                dims = dtype.expressions
-                if not dims and isinstance(dtype.parent, exp.ColumnDef):
-                    raise ProgrammingError(
-                        f"column {dtype.parent.name} needs a dimension: write VECTOR(n), n from 1 to {d.MAX_DIM}"
-                    )
+                if not dtype.expressions and dtype.find_ancestor(exp.Alter):
+                    # the engine marks an unsized column when it creates its table (lowering's _column_def)
+                    raise ProgrammingError(f"vsql cannot add or retype a column to unsized vector: create the "
+                                           f"table with it, or give a dimension, VECTOR(n), n from 1 to {d.MAX_DIM}")
                 _declared_dim(dtype)
 
 

@@ -139,6 +139,8 @@ def _vector_literal_sql(self, e: VectorLiteral) -> str:
 class VSQL(Postgres):
     """PostgreSQL with pgvector: reads and writes vsql SQL (round-trips for tests and display)."""
 
+    ORIGINAL_NAME_META_KEY = "pg_name"  # a call's function name as written: its result column's name
+
     class Tokenizer(Postgres.Tokenizer):
         KEYWORDS = {
             **{k: v for k, v in Postgres.Tokenizer.KEYWORDS.items() if k != "?::"},  # ?::vector

@@ -30,6 +30,7 @@ class Metric:
     distances: Callable[[np.ndarray, np.ndarray], np.ndarray]  # exact: queries x rows, float64
     normalized: bool = False  # indexes hold unit vectors; a zero vector has no distance
     methods: frozenset[str] | None = None  # pgvector's access methods with the opclass; None: every one
+    default_for: frozenset[str] = frozenset()  # access methods whose default opclass this is (`USING m (col)`)
 
 
 def _l2(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -61,7 +62,8 @@ def _float64(queries: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 METRICS: dict[str, Metric] = {m.name: m for m in [
     Metric("l2", "<->", TokenType.LR_ARROW, "L2Distance", "l2_distance", "vector_l2_ops",
-           "METRIC_L2", lambda s: np.sqrt(np.maximum(s, 0)), _l2),  # Faiss scores squared L2
+           "METRIC_L2", lambda s: np.sqrt(np.maximum(s, 0)), _l2,  # Faiss scores squared L2
+           default_for=frozenset({"ivfflat"})),  # pgvector: DEFAULT FOR TYPE vector USING ivfflat; hnsw has none
     # pgvector's inner_product() is the positive product: a function of its own, not this distance
     Metric("ip", "<#>", TokenType.DCOLONPERCENT, "NegativeInnerProduct", None, "vector_ip_ops",
            "METRIC_INNER_PRODUCT", np.negative, _negative_ip),
@@ -77,3 +79,8 @@ BY_OPCLASS = {m.opclass: m for m in METRICS.values()}
 def opclasses(method: str) -> list[str]:
     """pgvector's operator classes for an access method, in declaration order."""
     return [m.opclass for m in METRICS.values() if m.methods is None or method in m.methods]
+
+
+def default_opclass(method: str) -> str | None:
+    """The operator class an index `USING method (column)` gets when it names none."""
+    return next((m.opclass for m in METRICS.values() if method in m.default_for), None)

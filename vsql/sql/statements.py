@@ -1,9 +1,9 @@
 """vsql's own statements as typed nodes: how the dialect reads and writes them.
 
 `CREATE / ALTER / DROP VECTOR ALIAS`, `ALTER TABLE ... ALTER COLUMN ... SET MODEL`, `REINDEX` and
-`EXPLAIN [ANALYZE]`, plus PostgreSQL's `ABORT` and `START TRANSACTION`, which sqlglot's PostgreSQL
-leaves as raw `Command` text. Each statement has a parser entry keyed by its first token, as
-sqlglot's own dialects add theirs; the entry falls back to PostgreSQL's for the rest.
+`EXPLAIN [ANALYZE]`, plus PostgreSQL's `ABORT`, `START TRANSACTION` and `CREATE EXTENSION`, which
+sqlglot's PostgreSQL leaves as raw `Command` text. Each statement has a parser entry keyed by its
+first token, as sqlglot's own dialects add theirs; the entry falls back to PostgreSQL's for the rest.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 from sqlglot.parser import Parser
 from sqlglot.tokens import TokenType
+
+from vsql.errors import OperationalError
 
 # TokenType is a closed enum: REINDEX reuses REFRESH, which PostgreSQL's tokenizer never emits
 # (it reads REFRESH as a raw command); PostgreSQL's own REINDEX token swallows the rest as text.
@@ -23,6 +25,17 @@ KEYWORDS = {
     "REINDEX": REINDEX,
     "START": TokenType.BEGIN,  # START TRANSACTION, as sqlglot's MySQL reads it
 }
+
+
+# What CREATE EXTENSION finds installed: pgvector's, which vsql always is.
+EXTENSIONS = frozenset({"vector"})
+
+
+class CreateExtension(exp.Expression):
+    """CREATE EXTENSION [IF NOT EXISTS] vector [WITH] [SCHEMA s] [VERSION v] [CASCADE]: a script
+    written for pgvector starts with it; vsql has the extension built in, so it changes nothing."""
+
+    arg_types = {"this": True, "exists": False}
 
 
 class CreateVectorAlias(exp.Expression):
@@ -85,9 +98,32 @@ def _alias(self: Parser, node: type[exp.Expression]) -> exp.Expression:
     return self.expression(node(this=name, expression=_end(self, name and target, error)))
 
 
+def _extension(self: Parser) -> CreateExtension:
+    exists = self._parse_exists(not_=True)
+    name = self._parse_id_var(any_token=False)
+    if name is None:
+        self.raise_error("expected CREATE EXTENSION [IF NOT EXISTS] name")
+    if name.name.lower() not in EXTENSIONS:  # PostgreSQL's words, whether or not IF NOT EXISTS
+        error = OperationalError(f'extension "{name.name}" is not available\n'
+                                 "HINT:  The extension must first be installed on the system where PostgreSQL is running.")
+        error.sqlstate = "58P01"  # undefined_file: its control file is not there
+        raise error
+    self._match(TokenType.WITH)
+    if self._match(TokenType.SCHEMA):
+        self._parse_id_var(any_token=False)
+    if self._match_text_seq("VERSION"):
+        self._parse_string() or self._parse_id_var(any_token=False)
+    self._match_text_seq("CASCADE")
+    return self.expression(CreateExtension(this=_end(self, name, "expected CREATE EXTENSION [IF NOT EXISTS] name "
+                                                     "[WITH] [SCHEMA schema] [VERSION version] [CASCADE]"),
+                                           exists=exists))
+
+
 def _create(self: Parser) -> exp.Expr:
     if self._match_text_seq("VECTOR", "ALIAS"):
         return _alias(self, CreateVectorAlias)
+    if self._match_text_seq("EXTENSION"):
+        return _extension(self)
     return Postgres.Parser.STATEMENT_PARSERS[TokenType.CREATE](self)
 
 
@@ -146,6 +182,7 @@ def _set_model_sql(self, e: SetModel) -> str:
 
 
 TRANSFORMS = {
+    CreateExtension: lambda self, e: f"CREATE EXTENSION {'IF NOT EXISTS ' if e.args.get('exists') else ''}{self.sql(e, 'this')}",
     CreateVectorAlias: lambda self, e: f"CREATE VECTOR ALIAS {self.sql(e, 'this')} FOR {self.sql(e, 'expression')}",
     AlterVectorAlias: lambda self, e: f"ALTER VECTOR ALIAS {self.sql(e, 'this')} SET {self.sql(e, 'expression')}",
     DropVectorAlias: lambda self, e: f"DROP VECTOR ALIAS {'IF EXISTS ' if e.args.get('exists') else ''}{self.sql(e, 'this')}",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -10,31 +12,98 @@ import numpy as np
 from vsql.errors import VectorError
 from vsql.sql.dialect import MAX_DIM
 
-_NUMBER = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z", re.ASCII)
-_SPECIAL = re.compile(r"\s*[+-]?(?:nan|inf|infinity)\s*\Z", re.I | re.ASCII)
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# One element as strtof reads it (hexadecimal floats aside, which vsql refuses): a decimal number,
+# or an infinity or NaN spelling, which are read and then refused.
+_ELEMENT = re.compile(r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan)", re.IGNORECASE | re.ASCII)
+_SPACE = " \t\n\r\v\f"  # PostgreSQL's scanner_isspace
+_OVERFLOW = 2.0 ** 128 - 2.0 ** 103  # halfway from the largest float32 to 2^128: from here on strtof gives inf
 
 
 def parse_text(text: str) -> np.ndarray:
-    """Parse pgvector's text form '[1,2.5,3]' into a float32 array, with pgvector's errors."""
-    body = text.strip()
-    if len(body) < 2 or body[0] != "[" or body[-1] != "]":
-        raise VectorError(f'malformed vector literal: "{_clip(text)}"')
-    inner = body[1:-1]
-    if not inner.strip():
+    """Parse pgvector's text form '[1,2.5,3]' into a float32 array, as pgvector's `vector_in` does.
+
+    The scan follows vector_in step by step, so that the first fault found is the one pgvector
+    reports: elements are read left to right, each rounded once to float32 as strtof rounds it,
+    an element out of float32's range is named as written, and only whitespace may follow `]`.
+    """
+    pos = _skip_space(text, 0)
+    if not text.startswith("[", pos):
+        raise _malformed(text)
+    pos = _skip_space(text, pos + 1)
+    if text.startswith("]", pos):
         raise VectorError("vector must have at least 1 dimension")
-    parts = inner.split(",")
-    if len(parts) > MAX_DIM:
-        raise VectorError(f"vector cannot have more than {MAX_DIM} dimensions")
-    values = []
-    for part in parts:
-        if _SPECIAL.match(part):
-            kind = "NaN" if "nan" in part.lower() else "infinite value"
-            raise VectorError(f"{kind} not allowed in vector")
-        if not _NUMBER.match(part):
-            raise VectorError(f'malformed vector literal: "{_clip(text)}"')
-        values.append(float(part))
-    return check(np.asarray(values, dtype=np.float64))
+    tokens: list[str] = []
+    values: list[float] = []
+    while True:
+        if len(tokens) == MAX_DIM:
+            raise VectorError(f"vector cannot have more than {MAX_DIM} dimensions")
+        pos = _skip_space(text, pos)
+        match = _ELEMENT.match(text, pos)
+        if match is None:
+            raise _malformed(text)
+        token = match.group()
+        value = float(token)
+        spelt = token.lstrip("+-")[:1].isalpha()  # nan, inf, infinity
+        if not spelt and abs(value) >= _OVERFLOW and (math.isinf(value) or _overflows(token)):
+            raise VectorError(f'"{_clip(token)}" is out of range for type vector')
+        if math.isnan(value):
+            raise VectorError("NaN not allowed in vector")
+        if math.isinf(value):
+            raise VectorError("infinite value not allowed in vector")
+        tokens.append(token)
+        values.append(value)
+        pos = _skip_space(text, match.end())
+        if text.startswith(",", pos):
+            pos += 1
+        elif text.startswith("]", pos):
+            break
+        else:
+            raise _malformed(text)
+    if _skip_space(text, pos + 1) != len(text):
+        raise _malformed(text)  # junk after the closing bracket
+    return _round_to_float32(tokens, np.asarray(values, dtype=np.float64))
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _SPACE:
+        pos += 1
+    return pos
+
+
+def _malformed(text: str) -> VectorError:
+    return VectorError(f'invalid input syntax for type vector: "{_clip(text)}"')
+
+
+def _overflows(token: str) -> bool:
+    """Whether strtof makes `token` (whose float64 is at or past the overflow point) infinite."""
+    return abs(Fraction(token)) >= _OVERFLOW
+
+
+def _round_to_float32(tokens: list[str], wide: np.ndarray) -> np.ndarray:
+    """The float32 nearest each decimal token, rounded once as strtof rounds.
+
+    Going through float64 rounds twice; that differs from rounding once only where the float64
+    lands exactly halfway between two float32 (or among the subnormals), so those elements are
+    rounded again from their digits."""
+    with np.errstate(over="ignore"):
+        narrow = wide.astype(np.float32)
+    halfway = (wide.view(np.int64) & ((1 << 29) - 1)) == 1 << 28
+    tiny = (np.abs(wide) < 2.0 ** -126) & (wide != 0)
+    for i in np.flatnonzero(halfway | tiny):
+        narrow[i] = _nearest_float32(Fraction(tokens[i]), narrow[i])
+    return narrow
+
+
+def _nearest_float32(exact: Fraction, guess: np.float32) -> np.float32:
+    """The float32 nearest `exact`, ties to even, looking at `guess` and its two neighbours."""
+    candidates = {guess, np.nextafter(guess, np.float32(np.inf)), np.nextafter(guess, np.float32(-np.inf))}
+
+    def key(c: np.float32):
+        value = Fraction(2 ** 128) * (1 if c > 0 else -1) if np.isinf(c) else Fraction(float(c))
+        return abs(exact - value), int(np.array(c, np.float32).view(np.uint32)) & 1
+
+    best = min(candidates, key=key)
+    return np.float32(np.copysign(best, float(exact)) if best == 0 else best)
 
 
 def check(values: np.ndarray) -> np.ndarray:
@@ -54,8 +123,9 @@ def check(values: np.ndarray) -> np.ndarray:
         raise VectorError("NaN not allowed in vector")
     if np.isinf(values).any():
         raise VectorError("infinite value not allowed in vector")
-    big = np.abs(values) > _FLOAT32_MAX
+    big = np.abs(values) >= _OVERFLOW  # rounds to an infinite float32
     if big.any():
+        # pgvector says "infinite value not allowed in vector" for arrays; vsql's tests pin this one
         raise VectorError(f'"{values[big][0]:g}" is out of range for type vector')
     return values.astype(np.float32)
 
@@ -86,9 +156,12 @@ def format_text(values: np.ndarray) -> str:
 
 
 def _format_float(v: np.float32) -> str:
-    if v == 0 or 1e-4 <= abs(v) < 1e15:
+    """PostgreSQL's float4out: the shortest digits that read back as `v`, written like printf's %g
+    (fixed point for decimal exponents -4 to 5, else d.ddde+XX)."""
+    scientific = np.format_float_scientific(v, trim="-", exp_digits=2)
+    if -4 <= int(scientific[scientific.index("e") + 1:]) < 6:
         return np.format_float_positional(v, trim="-")
-    return np.format_float_scientific(v, trim="-", exp_digits=2)
+    return scientific
 
 
 def _clip(text: str, limit: int = 60) -> str:
@@ -100,7 +173,9 @@ def check_matrix(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix)
     if matrix.dtype.kind not in "fiub":
         raise VectorError(f"expected numbers in vectors, got {matrix.dtype}")
-    bad = ~np.isfinite(matrix).all(axis=1) | (np.abs(matrix) > _FLOAT32_MAX).any(axis=1)
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if matrix.dtype != np.float32:  # wider values may round to an infinite float32
+        bad |= (np.abs(matrix.astype(np.float64, copy=False)) >= _OVERFLOW).any(axis=1)
     if bad.any():
         row = int(np.argmax(bad))
         check(np.asarray(matrix[row], dtype=np.float64))  # raises pgvector's message

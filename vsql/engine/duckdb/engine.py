@@ -13,13 +13,24 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 from duckdb import sqltypes
+from sqlglot import exp
 
 from udfs import vector_udfs
 from vsql.engine.base import Result, Statement
 from vsql.engine.catalog import TableInfo
-from vsql.engine.duckdb.lowering import engine_distances, reproduces, to_sql
+from vsql.engine.duckdb.lowering import (
+    UNSIZED_MARK,
+    engine_distances,
+    reproduces,
+    to_sql,
+)
 
 _ARRAY = re.compile(r"FLOAT\[(\d+)\]\Z")
+# The FLOAT[] columns that lowering's CHECK on vector lengths marks as unsized `vector` columns.
+_UNSIZED = (
+    "SELECT database_name = 'temp', schema_name, table_name, constraint_column_names[1] FROM duckdb_constraints() "
+    "WHERE constraint_type = 'CHECK' AND constraint_text LIKE ? AND database_name IN (current_database(), 'temp')"
+)
 _NESTED = re.compile(r"\[|STRUCT|MAP|UNION")
 
 
@@ -136,9 +147,13 @@ class DuckDBEngine:
                     "SELECT database_name = 'temp', schema_name, table_name, constraint_column_names "
                     "FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
                     "AND database_name IN (current_database(), 'temp')").fetchall()}
+        unsized: dict[tuple[bool, str, str], set[str]] = {}
+        for temporary, schema, table, column in self.con.execute(_UNSIZED, [f"%'{UNSIZED_MARK}'%"]).fetchall():
+            unsized.setdefault((temporary, schema, table), set()).add(column.lower())
         return [TableInfo(table, columns, is_view, schema, temporary, keys.get((temporary, schema, table), ()),
                           {c: int(m[1]) for c, t in columns.items() if (m := _ARRAY.match(t))},
-                          None if is_view else "rowid")
+                          None if is_view else "rowid",
+                          frozenset(c for c in unsized.get((temporary, schema, table), ()) if columns.get(c) == "FLOAT[]"))
                 for (temporary, schema, table), (columns, is_view) in grouped.items()]
 
     def has_table(self, schema: str, name: str, column: str | None = None) -> bool:
@@ -155,6 +170,10 @@ class DuckDBEngine:
     @staticmethod
     def type_names(schema: pa.Schema) -> list[str]:
         return _type_names(schema)
+
+    @staticmethod
+    def arrow_types(names: tuple[str, ...]) -> list[pa.DataType]:
+        return _arrow_types(tuple(names))
 
     # -- distances --------------------------------------------------------------------------
 
@@ -179,6 +198,15 @@ def _type_names(schema: pa.Schema) -> list:
             return [str(kind) for kind in _type_reader().from_arrow(numbered.empty_table()).types]
     except duckdb.Error:
         return [field.type for field in schema]
+
+
+@functools.lru_cache(maxsize=256)
+def _arrow_types(names: tuple[str, ...]) -> list[pa.DataType]:
+    """Read from DuckDB itself: a NULL of each type, exported to Arrow."""
+    select = exp.select(*[exp.alias_(exp.cast(exp.null(), exp.DataType.build(name, dialect="duckdb")), f"c{i}")
+                          for i, name in enumerate(names)])
+    with _TYPES_LOCK:
+        return _arrow(_type_reader().execute(select.sql("duckdb"))).schema.types
 
 
 @functools.cache

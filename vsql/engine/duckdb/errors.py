@@ -1,5 +1,6 @@
-"""DuckDB's exceptions as PEP 249's, with DuckDB's wording for vector problems restated as
-pgvector states them. Registered with vsql.errors when the DuckDB engine loads."""
+"""DuckDB's exceptions as PEP 249's, in PostgreSQL's style: without DuckDB's `Binder Error: `
+kind of prefix, syntax errors as PostgreSQL words and positions them, vector problems as pgvector
+states them. Registered with vsql.errors when the DuckDB engine loads."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from vsql.errors import (
     NotSupportedError,
     OperationalError,
     ProgrammingError,
+    SyntaxError,
     VectorError,
     register_translator,
 )
@@ -59,7 +61,7 @@ _REWORDINGS = [
         lambda m: f"NaN or infinite value not allowed in vector column {m[2]} of table {m[1].strip(chr(34))}",
     ),
     (  # vsql's run-time checks of values cast to vectors (duckdb_executor._cast)
-        re.compile(r"Invalid Input Error: (array must not contain nulls|vector cannot have more than \d+ dimensions"
+        re.compile(r"^(array must not contain nulls|vector cannot have more than \d+ dimensions"
                    r"|vector must have at least 1 dimension)"),
         lambda m: m[1],
     ),
@@ -71,6 +73,13 @@ _REWORDINGS = [
 
 
 _UDF_ERROR = re.compile(r"Python exception occurred while executing the UDF: VectorError: (.*)")
+# DuckDB names the kind of every error first (`Catalog Error: `, `Out of Range Error: `); PostgreSQL
+# does not, and the exception's class already says it.
+_KIND = re.compile(r"^[A-Z][\w ]*? Error: ")
+# DuckDB's parser is PostgreSQL's: its words, and psql's picture of the position (`LINE 2: ...` and
+# a caret under the token; a long line is cut to `...` before the token, and then its column is unknown).
+_SYNTAX = re.compile(r'^syntax error (?:at or near "(?P<near>.*?)"|at end of input)'
+                     r"(?:\n\n(?P<picture>LINE (?P<line>\d+): (?P<text>[^\n]*)\n(?P<caret> *)\^+))?\s*\Z", re.S)
 
 
 def translate(error: Exception) -> Error | None:
@@ -83,16 +92,29 @@ def translate(error: Exception) -> Error | None:
         kind = next((k for d, k in _DUCKDB_ERRORS if isinstance(error, d)), None)
         if kind is None:
             return None
-        message = str(error)
-        for pattern, reword in _REWORDINGS:
-            found = pattern.search(message)
-            if found:
-                message = f"{reword(found)}\n{message}"
-                kind = VectorError
-                break
-        result = kind(message)
+        message = _KIND.sub("", str(error), count=1)
+        syntax = _SYNTAX.match(message) if isinstance(error, duckdb.ParserException) else None
+        if syntax:
+            result = _syntax_error(syntax)
+        else:
+            for pattern, reword in _REWORDINGS:
+                found = pattern.search(message)
+                if found:
+                    message = message if message.startswith(reword(found)) else f"{reword(found)}\n{message}"
+                    kind = VectorError
+                    break
+            result = kind(message)
     result.__cause__ = error
     return result
+
+
+def _syntax_error(found: re.Match) -> SyntaxError:
+    """The position is the engine's statement's: the user's text for statements run as written."""
+    line = column = None
+    if found["picture"]:
+        line = int(found["line"])
+        column = None if found["text"].startswith("...") else len(found["caret"]) - len(f"LINE {line}: ") + 1
+    return SyntaxError.at(found["near"], line, column, detail=found["picture"] or "")
 
 
 register_translator(translate)

@@ -73,7 +73,33 @@ def _distance(self, e: exp.Expr) -> str:
     lowering = _PAIRS[type(e)]
     if _known(e.this, e.expression):
         return self.func(lowering.array, e.this, e.expression)
-    return self.func(lowering.list, _as_list(e.this), _as_list(e.expression))
+    left, right = _as_list(e.this), _as_list(e.expression)
+    call = exp.Anonymous(this=lowering.list, expressions=[left, right])
+    return self.sql(_same_dims(left, right, call))
+
+
+def _same_dims(left: exp.Expr, right: exp.Expr, then: exp.Expr) -> exp.Expr:
+    """`then`, or pgvector's error when two run-time vectors differ in length: DuckDB's list
+    functions word it their own way (`list_distance: list dimensions must be equal, ...`)."""
+    sizes = [exp.Anonymous(this="len", expressions=[side.copy()]) for side in (left, right)]
+    message = exp.DPipe(this=exp.DPipe(this=exp.DPipe(this=exp.Literal.string("different vector dimensions "),
+                                                      expression=sizes[0].copy()),
+                                       expression=exp.Literal.string(" and ")), expression=sizes[1].copy())
+    return exp.Case(ifs=[exp.If(this=exp.NEQ(this=sizes[0], expression=sizes[1]), true=_error(message))], default=then)
+
+
+def _compare(generate):
+    """A comparison of vectors where either side's dimension is known only at run time compares
+    them as lists, as pgvector compares vectors of different dimensions (elements first, then
+    length); DuckDB would cast the list to the other side's FLOAT[n] and fail."""
+
+    def sql(self, e: exp.Binary) -> str:
+        dims = (e.this.meta_get("vdim"), e.expression.meta_get("vdim"))
+        if None in dims or all(dims):
+            return generate(self, e)
+        return generate(self, e.__class__(this=_as_list(e.this), expression=_as_list(e.expression)))
+
+    return sql
 
 
 def _udf(self, e: d.VectorOp) -> str:
@@ -129,31 +155,57 @@ def _cast(self, e: d.VectorCast) -> str:
     vector = _as_vector(e.this, dim)
     if isinstance(e.this, (exp.Parameter, exp.Placeholder)) or e.this.meta_get("vdim") is not None:
         return self.sql(vector)
-    size = exp.Anonymous(this="len", expressions=[vector])
-    refusals = [] if dim else [  # FLOAT[n] has its n dimensions
+    return self.sql(_refused(_refusals(vector, dim), vector.copy()))
+
+
+def _refusals(vector: exp.Expr, dim: int) -> list[tuple[exp.Expr, str]]:
+    """What makes a list no vector, with pgvector's words: its length (FLOAT[n] has its n
+    dimensions already) and NULL elements. NaN and infinities are the column CHECK's."""
+    size = exp.Anonymous(this="len", expressions=[vector.copy()])
+    refusals = [] if dim else [
         (exp.GT(this=size, expression=exp.Literal.number(d.MAX_DIM)), f"vector cannot have more than {d.MAX_DIM} dimensions"),
-        (exp.LT(this=size.copy(), expression=exp.Literal.number(1)), "vector must have at least 1 dimension"),
+        (exp.LT(this=size.copy(), expression=exp.Literal.number(1)), UNSIZED_MARK),
     ]
     refusals.append((exp.Not(this=exp.Is(this=exp.Anonymous(this="list_position", expressions=[vector.copy(), exp.Null()]),
                                          expression=exp.Null())), "array must not contain nulls"))
-    checked = exp.Case(ifs=[exp.If(this=test, true=exp.Anonymous(this="error", expressions=[exp.Literal.string(message)]))
-                            for test, message in refusals], default=vector.copy())
-    return self.sql(checked)
+    return refusals
+
+
+def _refused(refusals: list[tuple[exp.Expr, str]], otherwise: exp.Expr) -> exp.Case:
+    """`otherwise`, unless a test holds: then DuckDB's error() with its message."""
+    return exp.Case(ifs=[exp.If(this=test, true=_error(exp.Literal.string(message))) for test, message in refusals],
+                    default=otherwise)
+
+
+def _error(message: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this="error", expressions=[message])
+
+
+# The words of the CHECK that makes a FLOAT[] column an unsized `vector` column, which
+# `DuckDBEngine.tables` looks for: see `_column_def`.
+UNSIZED_MARK = "vector must have at least 1 dimension"
 
 
 def _column_def(self, e: exp.ColumnDef) -> str:
     """A vector column: FLOAT[n] that refuses NaN and infinities, as pgvector's type does.
 
-    DuckDB cannot add a column with a CHECK constraint, so a vector column added by ALTER TABLE
-    relies on vsql's own refusal of NaN in literals and bound vectors."""
+    An unsized `vector` column is a FLOAT[] list with a second CHECK, on each value's length and
+    NULL elements (the refusals of a cast to vector). That CHECK is also what tells it from a
+    `real[]` column, since DuckDB reads a user type back as its FLOAT[]: it is written with the
+    table in one statement, DuckDB renames its column with the column, it persists, and a
+    `COMMENT ON COLUMN` (the other marker DuckDB keeps) cannot erase it. DuckDB cannot add a
+    column with a CHECK constraint, so a vector column added by ALTER TABLE relies on vsql's own
+    refusal of NaN in literals and bound vectors (analysis refuses an unsized one there)."""
     kind = e.args.get("kind")
     if kind is not None and kind.is_type(exp.DType.VECTOR) and not isinstance(e.parent, exp.Alter):
-        finite = exp.Anonymous(
-            this="isfinite",
-            expressions=[exp.Anonymous(this="list_sum", expressions=[exp.column(e.name, quoted=True)])],
-        )
+        column = exp.column(e.name, quoted=True)
+        finite = exp.Anonymous(this="isfinite", expressions=[exp.Anonymous(this="list_sum", expressions=[column])])
+        checks = [finite]
+        if not kind.expressions:
+            checks.append(_refused(_refusals(column, 0), exp.true()))
         e = e.copy()
-        e.append("constraints", exp.ColumnConstraint(kind=exp.CheckColumnConstraint(this=finite)))
+        for check in checks:
+            e.append("constraints", exp.ColumnConstraint(kind=exp.CheckColumnConstraint(this=check)))
     return DuckDB.Generator.columndef_sql(self, e)
 
 
@@ -201,6 +253,8 @@ class DuckDBTarget(DuckDB):
             d.VectorSum: _aggregate("vsql_vector_sum"),
             d.VectorLiteral: _literal,
             d.VectorCast: _cast,
+            **{node: _compare(DuckDB.Generator.TRANSFORMS.get(node) or getattr(DuckDB.Generator, f"{node.key}_sql"))
+               for node in (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)},
             exp.ColumnDef: _column_def,
             exp.DataType: _datatype,
             d.Explain: lambda self, e: f"EXPLAIN {'ANALYZE ' if e.args.get('analyze') else ''}{self.sql(e.this)}",
