@@ -8,6 +8,7 @@ DuckDB's vss, LanceDB, Milvus Lite and sqlite-vec (`benchmarks.peers`).
     python -m benchmarks.ann --systems vsql-hnsw,faiss-hnsw,pgvector-hnsw
     python -m benchmarks.ann --workloads app --systems vsql-hnsw,faiss-hnsw,pgvector-hnsw \
         --sweep 0 --batch 0 --no-reopen            # what an application sends, only (100k: minutes)
+    python -m benchmarks.ann --workloads app --key uuid   # vsql's table keyed by a UUID (or: none)
 
 One run, one data set, one set of queries for every system. The data are the seeded clustered
 vectors of `benchmarks.data` (or, with `--dataset minilm`, text embeddings whose clusters are
@@ -25,6 +26,12 @@ everywhere. The filter columns a pgvector user would index get a B-tree where th
 vsql the same statement, or, when vsql refuses it (DuckDB wants an index name), `CREATE INDEX
 items_tenant ON items (tenant)`, what was refused recorded in the results; LanceDB has a BTREE
 on every integer column anyway.
+
+`--key` chooses vsql's table key (the other systems keep `id BIGINT PRIMARY KEY`): `int` (the
+default, above; the key is the Faiss id), `uuid` (`items(uid UUID PRIMARY KEY DEFAULT
+gen_random_uuid(), id BIGINT, ...)`) or `none` (`items(id BIGINT, ...)`, no key). With `uuid` or
+`none` vsql's index is keyed by a hash of the key (of every column, keyless), and `id` stays an
+ordinary column, loaded as before, which the statements select and recall is checked on.
 
 Workloads (the `WHERE` clause is the same text for every SQL system, values bound as parameters;
 raw Faiss evaluates the same predicate with NumPy into a bitmap, per query). `--workloads`
@@ -91,7 +98,8 @@ LATERAL`) against one raw Faiss `index.search(Q, 10)`.
 
 Results: `<out>/ann.json`, `<out>/ann.md` (also printed), and if matplotlib is installed
 `<out>/ann.png` (recall against queries/s per workload, and queries/s by selectivity) and
-`<out>/ann-sweep.png` (the sweep).
+`<out>/ann-sweep.png` (the sweep); with `--key uuid` or `--key none`, `ann-key-uuid.*` /
+`ann-key-none.*`, so the runs share a folder. The key is in the results' meta and title.
 """
 
 from __future__ import annotations
@@ -149,6 +157,9 @@ QUICK = {"rows": 30_000, "dim": 16, "queries": 20, "warmup": 3, "batch": 100, "b
 SYSTEMS = ("vsql-exact", "vsql-hnsw", "vsql-ivfflat", "faiss-hnsw", "faiss-ivfflat", "pgvector-hnsw",
            "pgvector-ivfflat", "duckdb-vss-hnsw", "lancedb-hnsw", "lancedb-ivfflat", "milvus-lite-hnsw",
            "milvus-lite-ivfflat", "sqlite-vec")
+#: vsql's `items` table by `--key`: its key column(s) in front of the others (`id` beside them if not the key).
+KEYS = {"int": "id BIGINT PRIMARY KEY", "uuid": "uid UUID PRIMARY KEY DEFAULT gen_random_uuid(), id BIGINT",
+        "none": "id BIGINT"}
 GROUPS = {"vsql": SYSTEMS[:3], "faiss": SYSTEMS[3:5], "pgvector": SYSTEMS[5:7], "duckdb-vss": SYSTEMS[7:8],
           "lancedb": SYSTEMS[8:10], "milvus-lite": SYSTEMS[10:12], "peers": SYSTEMS[3:], "all": SYSTEMS}
 
@@ -451,10 +462,11 @@ class Config:
 
 
 class VsqlSystem:
-    """One vsql database (in memory unless given a path) holding `items`, with one index (or none)."""
+    """One vsql database (in memory unless given a path) holding `items`, with one index (or none);
+    `key` is the table's key (`KEYS`)."""
 
-    def __init__(self, name: str, dim: int, kind: str | None, path: str | Path = ":memory:"):
-        self.name, self.kind, self.dim = name, kind, dim
+    def __init__(self, name: str, dim: int, kind: str | None, path: str | Path = ":memory:", key: str = "int"):
+        self.name, self.kind, self.dim, self.key = name, kind, dim, key
         self.con = vsql.connect(path, autocommit=True)
         self.cursor = self.con.cursor()
         self.tuned: int | None = None
@@ -463,7 +475,7 @@ class VsqlSystem:
     def load(self, table: pa.Table) -> float:
         columns = ", ".join(f"{f.name} {'TEXT' if pa.types.is_string(f.type) else 'INT'}" for f in table.schema
                             if f.name not in ("id", "embedding"))
-        self.cursor.execute(f"CREATE TABLE items (id BIGINT PRIMARY KEY, {columns}, embedding VECTOR({self.dim}))")
+        self.cursor.execute(f"CREATE TABLE items ({KEYS[self.key]}, {columns}, embedding VECTOR({self.dim}))")
         start = time.perf_counter()
         count = self.con.load("items", table)
         took = time.perf_counter() - start
@@ -525,7 +537,7 @@ class VsqlSystem:
         memory): its size on disk, and the time from opening it to the first answer."""
         folder = Path(tempfile.mkdtemp(prefix="vsql-stored-"))
         try:
-            on_disk = VsqlSystem(self.name, self.dim, self.kind, folder / "items.duckdb")
+            on_disk = VsqlSystem(self.name, self.dim, self.kind, folder / "items.duckdb", self.key)
             on_disk.load(table)
             for column in self.scalar:
                 on_disk.scalar_index(column)
@@ -533,7 +545,7 @@ class VsqlSystem:
             on_disk.close()
             size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
             start = time.perf_counter()
-            again = VsqlSystem(self.name, self.dim, self.kind, folder / "items.duckdb")
+            again = VsqlSystem(self.name, self.dim, self.kind, folder / "items.duckdb", self.key)
             again.search(probe, UNFILTERED)
             took = time.perf_counter() - start
             again.close()
@@ -917,10 +929,11 @@ def resources_markdown(result: dict) -> list[str]:
 
 def sweep_markdown(result: dict) -> list[str]:
     lines = []
+    name = results_name(result["meta"].get("key", "int"))
     for kind, sw in result.get("sweeps", {}).items():
         depth = "ef_search" if kind == "hnsw" else "probes"
         lines += [f"## Recall / throughput sweep, {kind} ({sw['queries']} unfiltered queries, {depth} from "
-                  f"{sw['depths'][0]} to {sw['depths'][-1]}; plot: ann-sweep.png)", "",
+                  f"{sw['depths'][0]} to {sw['depths'][-1]}; plot: {name}-sweep.png)", "",
                   f"| system | " + " | ".join(f"{depth} {d}" for d in sw["depths"]) + " |",
                   "|---|" + "---:|" * len(sw["depths"]), ]
         for label, points in sw["points"].items():
@@ -931,12 +944,19 @@ def sweep_markdown(result: dict) -> list[str]:
 
 def markdown(result: dict) -> str:
     m = result["meta"]
+    key = m.get("key", "int")
+    key_note = [] if key == "int" else [
+        (f"vsql's table: `{m['vsql_table']}` (`--key {key}`): its index is keyed by a hash of "
+         f"{'every column' if key == 'none' else 'the key'}, `id` an ordinary column. "
+         "The other systems keep `id BIGINT PRIMARY KEY`."), ""]
     lines = [
         f"# Filtered ANN: vsql vs raw Faiss, pgvector, DuckDB vss, LanceDB, Milvus Lite, sqlite-vec "
-        f"({m['rows']:,} x {m['dim']}{', ' + m['dataset'] if m.get('dataset') else ''}, k = {K})",
+        f"({m['rows']:,} x {m['dim']}{', ' + m['dataset'] if m.get('dataset') else ''}, k = {K}"
+        f"{'' if key == 'int' else ', vsql key ' + key})",
         "",
         report.header(m),
         "",
+        *key_note,
         f"{m['queries']} timed queries per workload and system (after {m['warmup']} warm-up queries each), "
         f"in blocks of {m['block']} taking turns. Cells: **queries/s** (1 / median latency) / **recall@10** "
         "(against exact NumPy over the same rows) / **fewest rows** returned by any query (of the expected "
@@ -1233,7 +1253,7 @@ def run(args: argparse.Namespace) -> dict:
         for name in ("vsql-exact", "vsql-hnsw", "vsql-ivfflat"):
             if name in chosen:
                 kind = None if name == "vsql-exact" else name.split("-")[1]
-                system = VsqlSystem(name, dim, kind)
+                system = VsqlSystem(name, dim, kind, key=args.key)
                 vsql_systems[name] = system
                 load_s[name], used = peak(lambda: system.load(table))
                 memory[name] = {"load": mb(used)}
@@ -1333,6 +1353,8 @@ def run(args: argparse.Namespace) -> dict:
         **report.run("ann"),
         "quick": args.quick,
         "dataset": args.dataset,
+        "key": args.key,
+        "vsql_table": f"items ({KEYS[args.key]}, ...)",
         "seed": args.seed,
         "k": K,
         **sizes,
@@ -1387,6 +1409,12 @@ def run(args: argparse.Namespace) -> dict:
     return result
 
 
+def results_name(key: str) -> str:
+    """The results' file name: `ann` for the integer key, `ann-key-uuid` / `ann-key-none` otherwise,
+    so runs with different keys in one folder keep their own files."""
+    return "ann" if key == "int" else f"ann-key-{key}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ann", description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", choices=("clustered", "minilm"), default="clustered",
@@ -1419,6 +1447,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scalar-indexes", default=",".join(SCALAR_INDEXES),
                         help=f"columns given a B-tree where the system has one (default {','.join(SCALAR_INDEXES)}; "
                         "'' for none)")
+    parser.add_argument("--key", choices=tuple(KEYS), default="int",
+                        help="vsql's table key: int (id BIGINT PRIMARY KEY, default), uuid (uid UUID PRIMARY KEY "
+                        "DEFAULT gen_random_uuid(), id an ordinary column) or none (no key); the other systems keep "
+                        "id BIGINT PRIMARY KEY. Results go to ann-key-<key>.* unless int")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--note", default="", help="a line recorded with the results")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results",
@@ -1427,11 +1459,12 @@ def main(argv: list[str] | None = None) -> int:
 
     result = run(args)
     args.out.mkdir(parents=True, exist_ok=True)
-    why_not = plot(result, args.out / "ann.png")
-    result["meta"]["plot"] = "ann.png" if why_not is None else f"not drawn: {why_not}"
-    why_not = sweep.plot(result["sweeps"], args.out / "ann-sweep.png")
-    result["meta"]["sweep_plot"] = "ann-sweep.png" if why_not is None else f"not drawn: {why_not}"
-    write(args.out, "ann", result, markdown(result))
+    name = results_name(args.key)
+    why_not = plot(result, args.out / f"{name}.png")
+    result["meta"]["plot"] = f"{name}.png" if why_not is None else f"not drawn: {why_not}"
+    why_not = sweep.plot(result["sweeps"], args.out / f"{name}-sweep.png")
+    result["meta"]["sweep_plot"] = f"{name}-sweep.png" if why_not is None else f"not drawn: {why_not}"
+    write(args.out, name, result, markdown(result))
     return 0
 
 

@@ -203,3 +203,26 @@ def test_minilm_dataset_runs(tmp_path):
     assert result["meta"]["dataset"] == "minilm" and result["meta"]["dim"] == 384
     assert 30_000 < result["meta"]["rows"] < 40_000
     assert result["headline"]["hnsw"]["k_rows_everywhere"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key", ["uuid", "none"])
+def test_key_option(tmp_path, key):
+    """`--key uuid` / `--key none` change vsql's table only: its results go to their own files, the
+    key is recorded in the meta and the title, and vsql still returns k right rows, selecting `id`."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.ann", "--quick", "--out", str(tmp_path), "--workloads", "app",
+         "--queries", "4", "--warmup", "1", "--batch", "0", "--sweep", "0", "--no-reopen", "--systems",
+         "vsql-hnsw", "--key", key],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not (tmp_path / "ann.json").exists()
+    result = json.loads((tmp_path / f"ann-key-{key}.json").read_text())
+    md = (tmp_path / f"ann-key-{key}.md").read_text()
+    assert result["meta"]["key"] == key and f"vsql key {key})" in md.splitlines()[0]
+    assert "The other systems keep `id BIGINT PRIMARY KEY`" in md
+    for workload, by_system in result["results"]["hnsw"].items():
+        s = by_system["vsql-hnsw"]
+        assert s["rows_min"] == s["rows_expected"] and not s["bad_rows"], (workload, s)
+        assert s["recall"] >= 0.9, (workload, s)

@@ -27,7 +27,7 @@ def shared():
     ("SELECT * FROM items WHERE", "syntax error at end of input", 1, 26),  # not `Where is missing its this`
     ("SELECT ~", "syntax error at end of input", 1, 9),  # not `BitwiseNot is missing its this`
     ("CREATE TABLE (", 'syntax error at or near "("', 1, 14),  # not `Expected table name but got <Token ...>`
-    ("SELECT id FROM items ORDER BY embedding <~> '[1,2,3]'", 'syntax error at or near ">"', 1, 43),
+    ("SELECT id FROM items ORDER BY embedding <=<> '[1,2,3]'", 'syntax error at or near "<>"', 1, 43),
     ("SELECT 1; SELECT 1 2", 'syntax error at or near "2"', 1, 20),  # in the text, not in its statement
     ("SELECT 1,\n  'abc", "unterminated quoted string at or near \"'abc\"", 2, 3),
     ("SELECT $$abc", 'unterminated dollar-quoted string at or near "$$abc"', 1, 8),
@@ -151,3 +151,19 @@ def test_a_failed_bulk_load_aborts_the_transaction(con):
         con.execute("SELECT 1")
     con.execute("ROLLBACK")
     assert con.execute("SELECT count(*) FROM items WHERE id = 7").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("sql", ["ROLLBACK TO SAVEPOINT s", "ROLLBACK TO s", "SAVEPOINT s", "RELEASE SAVEPOINT s"])
+def test_savepoints_are_refused_never_taken_for_a_whole_rollback(sql):
+    """DuckDB has no savepoints: `ROLLBACK TO` read as ROLLBACK would drop the whole transaction
+    and carry on. It is refused, and the transaction is aborted as for any error."""
+    con = vsql.connect(autocommit=True)
+    con.execute("CREATE TABLE t (a INT)")
+    con.execute("BEGIN")
+    con.execute("INSERT INTO t VALUES (1)")
+    with pytest.raises(vsql.NotSupportedError, match="savepoints are not supported"):
+        con.execute(sql)
+    with pytest.raises(vsql.InternalError, match="current transaction is aborted"):
+        con.execute("SELECT * FROM t")
+    con.execute("ROLLBACK")
+    assert con.execute("SELECT count(*) FROM t").fetchone() == (0,)

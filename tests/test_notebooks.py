@@ -47,11 +47,16 @@ def execute(name: str, kernels: KernelSpecManager, timeout: int):
     return notebook
 
 
+def cell(notebook, tag: str):
+    """The cell tagged `tag`."""
+    (found,) = [cell for cell in notebook.cells if tag in cell.metadata.get("tags", [])]
+    return found
+
+
 def output(notebook, tag: str) -> str:
     """What the cell tagged `tag` printed and displayed, as plain text."""
-    (cell,) = [cell for cell in notebook.cells if tag in cell.metadata.get("tags", [])]
     return "".join(out["text"] if out["output_type"] == "stream" else out.get("data", {}).get("text/plain", "")
-                   for out in cell.outputs)
+                   for out in cell(notebook, tag).outputs)
 
 
 def first_column(frame: str) -> list[str]:
@@ -74,7 +79,8 @@ def test_quickstart(kernels):
 
     exact = output(notebook, "exact")
     assert len(first_column(exact)) == 5
-    distances = [float(line.split()[-1]) for line in exact.splitlines()[1:]]
+    distances = [float(row[-1]) for row in frame_rows(exact)]
+    assert len(distances) == 5 and exact.endswith("(5 rows)")  # the magic's row count
     assert distances == sorted(distances)
     filtered = output(notebook, "filtered")
     assert re.findall(r"^\d+\s+\d+\s+(\w+)", filtered, re.M) == ["books"] * 5
@@ -116,6 +122,12 @@ def test_semantic_search(kernels, tmp_path, monkeypatch):
     assert len(filtered) == 5 and all(module.startswith("email") for module in filtered)
     assert "strategy: exact" in output(first, "explain-exact")
     assert "strategy: ann" in output(first, "explain-index")
+
+    curve = [[float(recall) for recall in row] for row in frame_rows(output(first, "recall-depth"))]
+    default, cheap = zip(*curve)  # recall@10 of each index at ef_search 10 .. 1000
+    tuned = re.search(r"reaches recall@10 = ([\d.]+) at ef_search = (\d+)", output(first, "recall-depth"))
+    assert len(curve) == 8 and min(default) >= 0.9 and cheap[0] < 0.8 and float(tuned[1]) >= 0.95
+    assert any("image/png" in out.get("data", {}) for out in cell(first, "recall-plot").outputs)  # a plot, not text
 
     again = execute("semantic_search.ipynb", kernels, timeout=300)  # the rerun reads the cache
     assert output(again, "embed").strip() == f"read {count} embeddings from the cache"

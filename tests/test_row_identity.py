@@ -158,9 +158,16 @@ def test_an_index_changes_nothing_a_user_sees_of_the_table(tmp_path):
                      con.execute("DESCRIBE t").fetchall(),
                      con.execute("SELECT column_name, data_type FROM information_schema.columns "
                                  "WHERE table_name = 't' ORDER BY ordinal_position").fetchall())
-    before = looks()
+    near = ["SELECT id, body, embedding <=> '[1,2]' AS d FROM t ORDER BY d LIMIT 1",
+            "SELECT id, embedding FROM t ORDER BY embedding <=> '[1,2]' LIMIT 1"]
+    answers = lambda: [(str(con.execute(sql).fetchall()), con.execute(sql).description,  # noqa: E731
+                        con.execute(sql).fetch_arrow_table().schema) for sql in near]
+    before, searched = looks(), answers()
     con.execute("CREATE INDEX ON t USING hnsw (embedding vector_cosine_ops)")
+    con.execute("SET vsql.exact_below = 0")
     assert looks() == before
+    assert answers() == searched  # a UUID stays a UUID, its type UUID, from the index's path too
+    assert all("index: t_embedding_idx" in con.execute("EXPLAIN " + sql).fetchall()[0][1] for sql in near)
     con.execute("INSERT INTO t VALUES (gen_random_uuid(), 'b', '[3,4]')")
     assert con.execute("SELECT body FROM t ORDER BY embedding <=> '[3,4.1]' LIMIT 1").fetchall() == [("b",)]
 

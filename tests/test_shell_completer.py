@@ -26,7 +26,7 @@ CASES = [
     ("SELECT * FROM items WHERE q", []),  # queries' columns are not in this statement
     ("SELECT * FROM items JOIN queries ON q", ["q", "qid"]),
     ("UPDATE items SET pri", ["price", "primary"]),
-    ("SELECT l2", ["l2_distance", "l2_normalize"]),
+    ("SELECT l2", ["l2_distance", "l2_norm", "l2_normalize"]),
     ("SELECT vector_", ["vector_dims", "vector_norm"]),
     ("SELECT su", ["subvector", "sum"]),
     ("SELECT embedding <", ["<->", "<#>", "<=>", "<+>"]),
@@ -41,7 +41,7 @@ CASES = [
     ("CREATE INDEX ON items USING hnsw (", ITEMS),
     ("CREATE INDEX ON items USING hnsw (embedding ", OPCLASSES),
     ("CREATE INDEX ON items USING ivfflat (embedding vector_c", ["vector_cosine_ops"]),
-    (INDEX, ["m", "ef_construction", "lists"]),
+    (INDEX, ["m", "ef_construction", "quantizer", "lists", "pq_m"]),
     (INDEX + "m = 16, e", ["ef_construction"]),
     ("\\d", ["\\d", "\\d+", "\\di", "\\di+", "\\dn", "\\dt", "\\dt+", "\\dx"]),
     ("\\d it", ["items"]),

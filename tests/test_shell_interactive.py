@@ -145,9 +145,9 @@ def test_completion_menu_does_not_pop_up_after_a_semicolon(tmp_path):
     child = spawn(tmp_path, term="xterm")
     typed(child, "")
     assert "vector_norm" in typed(child, "SELECT vector_n")  # a word: its menu
-    assert "l2_distance" not in typed(child, "\x15SELECT 1;")  # Ctrl-U, then `;`: no menu of everything
-    assert "l2_distance" not in typed(child, " ")
-    assert "l2_distance" in typed(child, "\x15SELECT ") + typed(child, "\t")  # unless Tab asks
+    assert "cosine_distance" not in typed(child, "\x15SELECT 1;")  # Ctrl-U, then `;`: no menu of everything
+    assert "cosine_distance" not in typed(child, " ")
+    assert "cosine_distance" in typed(child, "\x15SELECT ") + typed(child, "\t")  # unless Tab asks
     child.sendcontrol("c")
     child.sendline("SELECT 6 * 7 AS answer;")
     child.expect_exact("42")

@@ -46,12 +46,13 @@ def _list_array(values: np.ndarray, lengths: np.ndarray, valid: np.ndarray) -> p
     )
 
 
-def _checked(values: np.ndarray) -> np.ndarray:
+def _checked(values: np.ndarray, dtype=np.float32) -> np.ndarray:
+    """values rounded to the type's elements (float32, or float16 for halfvec), held as float32."""
     with np.errstate(over="ignore", invalid="ignore"):
-        values = values.astype(np.float32)
-    if not np.isfinite(values).all():
+        narrow = values.astype(np.float32).astype(dtype)
+    if not np.isfinite(narrow).all():
         raise VectorError("value out of range: overflow")
-    return values
+    return narrow.astype(np.float32)
 
 
 def _pair(a: pa.Array, b: pa.Array) -> tuple[_Lists, _Lists, np.ndarray]:
@@ -64,15 +65,17 @@ def _pair(a: pa.Array, b: pa.Array) -> tuple[_Lists, _Lists, np.ndarray]:
     return left, right, both
 
 
-def _elementwise(op):
+def _elementwise(op, dtype=np.float32):
+    """pgvector's element-wise op in float32, rounded to the type's elements (`dtype`)."""
+
     def udf(a: pa.Array, b: pa.Array) -> pa.Array:
         left, right, both = _pair(a, b)
         x, y = left.rows_values(both), right.rows_values(both)
         with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-            result = op(x, y)
+            result = _checked(op(x, y), dtype)
         if op is np.multiply and ((result == 0) & (x != 0) & (y != 0)).any():
             raise VectorError("value out of range: underflow")  # pgvector's vector_mul refuses it
-        return _list_array(_checked(result), left.lengths, both)
+        return _list_array(result, left.lengths, both)
 
     return udf
 
@@ -91,7 +94,11 @@ def l1_distance(a: pa.Array, b: pa.Array) -> pa.Array:
     return pa.array(sums.astype(np.float64), pa.float64(), mask=~both)
 
 
-def l2_normalize(a: pa.Array) -> pa.Array:
+def _l2_normalize(dtype):
+    return lambda a: l2_normalize(a, dtype)  # DuckDB counts a UDF's parameters
+
+
+def l2_normalize(a: pa.Array, dtype=np.float32) -> pa.Array:
     """pgvector's l2_normalize: the norm summed in double, each element divided by it in double;
     a zero vector (norm 0) gives zeros, never -0."""
     rows = _Lists(a)
@@ -99,7 +106,7 @@ def l2_normalize(a: pa.Array) -> pa.Array:
     ids = rows.row_ids(rows.valid)
     norms = np.sqrt(np.bincount(ids, weights=values * values, minlength=len(rows.valid)))[ids]
     result = np.divide(values, norms, out=np.zeros_like(values), where=norms > 0)
-    return _list_array(result.astype(np.float32), rows.lengths, rows.valid)
+    return _list_array(result.astype(np.float32).astype(dtype).astype(np.float32), rows.lengths, rows.valid)
 
 
 def _avg(matrix: np.ndarray) -> np.ndarray:
@@ -117,7 +124,18 @@ def _sum(matrix: np.ndarray) -> np.ndarray:
     return steps[-1]
 
 
-def _aggregate(reduce, mismatch: str):
+def _sum_half(matrix: np.ndarray) -> np.ndarray:
+    """pgvector's sum(halfvec): halfvec_add row after row, each step rounded to float16."""
+    acc = matrix[0].astype(np.float32)
+    with np.errstate(over="ignore"):
+        for row in matrix[1:]:
+            acc = (acc + row.astype(np.float32)).astype(np.float16).astype(np.float32)
+            if not np.isfinite(acc).all():
+                raise VectorError("value out of range: overflow")
+    return acc
+
+
+def _aggregate(reduce, mismatch: str, dtype=np.float32):
     """avg/sum over the vectors of each group, collected by DuckDB's list() aggregate.
     `mismatch` words a vector whose dimensions differ from the group's first, as pgvector does."""
 
@@ -134,7 +152,7 @@ def _aggregate(reduce, mismatch: str):
             if (dims != dims[0]).any():
                 raise VectorError(mismatch.format(dims[0], dims[np.argmax(dims != dims[0])]))
             matrix = vectors_.flatten().to_numpy(zero_copy_only=False).astype(np.float64).reshape(len(vectors_), dims[0])
-            out.append(_checked(reduce(matrix)))
+            out.append(_checked(reduce(matrix), dtype))
         return pa.array(out, pa.list_(pa.float32()))
 
     return udf
@@ -149,18 +167,49 @@ def vector_text(a: pa.Array) -> pa.Array:
     )
 
 
+def to_halfvec(a: pa.Array) -> pa.Array:
+    """A vector's or real[]'s values as a halfvec's, refused as pgvector refuses them."""
+    rows = _Lists(a)
+    values = rows.rows_values(rows.valid)
+    if np.isnan(values).any():
+        raise VectorError("NaN not allowed in halfvec")
+    if np.isinf(values).any():
+        raise VectorError("infinite value not allowed in halfvec")
+    return _list_array(vectors.to_half(values), rows.lengths, rows.valid)
+
+
+def binary_quantize(a: pa.Array) -> pa.Array:
+    """pgvector's binary_quantize: '1' where an element is > 0, as text DuckDB casts to BIT."""
+    rows = _Lists(a)
+    bits = np.where(rows.values > 0, "1", "0")
+    ends = np.cumsum(rows.lengths)
+    return pa.array(["".join(bits[end - n:end]) if ok else None for n, end, ok in zip(rows.lengths, ends, rows.valid)],
+                    pa.string())
+
+
 # name -> (function, parameter types, return type)
 UDFS = {
     "vsql_l1_distance": (l1_distance, [FLOAT_LIST, FLOAT_LIST], sqltypes.DOUBLE),
     "vsql_vector_add": (_elementwise(np.add), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
     "vsql_vector_sub": (_elementwise(np.subtract), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
     "vsql_vector_mul": (_elementwise(np.multiply), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
-    "vsql_l2_normalize": (l2_normalize, [FLOAT_LIST], FLOAT_LIST),
+    "vsql_l2_normalize": (_l2_normalize(np.float32), [FLOAT_LIST], FLOAT_LIST),
     "vsql_vector_avg": (_aggregate(_avg, "expected {} dimensions, not {}"),
                         [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
     "vsql_vector_sum": (_aggregate(_sum, "different vector dimensions {} and {}"),
                         [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
     "vsql_vector_text": (vector_text, [FLOAT_LIST], sqltypes.VARCHAR),
+    # halfvec: the same computed in float32, rounded to float16
+    "vsql_vector_add_half": (_elementwise(np.add, np.float16), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
+    "vsql_vector_sub_half": (_elementwise(np.subtract, np.float16), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
+    "vsql_vector_mul_half": (_elementwise(np.multiply, np.float16), [FLOAT_LIST, FLOAT_LIST], FLOAT_LIST),
+    "vsql_l2_normalize_half": (_l2_normalize(np.float16), [FLOAT_LIST], FLOAT_LIST),
+    "vsql_vector_avg_half": (_aggregate(_avg, "expected {} dimensions, not {}", np.float16),
+                             [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
+    "vsql_vector_sum_half": (_aggregate(_sum_half, "different halfvec dimensions {} and {}", np.float16),
+                             [duckdb.list_type(FLOAT_LIST)], FLOAT_LIST),
+    "vsql_to_halfvec": (to_halfvec, [FLOAT_LIST], FLOAT_LIST),
+    "vsql_binary_quantize": (binary_quantize, [FLOAT_LIST], sqltypes.VARCHAR),
 }
 
 

@@ -1,7 +1,9 @@
 """PEP 249 (DB-API 2.0) connections and cursors over a `Session`.
 
 Results are materialised as Arrow tables, so cursors of one connection do not disturb each
-other; rows are converted to Python only as they are fetched, vectors to float32 NumPy arrays.
+other; rows are converted to Python only as they are fetched, vectors to float32 NumPy arrays,
+halfvecs to float16 ones (as pgvector-python's HalfVector.to_numpy()), bit strings to `str` of 0s and
+1s (as psycopg gives them with pgvector-python's adapters).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import contextlib
 import datetime
 import os
 import re
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -55,6 +58,8 @@ DATETIME = _TypeObject("DATETIME", lambda t: pa.types.is_temporal(t), r"DATE|TIM
 ROWID = _TypeObject("ROWID", lambda t: pa.types.is_int64(t), r"BIGINT")
 VECTOR = _TypeObject("VECTOR", lambda t: pa.types.is_fixed_size_list(t) and pa.types.is_floating(t.value_type),
                      r"FLOAT\[\d+\]")
+HALFVEC = _TypeObject("HALFVEC", lambda t: pa.types.is_struct(t) and t.num_fields == 1 and t.field(0).name == "halfvec",
+                      r"STRUCT\(halfvec FLOAT\[\d+\]\)")  # how the engine stores a halfvec
 
 Date = datetime.date
 Time = datetime.time
@@ -204,7 +209,7 @@ class Cursor:
     def description(self) -> list[tuple] | None:
         if self._result is None or not self._result.returns_rows:
             return None
-        if self._result.rows is not None:
+        if self._result.columns is not None:
             return [(name, kind, None, None, None, None, None) for name, kind in self._result.columns]
         schema = self._result.table.schema
         kinds = self.connection.session.engine.type_names(schema)
@@ -262,17 +267,20 @@ class Cursor:
     def fetch_df(self):
         """The rest of the result as a pandas DataFrame, vectors as float32 NumPy arrays."""
         table = self.fetch_arrow_table()
-        frame = table.select([i for i, f in enumerate(table.schema) if f.type != VECTOR]).to_pandas()
-        for i, field in enumerate(table.schema):
-            if field.type == VECTOR:
-                frame.insert(i, field.name, list(_vectors(table.column(i))), allow_duplicates=True)
+        arrays = [(i, f, _ARRAYS.get(f.type)) for i, f in enumerate(table.schema)]
+        frame = table.select([i for i, _, convert in arrays if convert is None]).to_pandas()
+        for i, field, convert in arrays:
+            if convert is not None:
+                frame.insert(i, field.name, list(convert(table.column(i))), allow_duplicates=True)
         return frame
 
     fetchdf = fetch_df
 
     def close(self) -> None:
+        """Free the rows; `rowcount` stays (SQLAlchemy reads an INSERT's count after closing)."""
         self._closed = True
-        self._result = None
+        if self._result is not None:
+            self._result = Result(None, self._result.rowcount)
 
     def setinputsizes(self, sizes: Any) -> None:
         pass
@@ -305,7 +313,7 @@ class Cursor:
             return chunk
         table = result.table.slice(self._position, size)
         self._position += table.num_rows
-        return _rows(table)
+        return _rows(table, result.columns)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -339,17 +347,46 @@ def _vectors(column: pa.ChunkedArray) -> Iterator[np.ndarray | None]:
         yield row if ok else None
 
 
-def _rows(table: pa.Table) -> list[tuple]:
-    columns = [
-        list(_vectors(column)) if field.type == VECTOR else column.to_pylist()
-        for field, column in zip(table.schema, table.columns)
+def _halfvecs(column: pa.ChunkedArray) -> Iterator[np.ndarray | None]:
+    column = column.combine_chunks()
+    values = column.field(0)
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    for row, ok in zip(_vectors(pa.chunked_array([values])), valid):
+        yield row.astype(np.float16) if ok and row is not None else None
+
+
+class _Arrays:
+    """Column converters by type object: the first whose type object equals an Arrow type."""
+
+    def __init__(self, *pairs):
+        self.pairs = pairs
+
+    def get(self, kind: pa.DataType):
+        return next((convert for type_object, convert in self.pairs if type_object == kind), None)
+
+
+_ARRAYS = _Arrays((VECTOR, _vectors), (HALFVEC, _halfvecs))
+
+
+# Values Arrow carries as another type (DuckDB exports a UUID as text), by the engine's type name:
+# made what the engine's own Python rows hold, so a row is the same whichever way it came.
+_FROM_TEXT = {"UUID": uuid.UUID}
+
+
+def _rows(table: pa.Table, columns: list[tuple[str, str]] | None = None) -> list[tuple]:
+    kinds = [kind for _, kind in columns] if columns is not None else [None] * table.num_columns
+    values = [
+        list(convert(column)) if (convert := _ARRAYS.get(field.type)) else
+        [None if v is None else make(v) for v in column.to_pylist()] if (make := _FROM_TEXT.get(kind)) else
+        column.to_pylist()
+        for field, column, kind in zip(table.schema, table.columns, kinds)
     ]
-    return list(zip(*columns)) if columns else []
+    return list(zip(*values)) if values else []
 
 
 __all__ = [
     "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
-    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR",
+    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR", "HALFVEC",
     "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
 ]
 
@@ -360,4 +397,6 @@ def _array(values: list, kind: pa.DataType) -> pa.Array:
     try:
         return pa.array(values, type=kind)
     except (pa.ArrowException, TypeError, ValueError):
+        if pa.types.is_string(kind):  # UUIDs: as text, as the engine's Arrow gives them
+            return pa.array([None if v is None else str(v) for v in values], kind)
         return pa.array(values)

@@ -11,25 +11,37 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections import ChainMap
 from collections.abc import Mapping
-from contextlib import nullcontext
+from functools import partial
+from html import escape
 from typing import Any
 
+import numpy as np
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope, no_var_expand
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
-from traitlets import Bool, Int
+from traitlets import Bool, Int, Unicode
 
 from vsql.client.dbapi import Connection, Cursor, connect
+from vsql.client.shell.render import render, vector_text
+from vsql.client.shell.result import Result
 from vsql.errors import Error
 from vsql.sql.analyze import param_key
 from vsql.sql.parse import parse
 
 try:
     import pandas as pd
-except ImportError:  # results are then lists of rows
+    from pandas.io.formats.format import get_dataframe_repr_params
+except ImportError:  # results are then lists of rows, and the magic says so once
     pd = None
 
 # `-o name`, `--out name` or `name <<` before the SQL: where to store the result.
@@ -37,6 +49,8 @@ _OUT = re.compile(r"\s*(?:(?:-o|--out)(?:\s+|=)(?P<out>\w+)|(?P<into>\w+)\s*<<)?
 _CONNECT = re.compile(r"connect\s+(?P<path>\S+)(?:\s+--alias(?:\s+|=)(?P<alias>\S+))?", re.I)
 _IS_CONNECT = re.compile(r"connect\b", re.I)
 _RED, _RESET = "\x1b[31m", "\x1b[0m"
+_NO_PANDAS = ("vsql: pandas is not installed, so results are lists of tuples; "
+              "`pip install pandas` (or `pip install vsql`, which requires it) gives DataFrames")
 
 
 @magics_class
@@ -44,14 +58,18 @@ class VsqlMagic(Magics):
     """Runs SQL on named vsql connections; `Magics` is a traitlets `Configurable`, so
     `%config VsqlMagic.<option> = value` sets the options below."""
 
-    autopandas = Bool(True, config=True, help="Return rows as a pandas DataFrame (lists of tuples if False).")
-    displaylimit = Int(10, config=True, help="Rows a DataFrame result shows (it keeps all); 0: pandas' setting.")
+    autopandas = Bool(True, config=True, help="Return rows as a pandas DataFrame (lists of tuples if False "
+                                              "or if pandas is not installed).")
+    displaylimit = Int(10, config=True, help="Rows a result shows (it keeps all); 0: pandas' setting.")
+    null = Unicode("", config=True, help="How a NULL shows in a result's table, as psql's \\pset null "
+                                         "(the data keep None / NaN).")
     short_errors = Bool(True, config=True, help="Show a vsql error as one red line, not a traceback.")
 
     def __init__(self, shell=None, **kwargs):
         super().__init__(shell=shell, **kwargs)
         self.connections: dict[str, Connection] = {}
         self.current: str | None = None
+        self._said_no_pandas = False
 
     @no_var_expand  # IPython would otherwise paste {x} and $x into the SQL text
     @needs_local_scope
@@ -65,8 +83,9 @@ class VsqlMagic(Magics):
         %%vsql [-o NAME]                    the cell's SQL, as above
 
         `:name` and `$name` bind the notebook variable `name` (a NumPy array is a vector).
-        Rows come back as a pandas DataFrame, EXPLAIN as its plan's text, other statements
-        print how many rows they changed. With no connection yet, an in-memory one is opened.
+        Rows come back as a pandas DataFrame (a list of tuples without pandas), shown as a table
+        with long vectors shortened; EXPLAIN as its plan's text; other statements print how many
+        rows they changed. With no connection yet, an in-memory one is opened.
         """
         try:
             return self._run(line, cell, ChainMap(local_ns or {}, self.shell.user_ns))
@@ -107,10 +126,14 @@ class VsqlMagic(Magics):
             return None
         if [column[0] for column in cursor.description] == ["explain_key", "explain_value"]:
             return Plan("\n".join(value for _, value in cursor.fetchall()))
-        if not (self.autopandas and pd is not None):
-            return cursor.fetchall()
-        frame = Frame(cursor.fetch_df())
-        frame.displaylimit = self.displaylimit
+        if self.autopandas and pd is not None:
+            frame = Frame(cursor.fetch_df())
+        else:
+            if self.autopandas and not self._said_no_pandas:
+                print(_NO_PANDAS, file=sys.stderr)
+                self._said_no_pandas = True
+            frame = Rows(cursor.fetchall(), [column[0] for column in cursor.description])
+        frame.displaylimit, frame.null = self.displaylimit, self.null
         return frame
 
 
@@ -147,28 +170,92 @@ class Plan(str):
         printer.text(self)
 
 
+def _cell(value: Any, null: str = "") -> str:
+    """A value as a result table shows it: NULL as `null`, long vectors shortened as the shell does."""
+    if value is None:
+        return null
+    if isinstance(value, np.ndarray):
+        return vector_text(value, short=True)
+    return str(value)
+
+
+def _count(rows: int) -> str:
+    """psql's footer: `(1 row)`, `(3 rows)`."""
+    return f"({rows} row{'' if rows == 1 else 's'})"
+
+
+class Rows(list):
+    """A result as a list of row tuples (without pandas, or with autopandas off), shown as a table."""
+
+    displaylimit = 0
+    null = ""
+
+    def __init__(self, rows: list[tuple], columns: list[str]):
+        super().__init__(rows)
+        self.columns = columns
+
+    def _shown(self) -> list[tuple]:
+        return self[: self.displaylimit] if self.displaylimit else self
+
+    def _repr_pretty_(self, printer, cycle: bool) -> None:
+        shown = self._shown()
+        result = Result(self.columns, list(shown), footer=[_count(len(self))])
+        printer.text(render(result, null=self.null).rstrip("\n"))
+
+    def _repr_html_(self) -> str:
+        shown = self._shown()
+        head = "".join(f"<th>{escape(str(name))}</th>" for name in self.columns)
+        body = "".join("<tr>" + "".join(f"<td>{escape(_cell(value, self.null))}</td>" for value in row) + "</tr>"
+                       for row in shown)
+        return (f'<table class="dataframe"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+                f"<p>{_count(len(self))}</p>")
+
+
 if pd is not None:
 
     class Frame(pd.DataFrame):
-        """A result DataFrame that keeps every row but shows at most `displaylimit`.
+        """A result DataFrame shown as a table of at most `displaylimit` rows, long vectors shortened
+        and NULLs as `null`, with a row count; the data are untouched (it keeps every row and value).
 
         Frames derived from it (`head()`, filters) are plain DataFrames.
         """
 
-        _metadata = ["displaylimit"]
+        _metadata = ["displaylimit", "null"]
         displaylimit = 0
+        null = ""
 
         def __repr__(self) -> str:
-            with self._limit():
-                return super().__repr__()
+            params = {**get_dataframe_repr_params(), "show_dimensions": False}
+            if self.displaylimit:
+                params.update(max_rows=self.displaylimit, min_rows=self.displaylimit)
+            shown, formatters = self._shown()
+            text = shown.to_string(**params, formatters=formatters, na_rep=self.null)
+            return f"{text}\n{_count(len(self))}"
 
-        def _repr_html_(self) -> str | None:
-            with self._limit():
-                return super()._repr_html_()
+        def _repr_html_(self) -> str:
+            rows = self.displaylimit or self._rows(pd.get_option("display.max_rows"), pd.get_option("display.min_rows"))
+            shown, formatters = self._shown()
+            table = shown.to_html(max_rows=rows, max_cols=pd.get_option("display.max_columns"), show_dimensions=False,
+                                  formatters=formatters, na_rep=self.null, notebook=True)
+            return f"{table}\n<p>{_count(len(self))}</p>"
 
-        def _limit(self):
-            rows = self.displaylimit
-            return pd.option_context("display.max_rows", rows, "display.min_rows", rows) if rows else nullcontext()
+        def _rows(self, max_rows: int | None, min_rows: int | None) -> int:
+            """How many rows pandas shows under its display.max_rows / min_rows."""
+            if not max_rows or len(self) <= max_rows:
+                return len(self)
+            return min(min_rows or max_rows, max_rows)
+
+        def _shown(self) -> tuple[pd.DataFrame, list]:
+            """A shallow copy whose object columns (vectors, lists) show NULL as `null`, and the
+            formatters that shorten their vectors: pandas prints None as `None` whatever its na_rep,
+            and calls a formatter only for the rows it shows."""
+            shown, formatters = pd.DataFrame(self, copy=False), []
+            for i, dtype in enumerate(self.dtypes):
+                column = self.iloc[:, i]
+                if dtype == object and column.isna().any():
+                    shown.isetitem(i, column.where(column.notna(), self.null))
+                formatters.append(partial(_cell, null=self.null) if dtype == object else None)
+            return shown, formatters
 
 
 def load_ipython_extension(ipython) -> None:

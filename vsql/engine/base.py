@@ -30,7 +30,7 @@ class Result:
     table: pa.Table | None  # None for statements that return no rows (or that gave `rows`)
     rowcount: int
     rows: list[tuple] | None = None
-    columns: list[tuple[str, str]] | None = None  # (name, engine type) of `rows`
+    columns: list[tuple[str, str]] | None = None  # (name, engine type) of the columns, when the engine said
 
     @property
     def returns_rows(self) -> bool:

@@ -29,10 +29,17 @@ class TableInfo:
     # unsized `vector` columns (lower-cased): vectors of any dimension, one per row; not in `dims`,
     # so that what needs one dimension (indexes, models, bulk loads as matrices) passes them by
     unsized: frozenset[str] = frozenset()
+    # columns of pgvector's other types (lower-cased) -> (type, dimension): ("halfvec", 3), ("bit", 0).
+    # Not in `dims` nor `unsized`: indexes, models and bulk loads know only `vector` columns yet.
+    kinds: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     def vector_dim(self, column: str) -> int | None:
         """The vector dimension of a column, None when it is not a vector column of one dimension."""
         return self.dims.get(column.lower())
+
+    def vector_kind(self, column: str) -> tuple[str, int] | None:
+        """(pgvector type, dimension) of a halfvec or bit column, None for any other column."""
+        return self.kinds.get(column.lower())
 
     def is_vector(self, column: str) -> bool:
         """Whether a column holds vectors, of one dimension or (unsized) of any."""

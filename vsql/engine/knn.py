@@ -193,13 +193,13 @@ class KnnExecutor:
             matching = len(filtered.keys)
         depth = self._depth(spec, loaded.index, search.k)
         strategy = choose(matching, total, search.k, depth, self.settings.get("vsql.exact_below"),
-                          statements.filter is not None, loaded.index.rows_per_depth)
+                          statements.filter is not None, loaded.index.rows_per_depth, loaded.index.refine)
         rounds = 0
         hits = allowed = None
         from_index = False
         while True:
             rounds += 1
-            if strategy.kind == "exact" and not loaded.index.access.lossless:
+            if strategy.kind == "exact" and not loaded.index.lossless:
                 strategy = widen(strategy, matching)  # brute force over approximate vectors: the engine's instead
             if strategy.kind == "exact_sql":
                 result, hits = self._fetch(exact_sql, params), None
@@ -216,7 +216,8 @@ class KnnExecutor:
                     if postfiltered:
                         # k matching rows among the nearest rows of all are the nearest matching rows
                         kept = allowed[loaded.index.slots_of(hits.keys)]
-                        hits = Hits(hits.keys[kept][: search.k], hits.distances[kept][: search.k])
+                        wanted = search.k * loaded.index.refine  # a quantized index's, re-ranked by the engine
+                        hits = Hits(hits.keys[kept][:wanted], hits.distances[kept][:wanted])
                     # A filtered graph search can stray, and a graph over many copies of one vector
                     # misses rows whatever the filter: a sample of the matching rows checks them.
                     checked = loaded.index.duplicated or (allowed is not None and not postfiltered)
@@ -251,12 +252,36 @@ class KnnExecutor:
             if part is not None:
                 filtered = self._filter(part, params, spec, loaded, reusable=False)
                 matching = len(filtered.keys)
-            self._batches[spec.name] = (loaded, self._depth(spec, loaded.index, search.k), filtered, matching,
-                                        _selects_distance(search))
+            depth = self._depth(spec, loaded.index, search.k)
+            strategy = self._batch_strategy(loaded.index, matching, search.k, depth, filtered)
+            rows = self._table_rows(spec, loaded, filtered) if strategy.kind == "exact" and not loaded.index.lossless \
+                else None
+            self._batches[spec.name] = (loaded, depth, filtered, matching, _selects_distance(search), rows)
+
+    def _batch_strategy(self, index, matching: int, k: int, depth: int, filtered: Filtered | None) -> Strategy:
+        return choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered is not None,
+                      index.rows_per_depth, index.refine)
+
+    def _table_rows(self, spec, loaded, filtered: Filtered | None) -> Subset:
+        """The matching rows' vectors as the table holds them, for a brute force that a quantized
+        index's approximate vectors cannot give: read once, before the statement runs (a UDF
+        cannot ask the engine while it runs it)."""
+        column = exp.column(spec.column, quoted=True)
+        select = exp.select(spec.key_of(), column).from_(exp.table_(spec.table, spec.schema, quoted=True)).where(
+            spec.condition()).where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
+        params = None
+        if filtered is not None:
+            select = select.where(exp.In(this=spec.key_of(), query=exp.select("unnest($1)").subquery()))
+            params = [filtered.keys.tolist()]
+        table = self.engine.arrow(select, params)
+        vectors = table.column(1).combine_chunks()
+        matrix = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(vectors), loaded.index.dim)
+        with loaded.lock:
+            return loaded.index.gathered(table.column(0).to_numpy(), matrix)
 
     def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
         """One index call for a whole batch of queries (see `_batch`)."""
-        loaded, depth, filtered, matching, distances = self._batches[name]
+        loaded, depth, filtered, matching, distances, rows = self._batches[name]
         index, k = loaded.index, int(ks[0].as_py())
         if isinstance(queries, pa.ChunkedArray):
             queries = queries.combine_chunks()
@@ -265,19 +290,20 @@ class KnnExecutor:
         if valid.any():
             matrix[valid] = queries.filter(pa.array(valid)).flatten().to_numpy(zero_copy_only=False).reshape(-1, index.dim)
         matrix[~valid] = np.nan  # a NULL query: no distances (FaissIndex.answerable)
-        strategy = choose(matching, index.live, k, depth, self.settings.get("vsql.exact_below"), filtered is not None,
-                          index.rows_per_depth)
+        strategy = self._batch_strategy(index, matching, k, depth, filtered)
+        # a quantized index proposes k x refine rows, which the statement re-ranks (`_batched_select`)
+        wanted = k * index.refine
         with loaded.lock:
             allowed = _searchable(index, filtered, np.empty(0, np.int64))
             if strategy.kind == "exact":
-                hits = index.exact(matrix, k, allowed)
+                hits = index.exact(matrix, k, allowed, rows)
             else:
                 checked = allowed is not None or index.duplicated
-                wide = max(k, CHECKED_CANDIDATES) if checked else k
+                wide = max(wanted, CHECKED_CANDIDATES) if checked else wanted
                 hits = index.search(matrix, wide, strategy.depth, allowed)
-                hits = [Hits(h.keys[:k], h.distances[:k]) if len(h.keys) >= min(wide, matching) and not (
+                hits = [Hits(h.keys[:wanted], h.distances[:wanted]) if len(h.keys) >= min(wide, matching) and not (
                             checked and index.missed(q, h.keys, min(wide, matching), allowed))
-                        else index.exact(q[None, :], k, allowed)[0] for q, h in zip(matrix, hits)]
+                        else index.scan(q[None, :], wanted, allowed)[0] for q, h in zip(matrix, hits)]
             if distances:
                 hits = _engine_distances(self.engine.distances, index, matrix, hits)
             answerable = index.answerable(matrix)
@@ -537,7 +563,9 @@ def batch_sql(tree: exp.Expr, batches: tuple[KnnSearch, ...], key_types: dict[st
     The call returns, per outer row, at most k nearest keys with their distances, nearest first:
     a search that selects only those takes them as they are, any other joins them back to its
     table. Either way the search's own ORDER BY and LIMIT are left out, since the call already
-    did their work, and DuckDB would pay for them with a window over every outer row.
+    did their work, and DuckDB would pay for them with a window over every outer row. A
+    quantized index's call returns k x refine candidates ranked by coded distances: they are
+    joined back and the ORDER BY and LIMIT kept, so that DuckDB re-ranks them exactly.
     """
     swapped = []
     for search in batches:
@@ -556,11 +584,11 @@ def _batched_select(search: KnnSearch, key_type: str, token: int) -> exp.Select:
         exp.Literal.string(f"{token}:{search.index.name}"), search.query.copy(), exp.Literal.number(search.k)])
     hits = exp.select(exp.alias_(exp.Unnest(expressions=[call]), _HIT)).subquery(_HITS)
     field = lambda name: exp.Dot(this=exp.column(_HIT, table=_HITS), expression=exp.to_identifier(name))  # noqa: E731
-    if search.outputs and all(kind != "column" for _, kind, _ in search.outputs):
+    if search.outputs and all(kind != "column" for _, kind, _ in search.outputs) and search.index.lossless:
         columns = {"key": exp.cast(field("key"), key_type), "distance": exp.cast(field("distance"), "FLOAT")}
         return exp.select(*[exp.alias_(columns[kind], name) for name, kind, _ in search.outputs]).from_(hits)
     select = search.select.copy()
-    if not search.index.hashed:  # else identical rows share a key: the join may return more than k
+    if not search.index.hashed and search.index.lossless:  # else identical rows share a key: the join may return more than k
         select.set("order", None)
         select.set("limit", None)
     table = select.args["from_"].this

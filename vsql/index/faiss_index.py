@@ -82,6 +82,17 @@ class FaissIndex:
     def distance(self) -> Metric:
         return METRICS[self.metric]
 
+    @property
+    def lossless(self) -> bool:
+        """Whether the index stores the rows' own vectors (not coded by a quantizer): brute force
+        over them is exact, and they give the engine's distances."""
+        return self.access.keeps_vectors(self.options)
+
+    @property
+    def refine(self) -> int:
+        """Candidates to ask for per row wanted: a quantized index's are re-ranked exactly after."""
+        return self.access.refine(self.options)
+
     # -- building ---------------------------------------------------------------------------
 
     @classmethod
@@ -133,11 +144,13 @@ class FaissIndex:
         k = min(10, len(vectors))
         queries = _prepare(queries, self.metric)
         _, expected = faiss.knn(queries, vectors, k, metric=_faiss_metric(self.metric))  # no copy of the vectors
+        wanted = min(k * self.refine, len(vectors))
         reached: list[tuple[int, float]] = []
         steps = self.access.calibration_steps(self.index)
         with _progress(len(steps), None, "calibrating", self.access.depth_label, len(self.keys) * self.dim // len(steps)) as bar:
             for depth in steps:
-                _, found = self.index.search(queries, k, params=self._params(depth, k, None))
+                _, found = self.index.search(queries, wanted, params=self._params(depth, wanted, None))
+                found = self._reranked(queries, found, vectors, k)
                 recall = sum(len(np.intersect1d(f[f >= 0], e)) for f, e in zip(found, expected)) / expected.size
                 if bar is not None:
                     bar.update()
@@ -147,6 +160,19 @@ class FaissIndex:
                 if len(reached) >= 3 and reached[-1][1] - reached[-3][1] < KNEE:
                     return reached[-3]
         return max(reached, key=lambda step: step[1])
+
+    def _reranked(self, queries: np.ndarray, found: np.ndarray, vectors: np.ndarray, k: int) -> np.ndarray:
+        """The k nearest of each query's candidates `found` (slots of `vectors`, the rows
+        themselves) by exact distance: what a quantized index's search gives once the engine has
+        re-ranked them. A lossless index's are its answer as they are."""
+        if self.lossless:
+            return found
+        ranked = np.full((len(found), k), -1, np.int64)
+        for row, (query, slots) in enumerate(zip(queries, found)):
+            slots = slots[slots >= 0]
+            nearest = slots[np.argsort(self.distance.distances(query[None, :], vectors[slots])[0], kind="stable")[:k]]
+            ranked[row, : len(nearest)] = nearest
+        return ranked
 
     def shortfall(self) -> str | None:
         """What to tell a user whose index's calibration stopped short of its target recall."""
@@ -209,8 +235,16 @@ class FaissIndex:
         selector.bits_owner = bits  # the selector reads the array: keep it alive as long
         return selector
 
+    def scan(self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None) -> list[Hits]:
+        """The k nearest live allowed rows per query by a flat scan of the vectors as stored: exact
+        for a lossless index; for a quantized one, by coded distances (ask for k x `refine` and
+        re-rank them exactly)."""
+        return self._nan_last(queries, k, allowed, lambda q, within: self._scan(q, k, within))
+
     def _exact(self, queries: np.ndarray, k: int, allowed: np.ndarray | None, subset: Subset | None) -> list[Hits]:
-        self._lossless("brute force")
+        if subset is None:
+            self._lossless("brute force")
+            return self._scan(queries, k, allowed)
         _threads_for(len(queries))
         if subset is not None:
             k = min(k, len(subset.slots))
@@ -219,6 +253,9 @@ class FaissIndex:
             scores, found = faiss.knn(_prepare(queries, self.metric), subset.vectors, k,
                                       metric=_faiss_metric(self.metric))
             return self._hits(scores, np.where(found >= 0, subset.slots[found], -1))
+
+    def _scan(self, queries: np.ndarray, k: int, allowed: np.ndarray | None) -> list[Hits]:
+        _threads_for(len(queries))
         if len(self.keys) == 0 or k <= 0:
             return [_NO_HITS for _ in range(len(queries))]
         selector = self._selector(self.alive if allowed is None else self.alive & allowed)
@@ -235,6 +272,18 @@ class FaissIndex:
         zeros = self._zero_mask()
         slots = np.flatnonzero(self.alive & allowed if zeros is None else self.alive & allowed & ~zeros)
         return Subset(slots, self._vectors_at(slots))
+
+    def gathered(self, keys: np.ndarray, vectors: np.ndarray) -> Subset:
+        """The live slots of rows `keys` with their `vectors` as the table holds them: brute force
+        over a quantized index's rows, whose stored vectors are approximate (see `subset`)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        order = np.argsort(keys, kind="stable")
+        slots = self._slots(keys)
+        rows = order[np.searchsorted(keys, self.keys[slots], sorter=order)]
+        vectors = _prepare(vectors[rows], self.metric)
+        if self.distance.normalized:  # no distance to a zero vector: `_nan_last` ranks those last
+            slots, vectors = slots[vectors.any(axis=1)], vectors[vectors.any(axis=1)]
+        return Subset(slots, np.ascontiguousarray(vectors))
 
     def answerable(self, queries: np.ndarray) -> np.ndarray:
         """Which queries have distances to rows: not a NULL's NaN stand-in, nor, for a normalised
@@ -253,16 +302,26 @@ class FaissIndex:
         seen, mask, some = self._zeros
         total = self.index.ntotal
         if seen < total:
-            new = self._vectors()[seen:total] if self._held() else self._reconstruct(np.arange(seen, total))
-            mask = np.concatenate([mask, ~new.any(axis=1)])
+            mask = np.concatenate([mask, self._zero_rows(seen, total)])
             self._zeros = seen, mask, some = total, mask, bool(mask.any())
         return mask if some else None
+
+    def _zero_rows(self, start: int, stop: int) -> np.ndarray:
+        """Which of slots start..stop hold a zero vector, decoded a chunk at a time where they are not
+        held. A quantized index's unit vectors decode to a norm near 1, its zero ones near 0."""
+        if self._held():
+            return ~self._vectors()[start:stop].any(axis=1)
+        parts = [np.empty(0, bool)]
+        for begin in range(start, stop, _MOVE_ROWS):
+            part = self._reconstruct(np.arange(begin, min(begin + _MOVE_ROWS, stop)))
+            parts.append(~part.any(axis=1) if self.lossless else np.einsum("ij,ij->i", part, part) < 0.25)
+        return np.concatenate(parts)
 
     def stored(self, keys: np.ndarray) -> np.ndarray | None:
         """The vectors of the live rows `keys` as the table holds them, in order; None when the
         index holds them changed (normalised, or approximated by a lossy method) or lacks one."""
         slots = self._slots(np.asarray(keys, dtype=np.int64))
-        if self.distance.normalized or not self.access.lossless or len(slots) != len(keys):
+        if self.distance.normalized or not self.lossless or len(slots) != len(keys):
             return None
         return self._vectors_at(slots) if self._held() else self._reconstruct(slots)
 
@@ -293,13 +352,19 @@ class FaissIndex:
         return missing > 0.1 * k + 2 * np.sqrt(nearer) * scale
 
     def _score(self, query: np.ndarray, slots: np.ndarray) -> np.ndarray:
-        """Exact distances, lower is nearer; none (a zero vector under cosine) is farthest."""
-        self._lossless("a sampled check")
+        """Distances, lower is nearer; none (a zero vector under cosine) is farthest. Exact for a
+        lossless index; a quantized one's are those of its decoded vectors, for just these slots
+        (no full copy, which would undo the saving): the check estimates whether a search strayed,
+        and the answer is re-ranked exactly anyway. A method whose vectors are lossy by
+        declaration, not by a quantizer's bounded coding, promises no such estimate: refused."""
+        if not self.access.lossless:
+            self._lossless("a sampled check")
         distances = self.distance.distances(query[None, :], self._vectors_at(slots))[0]
         return np.where(np.isnan(distances), np.inf, distances)
 
     def _vectors_at(self, slots: np.ndarray) -> np.ndarray:
-        return self._vectors()[slots]
+        """The vectors of `slots`: a quantized index's decoded, one by one, never all at once."""
+        return self._vectors()[slots] if self.lossless else self._reconstruct(slots)
 
     def _vectors(self) -> np.ndarray:
         """Every slot's vector: read in place where the method stores them flat (HNSW), else a
@@ -313,8 +378,9 @@ class FaissIndex:
         return self._copy[: self._copied]
 
     def _held(self) -> bool:
-        """Whether every slot's vector can be read without reconstructing it from the index."""
-        return self._copy is not None or self.access.view(self.index) is not None
+        """Whether every slot's vector can be read without reconstructing it from the index (never
+        a quantized one's: they would be decoded all at once)."""
+        return self.lossless and (self._copy is not None or self.access.view(self.index) is not None)
 
     def _reconstruct(self, slots: np.ndarray) -> np.ndarray:
         self.access.readable(self.index)
@@ -322,7 +388,7 @@ class FaissIndex:
 
     def _lossless(self, what: str) -> None:
         """Refuse to treat a lossy method's stored vectors as the rows' own."""
-        if not self.access.lossless:
+        if not self.lossless:
             raise NotSupportedError(f"{what} over a {self.method} index is not exact: it stores approximate vectors")
 
     def _keep_copy(self, part: np.ndarray) -> None:

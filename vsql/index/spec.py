@@ -71,6 +71,11 @@ class IndexSpec:
     def access(self) -> Method:
         return METHODS[self.method]
 
+    @property
+    def lossless(self) -> bool:
+        """Whether the index stores the rows' own vectors (no quantizer): see FaissIndex.lossless."""
+        return self.access.keeps_vectors(self.options)
+
     def serves(self, info) -> bool:
         """Whether this index is on the table `info` (a TableInfo): same schema and name, and not
         a temporary table that shadows it."""
@@ -109,6 +114,7 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | No
     if info.vector_dim(column.name) is None:
         raise ProgrammingError("column does not have dimensions" if info.is_vector(column.name) else f'column "{column.name}" of "{table.name}" is not a vector column')
     options = METHODS[method].configure([(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
+    METHODS[method].fit(options, info.vector_dim(column.name))
     where = params.args.get("where")
     predicate = _predicate(where.this, info) if where is not None else ""
     name = index.name or f"{info.name}_{column.name}_idx"

@@ -163,12 +163,14 @@ class Strategy:
 
 
 def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filtered: bool,
-           rows_per_depth: float = 0.0) -> Strategy:
+           rows_per_depth: float = 0.0, refine: int = 1) -> Strategy:
     """Pick a strategy from the filter's selectivity (matching rows over indexed rows).
 
     `depth` is the index's search depth for k (HNSW ef_search, IVFFlat probes); the index
     itself keeps ef_search at least k and probes within its lists. `rows_per_depth`: about how
-    many rows a brute force reads in the time one unit of depth costs the index.
+    many rows a brute force reads in the time one unit of depth costs the index. `refine`: the
+    candidates asked per row wanted, from an index whose coded vectors rank them roughly (a
+    quantizer's): the engine re-ranks them by their exact distances.
 
     Few matching rows, or fewer than the index would spend reading: brute force over them, which
     is exact. Otherwise the index, searching deeper as the filter gets more selective; an
@@ -178,15 +180,16 @@ def choose(matching: int, total: int, k: int, depth: int, exact_below: int, filt
     if matching <= max(exact_below, k) or total == 0:
         return Strategy("exact", candidates=k, selectivity=selectivity,
                         reason=f"{matching} matching rows <= {max(exact_below, k)}")
+    wanted = k * refine
     if not filtered:
-        strategy = Strategy("ann", depth=depth, candidates=k, selectivity=1.0)
+        strategy = Strategy("ann", depth=depth, candidates=wanted, selectivity=1.0)
     elif selectivity >= 0.5:
-        strategy = Strategy("postfilter", depth=depth, candidates=math.ceil(k / selectivity * 1.5),
+        strategy = Strategy("postfilter", depth=depth, candidates=math.ceil(wanted / selectivity * 1.5),
                             selectivity=selectivity, reason=f"the filter keeps {selectivity:.0%}: applied to the nearest rows")
     else:
         # A bitmap leaves the graph sparse in matching rows: search deeper in proportion.
         strategy = Strategy("prefilter", depth=min(math.ceil(depth / selectivity), _MAX_DEPTH),
-                            candidates=max(k, CHECKED_CANDIDATES), selectivity=selectivity)
+                            candidates=max(wanted, CHECKED_CANDIDATES), selectivity=selectivity)
     if exact_below and matching <= strategy.depth * rows_per_depth:
         return Strategy("exact", candidates=k, selectivity=selectivity,
                         reason=f"brute force over {matching} rows costs less than searching at depth {strategy.depth}")
@@ -258,7 +261,7 @@ def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: In
     the index holds the first two when it holds the rows' own vectors (not normalised, as for
     cosine, nor approximated) and the engine's distances can be computed from them bit for bit;
     the index's row store holds the rest (the engine decides nothing: no expression, no vector)."""
-    if METRICS[spec.metric].normalized or not spec.access.lossless or not catalog.reproduces(spec.metric) or any(
+    if METRICS[spec.metric].normalized or not spec.lossless or not catalog.reproduces(spec.metric) or any(
             select.args.get(a) for a in ("group", "having", "distinct", "qualify", "windows", "offset", "with_")):
         return None
     outputs = []

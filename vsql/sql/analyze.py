@@ -2,8 +2,9 @@
 
 Analysis is engine-neutral: it turns `+` between vectors into `VectorAdd`, string and array
 literals next to vectors into checked `VectorLiteral`s, bound vectors into `VectorCast`s, and
-records each vector expression's dimension in `meta["vdim"]` (0 when known only at run time).
-An engine then lowers these nodes into its own functions.
+records each vector expression's dimension in `meta["vdim"]` (0 when known only at run time) and
+its pgvector type in `meta["vtype"]` ("halfvec"; absent for `vector`). An engine then lowers
+these nodes into its own functions.
 """
 
 from __future__ import annotations
@@ -81,6 +82,8 @@ class _Analyzer:
         new.meta["visited"] = True
         if dim is not None:
             new.meta["vdim"] = dim
+            if "vtype" not in new.meta and (inner := _carrier(new)) is not None and kind(inner) != "vector":
+                new.meta["vtype"] = kind(inner)
             if "models" not in new.meta:  # a vector made from vectors comes from their models
                 new.meta["models"] = frozenset().union(*(_models(c) for c in new.iter_expressions()))
         return new
@@ -91,6 +94,14 @@ class _Analyzer:
     def rule(self, node: exp.Expr) -> tuple[exp.Expr, int | None]:
         if isinstance(node, d.VectorLiteral):
             return node, len(node.values)
+        if isinstance(node, d.BitDistanceOp):  # bit strings: the engine checks their lengths
+            vector = next((side for side in (node.this, node.expression) if side.meta_get("vdim") is not None), None)
+            if vector is not None:
+                raise ProgrammingError(f"operator does not exist: {kind(vector)} {node.operator} bit")
+            return node, None
+        if isinstance(node, d.BinaryQuantize):
+            node.set("this", self.to_vector(node.this, None, kind(node.this)))
+            return node, None
         if isinstance(node, d.VectorOp):
             return self.vector_op(node)
         if isinstance(node, exp.Cast):
@@ -134,12 +145,15 @@ class _Analyzer:
             return node, None
         if isinstance(node, (d.VectorAdd, d.VectorSub, d.VectorMul, d.VectorConcat)):
             left, right = self.pair(node, "this", "expression", "element-wise")
+            _kind(node, kind(node.this))
             if isinstance(node, d.VectorConcat):
                 return node, left + right if left and right else UNKNOWN
             return node, left or right
-        arg = self.to_vector(node.this, None)
+        arg = self.to_vector(node.this, None, kind(node.this))
         node.set("this", arg)
         dim = arg.meta_get("vdim")
+        if not isinstance(node, d.VectorCast):
+            _kind(node, kind(arg))
         if isinstance(node, (d.VectorDims, d.VectorNorm, d.VectorToText)):
             return node, None
         if isinstance(node, d.Subvector):
@@ -178,9 +192,13 @@ class _Analyzer:
 
     def cast(self, node: exp.Cast) -> tuple[exp.Expr, int | None]:
         to, child = node.to, node.this
-        if to.is_type(exp.DType.VECTOR):
-            vector = self.to_vector(child, _declared_dim(to))
+        target = d.type_kind(to)
+        if target in d.VECTOR_KINDS:
+            vector = self.to_vector(child, _declared_dim(to, target), target)
             return vector, vector.meta_get("vdim")
+        if target == "bit" and to.expressions and isinstance(child, exp.Literal) and child.is_string:
+            want = int(to.expressions[0].this.name)  # an explicit cast pads with 0s or truncates, as PostgreSQL's
+            child.set("this", child.this[:want].ljust(want, "0"))
         if child.meta_get("vdim") is not None and to.this in exp.DataType.TEXT_TYPES:
             return d.VectorToText(this=child), None
         return node, None
@@ -203,58 +221,67 @@ class _Analyzer:
         if role == "compare" and rdim is not None and ldim is None and not _coercible(left):
             return 0, 0
         same_dim = not isinstance(node, d.VectorConcat)
-        if ldim is None:
-            left = self.to_vector(left, rdim if same_dim and rdim else None)
+        # pgvector casts vector to halfvec implicitly: a halfvec on either side makes both halfvecs
+        want = "halfvec" if "halfvec" in {kind(left) if ldim is not None else None,
+                                          kind(right) if rdim is not None else None} else "vector"
+        if ldim is None or kind(left) != want:
+            left = self.to_vector(left, rdim if same_dim and rdim else None, want)
             node.set(left_key, left)
             ldim = left.meta_get("vdim")
-        if rdim is None:
-            right = self.to_vector(right, ldim if same_dim and ldim else None)
+        if rdim is None or kind(right) != want:
+            right = self.to_vector(right, ldim if same_dim and ldim else None, want)
             node.set(right_key, right)
             rdim = right.meta_get("vdim")
         if same_dim and ldim and rdim and ldim != rdim:
-            raise VectorError(f"different vector dimensions {ldim} and {rdim}")
+            raise VectorError(f"different {want} dimensions {ldim} and {rdim}")
         return ldim, rdim
 
-    def to_vector(self, node: exp.Expr, want: int | None) -> exp.Expr:
-        """`node` as a vector expression of `want` dimensions (None: any), checked when constant."""
+    def to_vector(self, node: exp.Expr, want: int | None, vtype: str = "vector") -> exp.Expr:
+        """`node` as a vector expression of `want` dimensions (None: any) and pgvector type `vtype`
+        ("vector", "halfvec"), checked when constant."""
         have = node.meta_get("vdim")
         if have is not None:
             if want and have and have != want:
                 raise VectorError(f"expected {want} dimensions, not {have}")
+            if kind(node) != vtype:
+                if isinstance(node, d.VectorLiteral):  # a constant converts now, and fails as the cast would
+                    values = vectors.check(np.asarray(node.values, np.float32), vtype)
+                    return _mark(d.VectorLiteral(this=tuple(float(v) for v in values)), have, vtype)
+                node = _mark(d.VectorConvert(this=node), have, vtype)
             if want and not have:
-                return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want)), want)
+                return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want)), want, vtype)
             return node
         if isinstance(node, exp.Null):
             node.meta["null"] = True
-            return _mark(node, want or UNKNOWN)
-        values = self.constant(node)
+            return _mark(node, want or UNKNOWN, vtype)
+        values = self.constant(node, vtype)
         if values is not None:
             if want and len(values) != want:
                 raise VectorError(f"expected {want} dimensions, not {len(values)}")
             literal = d.VectorLiteral(this=tuple(float(v) for v in values))
             literal.meta["visited"] = True
-            return _mark(literal, len(values))
+            return _mark(literal, len(values), vtype)
         if isinstance(node, exp.Literal) or _number(node) is not None:
             raise ProgrammingError(f"operator does not exist: {node.sql()} is a number, not a vector")
         key = param_key(node)
         if key is not None and self.param(key) is None:  # None binds SQL's NULL (PEP 249)
-            cast = _mark(d.VectorCast(this=node.copy(), dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN)
+            cast = _mark(d.VectorCast(this=node.copy(), dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN, vtype)
             cast.meta["null"] = True
             return cast
         if key is not None:
-            value = vectors.coerce(self.param(key))
+            value = vectors.coerce(self.param(key), vtype)
             if want and len(value) != want:
                 raise VectorError(f"expected {want} dimensions, not {len(value)}")
             self.result.vector_params.add(key)
             cast = d.VectorCast(this=node.copy(), dim=exp.Literal.number(len(value)))
-            return _mark(cast, len(value))
-        return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN)
+            return _mark(cast, len(value), vtype)
+        return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN, vtype)
 
-    def constant(self, node: exp.Expr) -> np.ndarray | None:
+    def constant(self, node: exp.Expr, vtype: str = "vector") -> np.ndarray | None:
         """The vector a literal spells ('[1,2]', ARRAY[1,2], ARRAY[1,2]::real[]), None if `node` is
         no literal. An array holding a NULL is refused, as pgvector refuses it."""
         if isinstance(node, exp.Literal) and node.is_string:
-            return vectors.parse_text(node.this)
+            return vectors.parse_text(node.this, vtype)
         array = node
         while isinstance(array, exp.Cast) and array.to.is_type(exp.DType.ARRAY):
             array = array.this
@@ -265,7 +292,7 @@ class _Analyzer:
         if isinstance(node, exp.Array) and node.expressions:
             numbers = [_number(e) for e in node.expressions]
             if all(n is not None for n in numbers):
-                return vectors.check(np.asarray(numbers, dtype=np.float64))
+                return vectors.check(np.asarray(numbers, dtype=np.float64), vtype)
         return None
 
     def insert_values(self, node: exp.Insert) -> None:
@@ -287,11 +314,16 @@ class _Analyzer:
         for row in rows:
             for name, value in zip(names, row):
                 value = value.this if isinstance(value, exp.Alias) else value
-                if not info.is_vector(name) or value.meta_get("vdim") is not None:
+                typed = info.vector_kind(name)
+                typed = typed if typed is not None and typed[0] in d.VECTOR_KINDS else None
+                if typed is None and not info.is_vector(name):
                     continue
-                want = info.vector_dim(name)
-                if _coercible(value) or (not want and not isinstance(value, (exp.Null, exp.Var, exp.Star))):
-                    value.replace(self.to_vector(value.copy(), want))  # a copy: to_vector may wrap its node
+                vtype, want = typed or ("vector", info.vector_dim(name))
+                if value.meta_get("vdim") is not None and kind(value) == vtype:
+                    continue
+                if value.meta_get("vdim") is not None or _coercible(value) or (
+                        not want and not isinstance(value, (exp.Null, exp.Var, exp.Star))):
+                    value.replace(self.to_vector(value.copy(), want, vtype))  # a copy: to_vector may wrap its node
 
     def written_models(self, node: exp.Insert | exp.Update) -> None:
         """Vectors written to a column bound to a model must come from that model when `embed` makes them."""
@@ -350,12 +382,20 @@ class _Analyzer:
             if isinstance(source, exp.Table):
                 info = self.table_info(source)
                 if info is not None and column.name.lower() in info.columns:
+                    typed = info.vector_kind(column.name)
+                    if typed is not None and typed[0] in d.VECTOR_KINDS:
+                        column.meta["vtype"] = typed[0]
+                        return typed[1]
+                    if typed is not None:
+                        return None  # a bit string
                     return UNKNOWN if column.name.lower() in info.unsized else info.vector_dim(column.name)
             elif isinstance(select := source.expression if isinstance(source, Scope) else source.this, exp.Select):
                 for projection in select.selects:
                     if projection.alias_or_name == column.name:
                         dim = self.dim(projection)
                         column.meta["models"] = _models(projection)  # the column's values come from there
+                        if dim is not None and kind(projection) != "vector":
+                            column.meta["vtype"] = kind(projection)
                         return dim
         return _MISSING
 
@@ -364,25 +404,50 @@ class _Analyzer:
 
     def _check_types(self) -> None:
         for dtype in self.tree.find_all(exp.DataType):
-            if dtype.is_type(exp.DType.VECTOR):
+            vtype = d.type_kind(dtype)
+            if vtype == "halfvec" and not dtype.expressions and dtype.find_ancestor(exp.ColumnDef):
+                raise ProgrammingError(f"vsql has no unsized halfvec column: give a dimension, HALFVEC(n), n from 1 to {d.MAX_DIM}")
+            if vtype in d.VECTOR_KINDS:
                 if not dtype.expressions and dtype.find_ancestor(exp.Alter):
                     # the engine marks an unsized column when it creates its table (lowering's _column_def)
                     raise ProgrammingError(f"vsql cannot add or retype a column to unsized vector: create the "
                                            f"table with it, or give a dimension, VECTOR(n), n from 1 to {d.MAX_DIM}")
-                _declared_dim(dtype)
+                _declared_dim(dtype, vtype)
 
 
 _MISSING = object()
 
 
-def _declared_dim(dtype: exp.DataType) -> int | None:
+def _declared_dim(dtype: exp.DataType, vtype: str = "vector") -> int | None:
     """The n of VECTOR(n) (None if unsized), checked: an integer from 1 to MAX_DIM, as pgvector takes."""
     if not dtype.expressions:
         return None
     text = dtype.expressions[0].this.name
     if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= d.MAX_DIM:
-        raise VectorError(f"dimensions for type vector must be between 1 and {d.MAX_DIM}, not {text}")
+        raise VectorError(f"dimensions for type {vtype} must be between 1 and {d.MAX_DIM}, not {text}")
     return int(text)
+
+
+def kind(node: exp.Expr) -> str:
+    """The pgvector type of a vector expression: "vector" unless analysis marked another."""
+    return node.meta_get("vtype") or "vector"
+
+
+def _kind(node: exp.Expr, vtype: str) -> exp.Expr:
+    if vtype != "vector":
+        node.meta["vtype"] = vtype
+    return node
+
+
+def _carrier(node: exp.Expr) -> exp.Expr | None:
+    """The expression whose vector a wrapper (alias, parentheses, scalar subquery) passes on."""
+    if isinstance(node, (exp.Alias, exp.Paren)):
+        return node.this
+    if isinstance(node, (d.VectorAvg, d.VectorSum)):
+        return node.this
+    if isinstance(node, exp.Subquery) and isinstance(node.this, exp.Select) and len(node.this.selects) == 1:
+        return node.this.selects[0]
+    return None
 
 
 def _models(node: exp.Expr) -> frozenset:
@@ -390,10 +455,10 @@ def _models(node: exp.Expr) -> frozenset:
     return node.meta_get("models") or frozenset()
 
 
-def _mark(node: exp.Expr, dim: int) -> exp.Expr:
+def _mark(node: exp.Expr, dim: int, vtype: str = "vector") -> exp.Expr:
     node.meta["vdim"] = dim
     node.meta["visited"] = True
-    return node
+    return _kind(node, vtype)
 
 
 def _coercible(node: exp.Expr) -> bool:

@@ -11,7 +11,7 @@ from sqlglot.dialects.postgres import Postgres
 from sqlglot.tokens import TokenType
 
 from vsql.sql import statements
-from vsql.sql.metrics import METRICS
+from vsql.sql.metrics import BIT_METRICS, METRICS
 from vsql.sql.statements import Explain as Explain  # vsql's own statements are the dialect's nodes
 
 MAX_DIM = 16000
@@ -37,11 +37,35 @@ class DistanceOp(VectorOp):
         return self.expression
 
 
+class BitDistanceOp(DistanceOp):
+    """A distance between bit strings: a DistanceOp, so that ORDER BY it breaks ties by key, but of
+    no metric an index serves (metrics.BIT_METRICS)."""
+
+
 # One node class per metric of the registry (L2Distance, CosineDistance, ...), by metric name.
 DISTANCES: dict[str, type[DistanceOp]] = {
     m.name: type(m.node, (DistanceOp,), {"metric": m.name, "operator": m.operator, "__module__": __name__})
     for m in METRICS.values()
 }
+BIT_DISTANCES: dict[str, type[BitDistanceOp]] = {
+    m.name: type(m.node, (BitDistanceOp,), {"metric": m.name, "operator": m.operator, "__module__": __name__})
+    for m in BIT_METRICS.values()
+}
+
+# pgvector's dense vector types; each is held by vsql as float32 (vectors.TYPES says how it rounds).
+VECTOR_KINDS = ("vector", "halfvec")
+
+
+def type_kind(dtype: exp.DataType) -> str | None:
+    """The pgvector type a SQL type names ("vector", "halfvec", "bit"), None for any other."""
+    if dtype.is_type(exp.DType.VECTOR):
+        return "vector"
+    if dtype.is_type(exp.DType.BIT):
+        return "bit"
+    if dtype.this == exp.DType.USERDEFINED:
+        name = dtype.args["kind"].name.lower() if dtype.args.get("kind") is not None else ""
+        return {"halfvec": "halfvec", "varbit": "bit"}.get(name)
+    return None
 
 
 class InnerProduct(VectorOp):
@@ -110,21 +134,37 @@ class VectorLiteral(VectorOp):
         return self.args["this"]
 
 
+class VectorConvert(VectorOp):
+    """A vector of one type as another (vector -> halfvec rounds to float16): meta["vtype"] is the target."""
+
+    arg_types = {"this": True}
+
+
+class BinaryQuantize(exp.Expression, exp.Func):
+    """pgvector's binary_quantize(v): a bit string, 1 where an element is > 0."""
+
+    arg_types = {"this": True}
+
+
 class Embed(VectorOp):
     """embed('model', text): the model's vector for a text; analysis resolves the model."""
 
     arg_types = {"this": True, "expression": True}
 
 
-DISTANCE_OPS: dict[str, type[DistanceOp]] = {op.operator: op for op in DISTANCES.values()}
-_TOKENS = {METRICS[name].token: node for name, node in DISTANCES.items()}
+DISTANCE_OPS: dict[str, type[DistanceOp]] = {op.operator: op for op in [*DISTANCES.values(), *BIT_DISTANCES.values()]}
+_TOKENS = {**{METRICS[name].token: node for name, node in DISTANCES.items()},
+           **{BIT_METRICS[name].token: node for name, node in BIT_DISTANCES.items()}}
 
 # Name -> node for pgvector's functions; element-wise ops and aggregates are typed by analysis.
 FUNCTIONS = {
     **{m.function.upper(): DISTANCES[m.name] for m in METRICS.values() if m.function},
     "INNER_PRODUCT": InnerProduct,
     "VECTOR_DIMS": VectorDims,
+    **{m.function.upper(): BIT_DISTANCES[m.name] for m in BIT_METRICS.values()},
     "VECTOR_NORM": VectorNorm,
+    "L2_NORM": VectorNorm,  # pgvector's name for halfvec and sparsevec
+    "BINARY_QUANTIZE": BinaryQuantize,
     "L2_NORMALIZE": L2Normalize,
     "SUBVECTOR": Subvector,
     "EMBED": Embed,
@@ -144,7 +184,7 @@ class VSQL(Postgres):
     class Tokenizer(Postgres.Tokenizer):
         KEYWORDS = {
             **{k: v for k, v in Postgres.Tokenizer.KEYWORDS.items() if k != "?::"},  # ?::vector
-            **{m.operator: m.token for m in METRICS.values()},
+            **{m.operator: m.token for m in [*METRICS.values(), *BIT_METRICS.values()]},
             **statements.KEYWORDS,
         }
 

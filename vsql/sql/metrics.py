@@ -76,6 +76,40 @@ METRICS: dict[str, Metric] = {m.name: m for m in [
 BY_OPCLASS = {m.opclass: m for m in METRICS.values()}
 
 
+@dataclass(frozen=True)
+class BitMetric:
+    """A distance between bit strings (pgvector's `bit` type). Kept out of METRICS: no Faiss
+    metric over float vectors, and vsql indexes no bit column yet; the index side that adds
+    `bit_hamming_ops`/`bit_jaccard_ops` moves them there with a Faiss binary index."""
+
+    name: str
+    operator: str
+    token: TokenType
+    node: str
+    function: str
+    opclass: str  # pgvector's (hnsw: both; ivfflat: hamming only)
+    distances: Callable[[np.ndarray, np.ndarray], np.ndarray]  # exact, over bool matrices: queries x rows
+
+
+def _hamming(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    q, x = np.asarray(queries, bool), np.asarray(rows, bool)
+    return (q[:, None, :] != x[None, :, :]).sum(axis=2).astype(np.float64)
+
+
+def _jaccard(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """1 - |a & b| / |a | b|; two empty sets are 1 apart, as pgvector has it."""
+    q, x = np.asarray(queries, bool)[:, None, :], np.asarray(rows, bool)[None, :, :]
+    both, either = (q & x).sum(axis=2), (q | x).sum(axis=2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(either > 0, 1 - both / np.maximum(either, 1), 1.0)
+
+
+BIT_METRICS: dict[str, BitMetric] = {m.name: m for m in [
+    BitMetric("hamming", "<~>", TokenType.DCOLONDOLLAR, "HammingDistance", "hamming_distance", "bit_hamming_ops", _hamming),
+    BitMetric("jaccard", "<%>", TokenType.DOTCARET, "JaccardDistance", "jaccard_distance", "bit_jaccard_ops", _jaccard),
+]}
+
+
 def opclasses(method: str) -> list[str]:
     """pgvector's operator classes for an access method, in declaration order."""
     return [m.opclass for m in METRICS.values() if m.methods is None or method in m.methods]

@@ -38,6 +38,10 @@ def parse(sql: str) -> list[exp.Expr]:
 
 
 def _statement(parsed: exp.Expr, text: str) -> exp.Expr:
+    savepoint = isinstance(parsed, exp.Rollback) and parsed.args.get("savepoint") or isinstance(
+        parsed, exp.Command) and parsed.name.upper() in ("SAVEPOINT", "RELEASE")
+    if savepoint:  # a ROLLBACK TO taken as a plain ROLLBACK would undo the whole transaction
+        raise NotSupportedError("savepoints are not supported: DuckDB has none (SAVEPOINT, RELEASE, ROLLBACK TO)")
     return exp.Command(this=text) if isinstance(parsed, (exp.Condition, exp.Alias)) else parsed
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -19,8 +21,9 @@ _SPACE = " \t\n\r\v\f"  # PostgreSQL's scanner_isspace
 _OVERFLOW = 2.0 ** 128 - 2.0 ** 103  # halfway from the largest float32 to 2^128: from here on strtof gives inf
 
 
-def parse_text(text: str) -> np.ndarray:
-    """Parse pgvector's text form '[1,2.5,3]' into a float32 array, as pgvector's `vector_in` does.
+def parse_text(text: str, kind: str = "vector") -> np.ndarray:
+    """Parse pgvector's text form '[1,2.5,3]' into a float32 array, as pgvector's `vector_in` does
+    (`halfvec_in` for kind "halfvec": each float32 then rounded to float16, held as float32).
 
     The scan follows vector_in step by step, so that the first fault found is the one pgvector
     reports: elements are read left to right, each rounded once to float32 as strtof rounds it,
@@ -28,28 +31,28 @@ def parse_text(text: str) -> np.ndarray:
     """
     pos = _skip_space(text, 0)
     if not text.startswith("[", pos):
-        raise _malformed(text)
+        raise _malformed(text, kind)
     pos = _skip_space(text, pos + 1)
     if text.startswith("]", pos):
-        raise VectorError("vector must have at least 1 dimension")
+        raise VectorError(f"{kind} must have at least 1 dimension")
     tokens: list[str] = []
     values: list[float] = []
     while True:
         if len(tokens) == MAX_DIM:
-            raise VectorError(f"vector cannot have more than {MAX_DIM} dimensions")
+            raise VectorError(f"{kind} cannot have more than {MAX_DIM} dimensions")
         pos = _skip_space(text, pos)
         match = _ELEMENT.match(text, pos)
         if match is None:
-            raise _malformed(text)
+            raise _malformed(text, kind)
         token = match.group()
         value = float(token)
         spelt = token.lstrip("+-")[:1].isalpha()  # nan, inf, infinity
         if not spelt and abs(value) >= _OVERFLOW and (math.isinf(value) or _overflows(token)):
-            raise VectorError(f'"{_clip(token)}" is out of range for type vector')
+            raise VectorError(f'"{_clip(token)}" is out of range for type {kind}')
         if math.isnan(value):
-            raise VectorError("NaN not allowed in vector")
+            raise VectorError(f"NaN not allowed in {kind}")
         if math.isinf(value):
-            raise VectorError("infinite value not allowed in vector")
+            raise VectorError(f"infinite value not allowed in {kind}")
         tokens.append(token)
         values.append(value)
         pos = _skip_space(text, match.end())
@@ -58,10 +61,10 @@ def parse_text(text: str) -> np.ndarray:
         elif text.startswith("]", pos):
             break
         else:
-            raise _malformed(text)
+            raise _malformed(text, kind)
     if _skip_space(text, pos + 1) != len(text):
-        raise _malformed(text)  # junk after the closing bracket
-    return _round_to_float32(tokens, np.asarray(values, dtype=np.float64))
+        raise _malformed(text, kind)  # junk after the closing bracket
+    return TYPES[kind].narrow(_round_to_float32(tokens, np.asarray(values, dtype=np.float64)), tokens)
 
 
 def _skip_space(text: str, pos: int) -> int:
@@ -70,8 +73,8 @@ def _skip_space(text: str, pos: int) -> int:
     return pos
 
 
-def _malformed(text: str) -> VectorError:
-    return VectorError(f'invalid input syntax for type vector: "{_clip(text)}"')
+def _malformed(text: str, kind: str = "vector") -> VectorError:
+    return VectorError(f'invalid input syntax for type {kind}: "{_clip(text)}"')
 
 
 def _overflows(token: str) -> bool:
@@ -106,8 +109,12 @@ def _nearest_float32(exact: Fraction, guess: np.float32) -> np.float32:
     return np.float32(np.copysign(best, float(exact)) if best == 0 else best)
 
 
-def check(values: np.ndarray) -> np.ndarray:
-    """Validate a 1-D array as a vector and return it as float32."""
+def check(values: np.ndarray, kind: str = "vector") -> np.ndarray:
+    """Validate a 1-D array as a vector (of `kind`, see TYPES) and return it as float32."""
+    return TYPES[kind].narrow(_check(values), None)
+
+
+def _check(values: np.ndarray) -> np.ndarray:
     if values.ndim != 1:
         raise VectorError(f"expected a 1-dimensional vector, got an array of shape {values.shape}")
     if values.size == 0:
@@ -130,18 +137,18 @@ def check(values: np.ndarray) -> np.ndarray:
     return values.astype(np.float32)
 
 
-def coerce(value: Any) -> np.ndarray:
+def coerce(value: Any, kind: str = "vector") -> np.ndarray:
     """A float32 vector from a NumPy array, a sequence of numbers or pgvector's text form."""
     if isinstance(value, str):
-        return parse_text(value)
+        return parse_text(value, kind)
     if isinstance(value, np.ndarray):
-        return check(value)
+        return check(value, kind)
     if isinstance(value, (list, tuple)):
         if any(v is None for v in value):
             raise VectorError("array must not contain nulls")
         if not all(isinstance(v, (int, float, np.number)) and not isinstance(v, bool) for v in value):
             raise VectorError("expected a vector: a sequence of numbers")
-        return check(np.asarray(value, dtype=np.float64))
+        return check(np.asarray(value, dtype=np.float64), kind)
     raise VectorError(f"expected a vector (NumPy array, list of numbers or '[1,2,3]'), got {type(value).__name__}")
 
 
@@ -180,3 +187,38 @@ def check_matrix(matrix: np.ndarray) -> np.ndarray:
         row = int(np.argmax(bad))
         check(np.asarray(matrix[row], dtype=np.float64))  # raises pgvector's message
     return matrix.astype(np.float32, copy=False)
+
+
+# -- pgvector's dense vector types ---------------------------------------------------------------
+
+HALF_MAX = 65504.0  # the largest float16
+
+
+def to_half(values: np.ndarray, tokens: list[str] | None = None) -> np.ndarray:
+    """float32 values rounded to float16 as pgvector's Float4ToHalf rounds them (so a decimal is
+    rounded twice, to float32 by strtof, then to float16), held as float32. A value past float16's
+    range is named as written (`tokens`) or in float4out's digits."""
+    with np.errstate(over="ignore"):
+        half = np.asarray(values, np.float32).astype(np.float16)
+    over = np.isinf(half)
+    if over.any():
+        i = int(np.argmax(over))
+        raise VectorError(f'"{_clip(tokens[i]) if tokens else _format_float(np.float32(values[i]))}" '
+                          f'is out of range for type halfvec')
+    return half.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class VectorType:
+    """One of pgvector's dense vector types: its values, held as float32 by vsql, and what the
+    DB-API hands back for it."""
+
+    name: str
+    narrow: Callable[[np.ndarray, list[str] | None], np.ndarray]  # checked float32 -> the type's values
+    dtype: type  # NumPy dtype of the values a client gets
+
+
+TYPES = {t.name: t for t in [
+    VectorType("vector", lambda values, tokens: values, np.float32),
+    VectorType("halfvec", to_half, np.float16),
+]}

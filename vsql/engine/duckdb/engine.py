@@ -26,6 +26,8 @@ from vsql.engine.duckdb.lowering import (
 )
 
 _ARRAY = re.compile(r"FLOAT\[(\d+)\]\Z")
+# pgvector's other types by the DuckDB type that holds them (lowering's STORAGE): type -> (name, dim)
+_KINDS = [(re.compile(r"STRUCT\(halfvec FLOAT\[(\d+)\]\)\Z"), "halfvec"), (re.compile(r"BIT\Z()"), "bit")]
 # The FLOAT[] columns that lowering's CHECK on vector lengths marks as unsized `vector` columns.
 _UNSIZED = (
     "SELECT database_name = 'temp', schema_name, table_name, constraint_column_names[1] FROM duckdb_constraints() "
@@ -84,11 +86,12 @@ class DuckDBEngine:
         table = _arrow(cursor)
         if table is None:  # DuckDB's CHECKPOINT describes a result it does not return
             return Result(None, -1)
+        table = _bits_as_text(table, description)
         if counts:
             return Result(None, table.column(0)[0].as_py() if table.num_rows else 0)
         if not rows:
             return Result(None, -1)
-        return Result(table, table.num_rows)
+        return Result(table, table.num_rows, columns=[(column[0], str(column[1])) for column in description])
 
     # -- data and functions -----------------------------------------------------------------
 
@@ -153,7 +156,8 @@ class DuckDBEngine:
         return [TableInfo(table, columns, is_view, schema, temporary, keys.get((temporary, schema, table), ()),
                           {c: int(m[1]) for c, t in columns.items() if (m := _ARRAY.match(t))},
                           None if is_view else "rowid",
-                          frozenset(c for c in unsized.get((temporary, schema, table), ()) if columns.get(c) == "FLOAT[]"))
+                          frozenset(c for c in unsized.get((temporary, schema, table), ()) if columns.get(c) == "FLOAT[]"),
+                          {c: kind for c, t in columns.items() if (kind := _kind(t))})
                 for (temporary, schema, table), (columns, is_view) in grouped.items()]
 
     def has_table(self, schema: str, name: str, column: str | None = None) -> bool:
@@ -179,6 +183,24 @@ class DuckDBEngine:
 
     reproduces = staticmethod(reproduces)
     distances = staticmethod(engine_distances)
+
+
+def _bits_as_text(table: pa.Table, description: list) -> pa.Table:
+    """BIT columns as the '0101' text DuckDB's rows (and psycopg) give: DuckDB's Arrow holds its own
+    bytes (a count of padding bits, then the bits, padded at the front)."""
+    for i, column in enumerate(description):
+        if str(column[1]) == "BIT" and pa.types.is_binary(table.schema.field(i).type):
+            text = [None if b is None else "".join(f"{x:08b}" for x in b[1:])[b[0]:]
+                    for b in table.column(i).to_pylist()]
+            table = table.set_column(i, table.schema.field(i).with_type(pa.string()), pa.array(text, pa.string()))
+    return table
+
+
+def _kind(dtype: str) -> tuple[str, int] | None:
+    for pattern, name in _KINDS:
+        if m := pattern.match(dtype):
+            return name, int(m[1] or 0)
+    return None
 
 
 def _arrow(cursor: duckdb.DuckDBPyConnection) -> pa.Table:

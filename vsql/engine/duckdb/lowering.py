@@ -3,6 +3,13 @@
 Vectors of known dimension are DuckDB `FLOAT[n]` arrays and use DuckDB's native, vectorised
 array functions; vectors whose dimension is known only at run time are `FLOAT[]` lists and use
 the list functions. What DuckDB lacks comes from the Arrow UDFs in `udfs/`.
+
+A `halfvec` is stored as `STRUCT(halfvec FLOAT[n])`: DuckDB has no float16, and its native array
+functions over float32 run 5-7 times faster than decoding float16 bit patterns (SMALLINT[n]) in a
+UDF; the struct names the type wherever DuckDB reports types (DESCRIBE, results, CREATE TABLE AS),
+which a CHECK marker on FLOAT[n] would not. Values are rounded to float16 whenever they are made.
+Inside vector operations a halfvec is its FLOAT[n] (`_boxed` unwraps and wraps). `bit` is DuckDB's
+BIT.
 """
 
 from __future__ import annotations
@@ -51,6 +58,94 @@ _UDF = {
     d.L2Normalize: "vsql_l2_normalize",
     d.VectorToText: "vsql_vector_text",
 }
+# UDFs whose halfvec result is rounded to float16 by a variant of their own (name + "_half")
+_HALF_VARIANTS = {d.VectorAdd, d.VectorSub, d.VectorMul, d.L2Normalize, d.VectorAvg, d.VectorSum}
+HALF_FIELD = "halfvec"  # the one field of a halfvec's STRUCT
+
+
+def _half(e: exp.Expr) -> bool:
+    return e.meta_get("vtype") == "halfvec"
+
+
+class Box(exp.Expression):
+    """A halfvec's FLOAT[n] as the STRUCT a halfvec is stored as."""
+
+
+class Unbox(exp.Expression):
+    """A stored halfvec's FLOAT[n]."""
+
+
+def _boxed(tree: exp.Expr) -> exp.Expr:
+    """`tree` with halfvecs wrapped where they cross between vector operations (which compute on
+    FLOAT[n]) and the rest of SQL (which stores and returns the STRUCT); a new tree if any changed."""
+    if not any(_half(n) and n.meta_get("vdim") is not None for n in tree.walk()):
+        return tree
+    tree = tree.copy()
+    for node in [n for n in tree.walk() if _half(n) and n.meta_get("vdim") is not None]:
+        made = isinstance(node, d.VectorOp)
+        used = isinstance(node.parent, (d.VectorOp, d.BinaryQuantize, exp.Cast))
+        if made != used and not isinstance(node, exp.Null):
+            wrapper = Box() if made else Unbox()
+            node.replace(wrapper)
+            wrapper.set("this", node)
+            wrapper.meta.update(vdim=node.meta["vdim"], **({"vtype": "halfvec"} if made else {}))
+    return tree
+
+
+def _box(self, e: Box) -> str:
+    packed = exp.Struct(expressions=[exp.PropertyEQ(this=exp.to_identifier(HALF_FIELD), expression=e.this)])
+    if isinstance(e.this, d.VectorLiteral):
+        return self.sql(packed)
+    return self.sql(exp.Case(ifs=[exp.If(this=exp.Is(this=e.this.copy(), expression=exp.Null()), true=exp.Null())],
+                             default=packed))
+
+
+def _unbox(self, e: Unbox) -> str:
+    return self.func("struct_extract", e.this, exp.Literal.string(HALF_FIELD))
+
+
+def _to_half(node: exp.Expr) -> exp.Expr:
+    """float32 values rounded to float16, refused past its range as pgvector's casts refuse them."""
+    return exp.Anonymous(this="vsql_to_halfvec", expressions=[_as_list(node)])
+
+
+def _convert(self, e: d.VectorConvert) -> str:
+    dim = e.meta_get("vdim") or 0
+    return self.sql(_as_vector(_to_half(e.this) if _half(e) else e.this, dim))
+
+
+def _bit_distance(name: str):
+    """pgvector's Hamming and Jaccard distances over DuckDB's BIT, refusing strings of different
+    lengths in pgvector's words (DuckDB: `Cannot XOR bit strings of different sizes`)."""
+
+    def sql(self, e: d.BitDistanceOp) -> str:
+        a, b = e.this, e.expression
+        if name == "hamming":
+            value = count(exp.Anonymous(this="xor", expressions=[a.copy(), b.copy()]))
+        else:
+            both, either = count(exp.BitwiseAnd(this=a.copy(), expression=b.copy())), \
+                count(exp.BitwiseOr(this=a.copy(), expression=b.copy()))
+            value = exp.Case(ifs=[exp.If(this=exp.EQ(this=either, expression=exp.Literal.number(0)),
+                                         true=exp.Literal.number(1))],
+                             default=exp.Sub(this=exp.Literal.number(1),
+                                             expression=exp.Div(this=both, expression=either.copy(), typed=False)))
+        sizes = [exp.Anonymous(this="bit_length", expressions=[x.copy()]) for x in (a, b)]
+        message = exp.DPipe(this=exp.DPipe(this=exp.DPipe(this=exp.Literal.string("different bit lengths "),
+                                                          expression=exp.cast(sizes[0].copy(), "VARCHAR")),
+                                           expression=exp.Literal.string(" and ")),
+                            expression=exp.cast(sizes[1].copy(), "VARCHAR"))
+        return self.sql(exp.Case(ifs=[exp.If(this=exp.NEQ(this=sizes[0], expression=sizes[1]), true=_error(message))],
+                                 default=exp.cast(value, "DOUBLE")))
+
+    return sql
+
+
+def count(x: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this="bit_count", expressions=[x])
+
+
+def _binary_quantize(self, e: d.BinaryQuantize) -> str:
+    return self.sql(exp.cast(exp.Anonymous(this="vsql_binary_quantize", expressions=[_as_list(e.this)]), "BIT"))
 
 
 def vector_type(dim: int) -> exp.DataType:
@@ -104,14 +199,16 @@ def _compare(generate):
 
 def _udf(self, e: d.VectorOp) -> str:
     args = [e.this] + ([e.expression] if "expression" in e.arg_types else [])
-    call = exp.Anonymous(this=_UDF[type(e)], expressions=args)
+    name = _UDF[type(e)] + ("_half" if _half(e) and type(e) in _HALF_VARIANTS else "")
+    call = exp.Anonymous(this=name, expressions=args)
     dim = e.meta_get("vdim")
     return self.sql(call if dim is None else _as_vector(call, dim))
 
 
 def _aggregate(name: str):
     def sql(self, e: d.VectorOp) -> str:
-        call = exp.Anonymous(this=name, expressions=[exp.Anonymous(this="list", expressions=[e.this])])
+        call = exp.Anonymous(this=name + ("_half" if _half(e) else ""),
+                             expressions=[exp.Anonymous(this="list", expressions=[e.this])])
         return self.sql(_as_vector(call, e.meta_get("vdim") or 0))
 
     return sql
@@ -125,6 +222,8 @@ def _embed(self, e: d.Embed) -> str:
 
 
 def _norm(self, e: d.VectorNorm) -> str:
+    if isinstance(e.this, exp.Null):  # DuckDB cannot choose a list function for an untyped NULL
+        return self.sql(exp.cast(exp.null(), "DOUBLE"))
     fn = "array_inner_product" if _known(e.this) else "list_inner_product"
     return self.func("sqrt", self.func(fn, e.this, e.this))
 
@@ -153,9 +252,11 @@ def _cast(self, e: d.VectorCast) -> str:
     parameters were checked when bound, and vsql's own vectors need no check."""
     dim = int(e.args["dim"].this)
     vector = _as_vector(e.this, dim)
-    if isinstance(e.this, (exp.Parameter, exp.Placeholder)) or e.this.meta_get("vdim") is not None:
+    if e.this.meta_get("vdim") is not None:
         return self.sql(vector)
-    return self.sql(_refused(_refusals(vector, dim), vector.copy()))
+    if not isinstance(e.this, (exp.Parameter, exp.Placeholder)):
+        vector = _refused(_refusals(vector, dim), vector.copy())
+    return self.sql(_as_vector(_to_half(vector), dim) if _half(e) else vector)
 
 
 def _refusals(vector: exp.Expr, dim: int) -> list[tuple[exp.Expr, str]]:
@@ -197,6 +298,12 @@ def _column_def(self, e: exp.ColumnDef) -> str:
     column with a CHECK constraint, so a vector column added by ALTER TABLE relies on vsql's own
     refusal of NaN in literals and bound vectors (analysis refuses an unsized one there)."""
     kind = e.args.get("kind")
+    extra = _COLUMN_CHECKS.get(d.type_kind(kind)) if kind is not None else None
+    if extra is not None:
+        e = e.copy()
+        for check in extra(exp.column(e.name, quoted=True), kind):
+            e.append("constraints", exp.ColumnConstraint(kind=exp.CheckColumnConstraint(this=check)))
+        return DuckDB.Generator.columndef_sql(self, e)
     if kind is not None and kind.is_type(exp.DType.VECTOR) and not isinstance(e.parent, exp.Alter):
         column = exp.column(e.name, quoted=True)
         finite = exp.Anonymous(this="isfinite", expressions=[exp.Anonymous(this="list_sum", expressions=[column])])
@@ -209,10 +316,41 @@ def _column_def(self, e: exp.ColumnDef) -> str:
     return DuckDB.Generator.columndef_sql(self, e)
 
 
+def _halfvec_checks(column: exp.Expr, kind: exp.DataType) -> list[exp.Expr]:
+    """What DuckDB itself keeps out of a halfvec column: NaN (greater than any number to DuckDB) and
+    values past float16's range (vsql rounds the values it writes)."""
+    values = exp.Anonymous(this="struct_extract", expressions=[column, exp.Literal.string(HALF_FIELD)])
+    bound = exp.Literal.number(65504)
+    return [exp.And(this=exp.LTE(this=exp.Anonymous(this="list_max", expressions=[values]), expression=bound),
+                    expression=exp.GTE(this=exp.Anonymous(this="list_min", expressions=[values.copy()]),
+                                       expression=exp.Neg(this=bound.copy())))]
+
+
+def _bit_checks(column: exp.Expr, kind: exp.DataType) -> list[exp.Expr]:
+    """bit(n) holds strings of n bits exactly; varbit (and bit(n) cast from a longer string, which
+    PostgreSQL truncates) vsql leaves to DuckDB's BIT."""
+    if not kind.expressions:
+        return []
+    size = exp.Anonymous(this="bit_length", expressions=[column])
+    return [exp.EQ(this=size, expression=exp.Literal.number(int(kind.expressions[0].this.name)))]
+
+
+# pgvector type -> the CHECKs its columns get beyond `vector`'s (see _column_def)
+_COLUMN_CHECKS = {"halfvec": _halfvec_checks, "bit": _bit_checks}
+# pgvector type -> its DuckDB storage, by dimension
+STORAGE = {
+    "vector": vector_type,
+    "halfvec": lambda dim: exp.DataType.build(f"STRUCT({HALF_FIELD} FLOAT[{dim or ''}])",
+                                              dialect="duckdb"),
+    "bit": lambda dim: exp.DataType.build("BIT", dialect="duckdb"),
+}
+
+
 def _datatype(self, e: exp.DataType) -> str:
-    if e.is_type(exp.DType.VECTOR):
+    kind = d.type_kind(e)
+    if kind is not None:
         dims = e.expressions
-        return self.sql(vector_type(int(dims[0].this.this) if dims else 0))
+        return DuckDB.Generator.datatype_sql(self, STORAGE[kind](int(dims[0].this.name) if dims and kind != "bit" else 0))
     return DuckDB.Generator.datatype_sql(self, e)
 
 
@@ -253,6 +391,12 @@ class DuckDBTarget(DuckDB):
             d.VectorSum: _aggregate("vsql_vector_sum"),
             d.VectorLiteral: _literal,
             d.VectorCast: _cast,
+            d.VectorConvert: _convert,
+            Box: _box,
+            Unbox: _unbox,
+            **{node: _bit_distance(name) for name, node in d.BIT_DISTANCES.items()},
+            d.BinaryQuantize: _binary_quantize,
+            exp.BitString: lambda self, e: self.sql(exp.cast(exp.Literal.string(e.this), "BIT")),
             **{node: _compare(DuckDB.Generator.TRANSFORMS.get(node) or getattr(DuckDB.Generator, f"{node.key}_sql"))
                for node in (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)},
             exp.ColumnDef: _column_def,
@@ -268,6 +412,7 @@ def to_sql(tree: exp.Expr) -> list[str]:
     """DuckDB statements for an analysed one; constructs DuckDB cannot run raise UnsupportedError."""
     if isinstance(tree, exp.Command):
         return [tree.sql(dialect=_TARGET)]
+    tree = _boxed(tree)
     prelude = _serials_to_sequences(tree)
     return [_TARGET.generate(s, unsupported_level=ErrorLevel.RAISE) for s in [*prelude, tree]]
 
