@@ -113,6 +113,7 @@ def test_application_workloads(quick_run):
     assert "Fetching the row" in md and "per query" in md
 
 
+@pytest.mark.slow
 def test_workloads_switch(tmp_path):
     """`--workloads app` runs the application's workloads only."""
     done = subprocess.run(

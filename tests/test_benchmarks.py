@@ -105,6 +105,7 @@ def test_checker_tells_wrong_answers_from_ties():
     assert not checker.valid(right[:2], q, None, 3)  # too few rows
 
 
+@pytest.mark.slow
 def test_equal_recall_quick_run(tmp_path):
     """`python -m benchmarks.equal_recall --quick`: vsql and pgvector's iterative scans at each depth,
     on every workload, with vsql keeping its promise (k rows, high recall)."""

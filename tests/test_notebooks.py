@@ -144,6 +144,7 @@ def frame_rows(text: str) -> list[list[str]]:
     return [rows[i] for i in sorted(rows)]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_mlops_lifecycle(kernels):
     notebook = execute("mlops_lifecycle.ipynb", kernels, timeout=300)

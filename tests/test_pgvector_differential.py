@@ -28,7 +28,6 @@ import sys
 import textwrap
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,11 +35,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import vsql
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # `benchmarks` is not an installed package
-
-from benchmarks.peers import PgvectorPeer
 
 STATS = Counter()  # statements compared, cases and generated examples together
 
@@ -106,26 +100,15 @@ class Both:
 
 
 @pytest.fixture(scope="module")
-def both():
-    peer = PgvectorPeer()
-    reason = peer.available()
-    if reason is not None:
-        peer.close()
-        pytest.skip(f"pgvector: {reason}")
-    import psycopg
-
-    # a connection of our own without pgvector-python's adapters: vectors come back as pgvector's text
-    pg = psycopg.connect(host=peer._server.dir, user="postgres", dbname="postgres", autocommit=True)
+def both(postgres):
     vs = vsql.connect(":memory:", autocommit=True)
-    runner = Both(pg, vs)
+    runner = Both(postgres, vs)
     for sql in SETUP:
         for outcome in (runner.on_pg(sql), runner.on_vsql(sql)):
             assert outcome[0] == "ok", (sql, outcome)
     yield runner
     print(f"\npgvector differential: {STATS['compared']} statements compared")  # shown with -s
     vs.close()
-    pg.close()
-    peer.close()
 
 
 def _clip(value, limit: int = 400) -> str:
@@ -267,22 +250,20 @@ COMPARISONS = [
     err("SELECT max(v) FROM items", diverges=f"pgvector defines no min/max over vectors, DuckDB compares arrays; {TO_ANALYZE}"),
 ]
 
-SUBVECTOR_FIX = f"{TO_ANALYZE} (the result's dimension is not `count` when the range runs off the vector) and {TO_LOWERING} `_subvector` (start < 1 is clamped to 1; DuckDB's list_slice reads a negative start from the end)"
 FUNCTIONS = [
     ok("SELECT subvector('[1,2,3,4,5]'::vector, 2, 2)::text, subvector('[1,2,3,4,5]'::vector, 1, 5)::text"),
     ok("SELECT subvector(v, 2, 2)::text FROM items ORDER BY id"),
-    ok("SELECT subvector('[1,2,3,4,5]'::vector, 0, 2)::text", diverges=f"pgvector gives [1] (start clamped to 1); {SUBVECTOR_FIX}"),
-    ok("SELECT subvector('[1,2,3,4,5]'::vector, -1, 3)::text", diverges=f"pgvector gives [1]; {SUBVECTOR_FIX}"),
-    ok("SELECT subvector('[1,2,3,4,5]'::vector, 4, 10)::text", diverges=f"pgvector gives [4,5] (count clipped at the end); {SUBVECTOR_FIX}"),
-    err("SELECT subvector('[1,2,3,4,5]'::vector, -5, 3)", diverges=f"pgvector: no dimension left, vsql slices from the end; {SUBVECTOR_FIX}"),
-    err("SELECT subvector('[1,2,3,4,5]'::vector, 6, 1)", message=f"vsql: 'expected 1 dimensions, not 0'; {SUBVECTOR_FIX}"),
+    ok("SELECT subvector('[1,2,3,4,5]'::vector, 0, 2)::text"),
+    ok("SELECT subvector('[1,2,3,4,5]'::vector, -1, 3)::text"),
+    ok("SELECT subvector('[1,2,3,4,5]'::vector, 4, 10)::text"),
+    err("SELECT subvector('[1,2,3,4,5]'::vector, -5, 3)"),
+    err("SELECT subvector('[1,2,3,4,5]'::vector, 6, 1)"),
     err("SELECT subvector('[1,2,3,4,5]'::vector, 2, 0)"),
     ok("SELECT vector_dims('[1,2,3]'::vector), vector_dims(v) FROM items ORDER BY id"),
     ok("SELECT vector_norm('[3,4]'::vector), vector_norm('[-0,0]'::vector)"),
     ok("SELECT vector_norm(v) FROM items WHERE id < 7 ORDER BY id", tol=1e-6),
-    ok("SELECT vector_norm('[3e38,3e38]'::vector)",
-       diverges=f"pgvector sums the squares in double (4.24e38), vsql in float32 (inf); {TO_LOWERING} `_norm`"),
-    ok("SELECT vector_norm('[1e-45]'::vector)", diverges=f"pgvector sums in double (1.4e-45), vsql's float32 square underflows to 0; {TO_LOWERING} `_norm`"),
+    ok("SELECT vector_norm('[3e38,3e38]'::vector)"),
+    ok("SELECT vector_norm('[1e-45]'::vector)"),
     ok("SELECT l2_normalize('[3,4]'::vector)::text, l2_normalize('[0,0]'::vector)::text, l2_normalize('[-0,0]'::vector)::text"),
     ok("SELECT l2_normalize('[3e38,3e38]'::vector)::text, l2_normalize('[1e-45,0]'::vector)::text"),
     ok("SELECT l2_normalize(v)::text FROM items ORDER BY id"),

@@ -8,20 +8,12 @@ it cannot start), in the style of tests/test_pgvector_differential.py.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 import vsql
 from vsql.client.dbapi import HALFVEC
 from vsql.sql.metrics import BIT_METRICS
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks.peers import PgvectorPeer
 
 ROWS = [(1, "[1,2,3]"), (2, "[0.1,0.2,0.3]"), (3, None), (4, "[-1,65504,0]"), (5, "[1e-7,6e-5,-0.333]")]
 BITS = [(1, "101"), (2, "111"), (3, None), (4, "000")]
@@ -235,23 +227,13 @@ CASES += list(DIVERGES)
 
 
 @pytest.fixture(scope="module")
-def both():
-    peer = PgvectorPeer()
-    reason = peer.available()
-    if reason is not None:
-        peer.close()
-        pytest.skip(f"pgvector: {reason}")
-    import psycopg
-
-    pg = psycopg.connect(host=peer._server.dir, user="postgres", dbname="postgres", autocommit=True)
+def both(postgres):
     vs = vsql.connect(":memory:", autocommit=True)
     for sql in SETUP:
-        pg.execute(sql)
+        postgres.execute(sql)
         vs.execute(sql)
-    yield pg, vs
+    yield postgres, vs
     vs.close()
-    pg.close()
-    peer.close()
 
 
 def _outcome_pg(pg, sql):

@@ -156,11 +156,16 @@ class _Analyzer:
             _kind(node, kind(arg))
         if isinstance(node, (d.VectorDims, d.VectorNorm, d.VectorToText)):
             return node, None
-        if isinstance(node, d.Subvector):
-            count = node.args["count"]
-            if _number(count) is not None and _number(count) < 1:  # the engine would return a shorter vector
+        if isinstance(node, d.Subvector):  # pgvector clamps the range to the vector (lowering's _subvector)
+            start, count = (_number(node.args[part]) for part in ("start", "count"))
+            if count is not None and count < 1:
                 raise VectorError("vector must have at least 1 dimension")
-            return node, int(count.this) if isinstance(count, exp.Literal) and count.is_int else UNKNOWN
+            if start is None or count is None or not dim:
+                return node, UNKNOWN
+            kept = min(int(start) + int(count), dim + 1) - max(int(start), 1)
+            if kept < 1:
+                raise VectorError("vector must have at least 1 dimension")
+            return node, kept
         return node, dim  # L2Normalize, VectorAvg, VectorSum, VectorCast
 
     def embed(self, node: d.Embed) -> tuple[exp.Expr, int | None]:

@@ -224,15 +224,29 @@ def _embed(self, e: d.Embed) -> str:
 def _norm(self, e: d.VectorNorm) -> str:
     if isinstance(e.this, exp.Null):  # DuckDB cannot choose a list function for an untyped NULL
         return self.sql(exp.cast(exp.null(), "DOUBLE"))
-    fn = "array_inner_product" if _known(e.this) else "list_inner_product"
-    return self.func("sqrt", self.func(fn, e.this, e.this))
+    # in double, as pgvector sums the squares: float32 would overflow past 1.8e19 and underflow below 1e-23
+    dim = e.this.meta_get("vdim") if _known(e.this) else 0
+    wide = exp.Cast(this=e.this, to=exp.DataType.build(f"DOUBLE[{dim}]" if dim else "DOUBLE[]", dialect="duckdb"))
+    fn = "array_inner_product" if dim else "list_inner_product"
+    return self.func("sqrt", self.func(fn, wide, wide.copy()))
 
 
 def _subvector(self, e: d.Subvector) -> str:
+    """pgvector's bounds: a start below 1 is 1, a range past the end stops there, and nothing
+    left is an error (DuckDB's list_slice would read a negative start from the end)."""
     start, count = e.args["start"], e.args["count"]
-    end = exp.Sub(this=exp.Add(this=start.copy(), expression=count.copy()), expression=exp.Literal.number(1))
-    sliced = exp.Anonymous(this="list_slice", expressions=[e.this, start, end])
-    return self.sql(_as_vector(sliced, e.meta_get("vdim") or 0))
+    bound = lambda value, limit, beyond: exp.Case(  # noqa: E731 - not greatest/least, which skip NULLs
+        ifs=[exp.If(this=beyond(this=value.copy(), expression=limit.copy()), true=limit.copy())], default=value.copy())
+    first = bound(start, exp.Literal.number(1), exp.LT)
+    end = bound(exp.Add(this=start.copy(), expression=count.copy()),  # one past the last
+                exp.Add(this=exp.Anonymous(this="len", expressions=[e.this.copy()]), expression=exp.Literal.number(1)),
+                exp.GT)
+    sliced = exp.Anonymous(this="list_slice", expressions=[e.this, first.copy(),
+                                                           exp.Sub(this=end.copy(), expression=exp.Literal.number(1))])
+    empty = exp.LT(this=exp.Sub(this=end, expression=first), expression=exp.Literal.number(1))
+    checked = exp.Case(ifs=[exp.If(this=empty, true=_error(exp.Literal.string("vector must have at least 1 dimension")))],
+                       default=sliced)
+    return self.sql(_as_vector(checked, e.meta_get("vdim") or 0))
 
 
 def _concat(self, e: d.VectorConcat) -> str:
