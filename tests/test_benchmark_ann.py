@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the benchmark end to end: about 40 s; CI runs it
+
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMS = "vsql-hnsw,vsql-ivfflat,faiss-hnsw,vsql-exact"
 STANDARD = ["unfiltered", "indep 50%", "indep 10%", "indep 1%", "indep 0.1%",

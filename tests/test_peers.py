@@ -17,6 +17,7 @@ from benchmarks.peers import (  # noqa: E402
     DuckdbVssPeer, LancedbPeer, MilvusPeer, PgvectorPeer, SqliteVecPeer, all_peers)
 from benchmarks.peers.base import keep  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts every peer's server or library: about 40 s; CI runs it
 N, DIM, K = 2000, 16, 10
 LISTS = 20
 HALF = ("cat_lt", data.CATEGORIES // 2)  # keeps about half the rows
