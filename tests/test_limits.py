@@ -39,7 +39,7 @@ def test_a_query_beyond_the_memory_limit_fails_cleanly(limited):
         ("SELECT id, e, e <-> ? AS d FROM t ORDER BY d", [query]),  # a full sort with its vectors
         ("INSERT INTO t SELECT id + 1000000, e FROM t ORDER BY e <-> ?", [query]),
     ]:
-        with pytest.raises(vsql.OperationalError, match="^(failed to|could not) allocate .* used\)"):  # no `Out of Memory Error: `
+        with pytest.raises(vsql.OperationalError, match=r"^(failed to|could not) allocate .* used\)"):  # no `Out of Memory Error: `
             con.execute(sql, params)
     # the connection goes on: nothing was written, and k-NN search (index or exact) still fits
     assert con.execute("SELECT count(*), max(id) FROM t").fetchone() == (ROWS, ROWS - 1)
