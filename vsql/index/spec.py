@@ -4,6 +4,7 @@ statement loads neither Faiss nor an engine."""
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 
@@ -183,6 +184,12 @@ def _predicate(condition: exp.Expr, info) -> str:
 
 
 def _parse_condition(text: str) -> exp.Expr:
+    return _parsed(text).copy()
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> exp.Expr:
+    """A stored predicate, parsed once (it is read on every plan and every write)."""
     return exp.condition(text, dialect=VSQL)
 
 
