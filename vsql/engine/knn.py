@@ -266,18 +266,9 @@ class KnnExecutor:
         """The matching rows' vectors as the table holds them, for a brute force that a quantized
         index's approximate vectors cannot give: read once, before the statement runs (a UDF
         cannot ask the engine while it runs it)."""
-        column = exp.column(spec.column, quoted=True)
-        select = exp.select(spec.key_of(), column).from_(exp.table_(spec.table, spec.schema, quoted=True)).where(
-            spec.condition()).where(exp.Not(this=exp.Is(this=column.copy(), expression=exp.Null())))
-        params = None
-        if filtered is not None:
-            select = select.where(exp.In(this=spec.key_of(), query=exp.select("unnest($1)").subquery()))
-            params = [filtered.keys.tolist()]
-        table = self.engine.arrow(select, params)
-        vectors = table.column(1).combine_chunks()
-        matrix = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(vectors), loaded.index.dim)
+        keys, matrix, _ = self.indexes.vectors(spec, filtered.keys if filtered is not None else None)
         with loaded.lock:
-            return loaded.index.gathered(table.column(0).to_numpy(), matrix)
+            return loaded.index.gathered(keys, matrix)
 
     def batch(self, name: str, queries: pa.Array, ks: pa.Array) -> pa.Array:
         """One index call for a whole batch of queries (see `_batch`)."""

@@ -399,7 +399,7 @@ class IndexManager:
             # the commit): applying is idempotent, so it learns the write whichever version it is.
             with loaded.lock:
                 changed = np.unique(np.asarray(keys, dtype=np.int64))
-                loaded.index.apply(changed, *self._vectors(spec, changed))
+                loaded.index.apply(changed, *self.vectors(spec, changed))
                 if loaded.rows is not None:
                     loaded.rows.update(changed, self.engine.arrow(*self._some(
                         self._every_row(spec, *map(_quoted, loaded.rows.columns)), spec, changed)))
@@ -466,7 +466,7 @@ class IndexManager:
         old = self.engine.rows(
             "SELECT reason, created_at, tuned, recall FROM vsql.index_versions WHERE name = ? AND version = ?",
             [spec.name, spec.version]) if not reason and self._has("index_versions") else []
-        keys, vectors, hashes = self._vectors(spec, None)
+        keys, vectors, hashes = self.vectors(spec, None)
         index = FaissIndex.build(spec.method, spec.metric, self._dim(spec), spec.options, keys, vectors, hashes,
                                  owned=True)
         del keys, vectors, hashes  # the rows, before the index is written
@@ -628,13 +628,13 @@ class IndexManager:
             loaded.rows, loaded.rows_refused = None, False  # other columns may have changed too: read again
             changed = loaded.index.diff(*self._hashes(spec, engine))
             if len(changed):
-                loaded.index.apply(changed, *self._vectors(spec, changed, engine))
+                loaded.index.apply(changed, *self.vectors(spec, changed, engine))
                 loaded.dirty += len(changed)
                 if announce:
                     self.shared.bump()
         return len(changed)
 
-    def _vectors(self, spec: IndexSpec, keys: np.ndarray | None,
+    def vectors(self, spec: IndexSpec, keys: np.ndarray | None,
                  engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The keys, vectors and vector hashes of the rows `keys` (None: every row with a vector)."""
         column = exp.column(spec.column, quoted=True)
