@@ -152,7 +152,7 @@ BAD_STATEMENTS = [
     ("CREATE INDEX i ON items USING ivfflat (embedding vector_l1_ops)",
      'operator class "vector_l1_ops" does not exist for access method "ivfflat"'),
     ("CREATE INDEX i ON items USING hnsw (embedding vector_l2_ops, embedding vector_ip_ops)", "exactly one"),
-    ("CREATE INDEX i ON items USING hnsw ((embedding + embedding) vector_l2_ops)", "not an expression"),
+    ("CREATE INDEX i ON items USING hnsw ((embedding + embedding) vector_l2_ops)", "column does not have dimensions"),
     ("CREATE INDEX i ON items USING hnsw (tags vector_l2_ops)", "not a vector column"),
     # bad search settings: the sign is kept, parameters are refused, not read as numbers
     ("SET hnsw.ef_search = -5", "outside the valid range"),

@@ -4,6 +4,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+import vsql
 from vsql.sql import statements as st
 from vsql.sql.dialect import VSQL
 
@@ -152,3 +153,13 @@ def test_own_statements(sql, node, written):
 
 def test_reindex_reuses_a_token_postgres_never_emits():
     assert [word for word, token in VSQL.Tokenizer.KEYWORDS.items() if token is st.REINDEX] == ["REINDEX"]
+
+
+def test_dollar_parameters_without_spaces_are_parameters():
+    """sqlglot reads `$1,$2` as a dollar-quoted string tagged `1,`; PostgreSQL's tags cannot begin
+    with a digit. Dollar quotes themselves still work."""
+    con = vsql.connect(":memory:", autocommit=True)
+    con.execute("CREATE TABLE t (a INT, b INT, c VARCHAR)")
+    con.cursor().executemany("INSERT INTO t VALUES (%s,%s,%s)", [(1, 2, "x$1,$2")])
+    assert con.execute("SELECT $1,$2, $$q$$, $tag$ $1,$ $tag$, c FROM t", [1, 2]).fetchall() == \
+        [(1, 2, "q", " $1,$ ", "x$1,$2")]

@@ -10,7 +10,8 @@ strict xfail whose reason says why vsql differs and which file its fix belongs i
 
 Normalisations, the only ones made:
 - a vector pgvector returns (its text, psycopg has no adapter here) and one vsql returns (a float32
-  NumPy array) both become a tuple of float32 values, -0 kept apart from 0; text outputs
+  NumPy array) both become a tuple of float32 values, -0 kept apart from 0; a sparsevec (pgvector's
+  text, a vsql.SparseVector) its text form; text outputs
   (`::text`) are compared as strings, untouched;
 - float elements of arrays (`real[]`) are compared as float32: psycopg reads pgvector's `{0.1}` as
   the double 0.1, vsql hands back the float32 0.1 widened;
@@ -50,6 +51,13 @@ SETUP = [
     "CREATE TABLE docs (id int PRIMARY KEY, v vector(3))",
     "INSERT INTO docs SELECT i, ARRAY[i, i % 7, -i]::real[]::vector FROM generate_series(1, 40) AS s(i)",
     "CREATE TABLE cmp (id int PRIMARY KEY, v vector(3))",
+    # sparsevec(5) and unsized sparsevec values: NULLs, an empty one, ties, sums past float32's range
+    "CREATE TABLE sparse (id int PRIMARY KEY, s sparsevec(5), u sparsevec)",
+    ("INSERT INTO sparse VALUES (1, '{1:1,3:2}/5', '{1:1}/3'), (2, '{2:-1.5,5:0.25}/5', '{}/2'), (3, NULL, NULL),"
+     " (4, '{}/5', '{2:1,4:-1}/4'), (5, '{1:1,3:2}/5', '{3:7}/3'), (6, '{1:3e38,2:3e38}/5', '{1:-1}/1')"),
+    "CREATE TABLE sorts (id int PRIMARY KEY, x sparsevec)",
+    ("INSERT INTO sorts VALUES (1, '{1:1}/3'), (2, '{2:1,4:-1}/4'), (3, '{}/2'), (4, '{3:7}/3'), (5, '{1:-1}/9'),"
+     " (6, '{2:-1}/2'), (7, '{1:1}/2'), (8, '{}/9'), (9, '{1:1,2:1}/2'), (10, '{9:-1}/10'), (11, NULL)"),
 ]
 
 
@@ -59,6 +67,7 @@ class Both:
     def __init__(self, pg, vs):
         self.pg, self.vs = pg, vs
         self.vector_oid = pg.execute("SELECT 'vector'::regtype::oid").fetchone()[0]
+        self.sparse_oid = pg.execute("SELECT 'sparsevec'::regtype::oid").fetchone()[0]
 
     def on_pg(self, sql: str, params=None):
         """("ok", rows) or ("error", pgvector's primary message)."""
@@ -70,8 +79,8 @@ class Both:
             return "error", error.diag.message_primary or str(error)
         if cur.description is None:
             return "ok", None
-        vectors = [c.type_code == self.vector_oid for c in cur.description]
-        return "ok", [tuple(_pg_value(x, is_vector) for x, is_vector in zip(row, vectors)) for row in cur.fetchall()]
+        kinds = [{self.vector_oid: "vector", self.sparse_oid: "sparsevec"}.get(c.type_code) for c in cur.description]
+        return "ok", [tuple(_pg_value(x, kind) for x, kind in zip(row, kinds)) for row in cur.fetchall()]
 
     def on_vsql(self, sql: str, params=None):
         """("ok", rows) or ("error", message); anything but a vsql.Error fails the test."""
@@ -122,15 +131,19 @@ def _f32(x: float) -> float:
     return float(np.float32(x))
 
 
-def _pg_value(x, is_vector: bool):
-    if is_vector and x is not None:
+def _pg_value(x, kind: str | None):
+    if kind == "vector" and x is not None:
         return ("vector", tuple(_f32(float(s)) for s in x.strip("[]").split(",")))
+    if kind == "sparsevec" and x is not None:
+        return ("sparsevec", x)  # pgvector's text form, which vsql.SparseVector writes
     if isinstance(x, list):
         return ("array", tuple(_f32(e) if isinstance(e, float) else e for e in x))
     return x
 
 
 def _vsql_value(x):
+    if isinstance(x, vsql.SparseVector):
+        return ("sparsevec", x.to_text())
     if isinstance(x, np.ndarray):
         return ("vector", tuple(float(e) for e in x.astype(np.float32)))
     if isinstance(x, list):
@@ -378,12 +391,121 @@ INDEXES = [
     err("CREATE INDEX ix ON docs USING ivfflat (v vector_l1_ops)"),
     err("CREATE INDEX ix ON docs USING hnsw (v vector_foo_ops)"),
     err("CREATE INDEX ix ON docs USING hnsw (id int4_ops)"),
-    err("CREATE INDEX ix ON docs USING hnsw ((v + v) vector_l2_ops)",
-        message="pgvector: 'column does not have dimensions'; vsql refuses any expression (vsql/index/spec.py)"),
+    err("CREATE INDEX ix ON docs USING hnsw ((v + v) vector_l2_ops)"),
+    ok("CREATE INDEX ix ON docs USING hnsw ((v::halfvec(3)) halfvec_l2_ops)", after="DROP INDEX ix"),
+    ok("CREATE INDEX ix ON docs USING hnsw ((binary_quantize(v)::bit(3)) bit_hamming_ops)", after="DROP INDEX ix"),
+    ok("CREATE INDEX ix ON docs USING hnsw ((subvector(v, 1, 2)::vector(2)) vector_cosine_ops)", after="DROP INDEX ix"),
+    err("CREATE INDEX ix ON docs USING hnsw ((binary_quantize(v)::bit(3)) bit_jaccard_ops) WITH (lists = 3)"),
+    err("CREATE INDEX ix ON docs USING ivfflat ((binary_quantize(v)::bit(3)) bit_jaccard_ops)"),
+    err("CREATE INDEX ix ON docs USING hnsw (v halfvec_l2_ops)"),
+]
+
+SPARSE_BAD = ["{1:1,1:2}/3", "{0:1}/3", "{4:1}/3", "{-1:1}/3", "{1:nan}/3", "{1:inf}/3", "{1:-Infinity}/3", "{1:1e39}/3",
+              "{1:1e-46}/3", "{1:1}/0", "{}/0", "{1:1}/1000000001", "{1:1}/99999999999", "{1:1}", "{1:1}/", "{1:1}/3x",
+              "[1,2]", "{1:}/3", "{:1}/3", "{1 1}/3", "{1:1,}/3", "{1.5:1}/3", "{1:1}/3.5", "", "{1:1,1:1,5:1}/3",
+              "{99999999999:1}/3", "{1:1}/-3", "{1:1 2}/3", "{a:1}/3", "{1:1,2:1,3:1,4:1}/3"]
+SPARSE = [
+    ok("SELECT '{1:1.5,3:2}/5'::sparsevec::text, '{3:2,1:1.5, 2:0, 4:-0}/5'::sparsevec::text, '{}/3'::sparsevec::text"),
+    ok("SELECT ' { 1 : 1 } / 3 '::sparsevec::text, '{+1:1}/+3'::sparsevec::text, '{1:1e-45,2:3.4028235e38}/3'::sparsevec::text"),
+    ok("SELECT '{1:0.1,2:1e-5,3:123456789,4:1e15,5:-0.0001}/5'::sparsevec::text, '{1:1}/1000000000'::sparsevec::text"),
+    ok("SELECT '{2:1,2:0,5:0,0:0}/3'::sparsevec::text"),  # zeros are dropped before indices are checked
+    ok("SELECT s, u FROM sparse ORDER BY id"),
+    ok("SELECT %s::sparsevec::text, %s::sparsevec", "{1:1,2:0.5}/3", "{3:-2}/3"),
+    *[err(f"SELECT '{text}'::sparsevec") for text in SPARSE_BAD],
+    err("SELECT '{" + ",".join(f"{i}:1" for i in range(1, 16002)) + "}/20000'::sparsevec"),
+    ok("SELECT length('{" + ",".join(f"{i}:1" for i in range(1, 16001)) + "}/20000'::sparsevec::text)"),
+    ok("SELECT '{1:0x10}/3'::sparsevec::text",
+       diverges="pgvector reads hexadecimal floats (strtof), vsql refuses them on purpose, as for vector (vsql/sql/vectors.py)"),
+    # casts
+    ok("SELECT '[1,0,2]'::vector::sparsevec::text, '[0,0,0]'::vector::sparsevec::text, '[1,-0,2]'::vector::sparsevec(3)::text"),
+    ok("SELECT '{1:1}/3'::sparsevec::vector::text, '{1:1}/3'::sparsevec::vector(3)::text, '{3:2}/3'::text::sparsevec(3)::text"),
+    ok("SELECT '{1:1.5}/3'::sparsevec::halfvec::text, '{1:1e-8}/3'::sparsevec::halfvec::text, '[1,0,0.1]'::halfvec::sparsevec::text"),
+    ok("SELECT ARRAY[1,0,2]::real[]::sparsevec::text, ARRAY[1,0,2]::int[]::sparsevec::text, ARRAY[0.1]::double precision[]::sparsevec::text"),
+    ok("SELECT '{1:1}/3'::sparsevec::sparsevec(3)::text, '{1:1}/3'::sparsevec::varchar"),
+    ok("SELECT s::vector::text, s::text, s::halfvec::text FROM sparse WHERE id < 6 ORDER BY id"),
+    ok("SELECT u::sparsevec(3)::text FROM sparse WHERE id IN (1, 5)"),
+    *[err(sql) for sql in [
+        "SELECT '[1,0,2]'::vector::sparsevec(4)", "SELECT '{1:1}/3'::sparsevec::vector(4)",
+        "SELECT '{1:1}/16001'::sparsevec::vector", "SELECT '{1:1}/16001'::sparsevec::halfvec",
+        "SELECT '{1:70000}/3'::sparsevec::halfvec", "SELECT '{1:1}/3'::sparsevec::real[]",
+        "SELECT ARRAY[1,NULL]::real[]::sparsevec", "SELECT ARRAY[]::real[]::sparsevec", "SELECT ARRAY[1,0,2]::real[]::sparsevec(2)",
+        "SELECT '{1:1}/3'::sparsevec::sparsevec(4)", "SELECT u::sparsevec(3) FROM sparse", "SELECT '{1:1}/3'::sparsevec(0)",
+        "SELECT '{1:1}/3'::sparsevec(1000000001)", "CREATE TABLE bad (s sparsevec(0))", "SELECT s::vector(4) FROM sparse"]],
+    # distances, functions
+    ok("SELECT id, s <-> '{1:1,2:1}/5', s <#> '{1:1,2:1}/5', s <=> '{1:1,2:1}/5', s <+> '{1:1,2:1}/5' FROM sparse ORDER BY id", tol=1e-6),
+    ok("SELECT id, l2_distance(s, '{1:1,2:1}/5'), inner_product(s, '{1:1,2:1}/5'), cosine_distance(s, '{1:1,2:1}/5'),"
+       " l1_distance(s, '{1:1,2:1}/5') FROM sparse ORDER BY id", tol=1e-6),
+    ok("SELECT id FROM sparse ORDER BY s <-> '{1:1,2:1}/5', id LIMIT 3"),
+    ok("SELECT id, s <=> %s FROM sparse ORDER BY s <=> %s, id LIMIT 4", "{1:1}/5", "{1:1}/5", tol=1e-6),
+    ok("SELECT a.id, b.id, a.u <-> b.u FROM sparse a JOIN sparse b ON vector_dims(a.u::vector) = vector_dims(b.u::vector)"
+       " ORDER BY 1, 2", tol=1e-6),
+    ok("SELECT '{1:1}/3'::sparsevec <-> '[1,2,3]'::vector, '[1,2,3]'::vector <=> '{1:1}/3'::sparsevec,"
+       " '{1:1}/3'::sparsevec <-> '[1,2,3]'::halfvec, inner_product('{1:1}/3'::sparsevec, '[1,2,3]'::vector)", tol=1e-6),
+    ok("SELECT '{1:1}/3'::sparsevec <-> '{1:1}/3', l2_distance('{1:1}/3'::sparsevec, '{2:1}/3'), '{1:2}/3' <#> '{1:1,2:1}/3'::sparsevec"),
+    ok("SELECT '{}/3'::sparsevec <=> '{1:1}/3'::sparsevec, '{}/3'::sparsevec <=> '{}/3'::sparsevec"),  # NaN
+    ok("SELECT '{1:3e38}/3'::sparsevec <-> '{1:-3e38}/3'::sparsevec, '{1:3e38}/3'::sparsevec <+> '{1:-3e38}/3'::sparsevec,"
+       " '{1:3e38,2:3e38}/3'::sparsevec <#> '{1:3e38,2:3e38}/3'::sparsevec, '{1:1e20,2:1e20}/3'::sparsevec <=> '{1:-1e20,2:-1e20}/3'::sparsevec"),
+    *[err(f"SELECT '{{1:1}}/3'::sparsevec {op} '{{1:1}}/4'::sparsevec") for op in ("<->", "<#>", "<=>", "<+>")],
+    *[err(f"SELECT {fn}('{{1:1}}/3'::sparsevec, '{{1:1}}/4'::sparsevec)")
+      for fn in ("l2_distance", "inner_product", "cosine_distance", "l1_distance")],
+    err("SELECT '{1:1}/3'::sparsevec <-> '[1,2]'::vector"),
+    err("SELECT s <-> u FROM sparse"),
+    err("SELECT s <-> '{1:1}/3' FROM sparse",
+        message=f"as for vector: pgvector 'different sparsevec dimensions 5 and 3', vsql 'expected 5 dimensions, not 3'; "
+                f"{TO_ANALYZE} `to_sparse`"),
+    ok("SELECT id, l2_norm(s), l2_normalize(s)::text, l2_norm(u), l2_normalize(u) FROM sparse ORDER BY id", tol=1e-12),
+    ok("SELECT l2_normalize('{1:3,2:4}/3'::sparsevec)::text, l2_normalize('{}/3'::sparsevec)::text,"
+       " l2_normalize('{1:3e38,2:3e38}/3'::sparsevec)::text, l2_normalize('{1:1e-45,2:1}/3'::sparsevec)::text"),
+    *[err(sql) for sql in [
+        "SELECT vector_dims('{1:1}/3'::sparsevec)", "SELECT '{1:1}/3'::sparsevec + '{1:1}/3'::sparsevec",
+        "SELECT s - s FROM sparse", "SELECT s * s FROM sparse", "SELECT s || s FROM sparse", "SELECT avg(s) FROM sparse",
+        "SELECT sum(u) FROM sparse", "SELECT subvector('{1:1}/3'::sparsevec, 1, 2)", "SELECT binary_quantize(s) FROM sparse"]],
+    err("SELECT max(s) FROM sparse", diverges=f"pgvector defines no min/max over sparsevec, DuckDB compares structs; {TO_ANALYZE}"),
+    err("SELECT l2_norm('{1:1}/3')", message="pgvector: 'function l2_norm(unknown) is not unique'; vsql takes an untyped "
+                                              "literal as a vector (on purpose, as above)"),
+    err("SELECT '{1:1}/3' <-> '{1:1}/3'", message="pgvector: 'operator is not unique', vsql reads both as vectors"),
+    # NULLs, comparisons, ORDER BY
+    ok("SELECT NULL::sparsevec <-> '{1:1}/3'::sparsevec, l2_norm(NULL::sparsevec), l2_normalize(NULL::sparsevec),"
+       " NULL::sparsevec::text, NULL::sparsevec::vector, inner_product(NULL::sparsevec, '{1:1}/3'::sparsevec)"),
+    ok("SELECT s <-> %s, s <#> %s, cosine_distance(s, %s) FROM sparse ORDER BY id", None, None, None),
+    ok("SELECT %s::sparsevec <-> '{1:1}/3'::sparsevec", None),
+    ok("SELECT '{1:1}/3'::sparsevec = '{1:1}/3'::sparsevec, '{1:1}/3'::sparsevec < '{1:2}/3'::sparsevec,"
+       " '{1:1}/3'::sparsevec = '{1:1}/4'::sparsevec, '{1:1}/3'::sparsevec < '{1:1}/4'::sparsevec,"
+       " '{1:1}/3'::sparsevec <> '{2:1}/3'::sparsevec, '{1:1}/3'::sparsevec = '[1,0,0]'::vector"),
+    ok("SELECT '{1:2,2:1}/3'::sparsevec < '{1:1,2:5}/3'::sparsevec, '{2:1}/3'::sparsevec < '{1:1}/3'::sparsevec,"
+       " '{2:-1}/3'::sparsevec < '{}/3'::sparsevec, '{1:1}/2'::sparsevec < '{1:1}/3'::sparsevec,"
+       " '{1:1}/5'::sparsevec >= '{1:1,2:1}/3'::sparsevec, '{1:-1}/3'::sparsevec <= '{1:-1,3:-1}/3'::sparsevec"),
+    # (a `u::text` output column is itself named u, which PostgreSQL's ORDER BY u would sort by)
+    ok("SELECT id, u::text AS t FROM sparse ORDER BY u, id"),
+    ok("SELECT id, s::text AS t FROM sparse ORDER BY s, id"),
+    ok("SELECT id FROM sorts WHERE id <> 10 ORDER BY x, id"),
+    ok("SELECT id FROM sorts ORDER BY x, id",
+       diverges="pgvector compares {9:-1}/10 and {}/2 by their dimensions (its next element lies past 2), vsql's sort key "
+                "(udfs/vector_udfs.py sparsevec_key) by that element: only ORDER BY, `<` is pgvector's own comparison"),
+    ok("SELECT a.id, b.id, a.x < b.x, a.x = b.x, a.x >= b.x FROM sorts a, sorts b ORDER BY 1, 2"),
+    ok("SELECT x::text AS t FROM (VALUES ('{1:1}/3'::sparsevec), ('{}/2'::sparsevec)) s(x) ORDER BY x",
+       diverges=f"as for vector: vsql does not see a sparsevec in a column of VALUES (its text is DuckDB's struct); {TO_ANALYZE}"),
+    ok("SELECT id FROM sparse ORDER BY s DESC, id"),
+    ok("SELECT a.id, b.id, a.s < b.s, a.s <= b.s, a.s = b.s, a.s <> b.s, a.s >= b.s, a.s > b.s, a.u < b.u, a.u = b.u"
+       " FROM sparse a, sparse b ORDER BY 1, 2"),
+    ok("SELECT count(DISTINCT s), count(DISTINCT u) FROM sparse"),
+    ok("SELECT min(id), count(*) FROM sparse GROUP BY s ORDER BY 1"),
+    ok("SELECT id FROM sparse WHERE s = '{1:1,3:2}/5' ORDER BY id"),
+    # writes and indexes
+    err("INSERT INTO sparse VALUES (99, '{1:1}/4', NULL)"),
+    err("UPDATE sparse SET s = '{1:1}/4' WHERE id = 1"),
+    err("INSERT INTO sparse VALUES (99, '[1,2,3,4,5]', NULL)"),
+    err("INSERT INTO sparse VALUES (99, '[1,2,3]'::vector, NULL)"),
+    ok("INSERT INTO sparse VALUES (99, '[1,0,0,0,2]'::vector, %s)", "{1:1}/9", after="DELETE FROM sparse WHERE id = 99"),
+    ok("UPDATE sparse SET u = '{2:2}/2' WHERE id = 99"),
+    err("CREATE INDEX ix ON sparse USING ivfflat (s sparsevec_l2_ops)"),
+    ok("CREATE INDEX ix ON sparse USING hnsw (s sparsevec_l2_ops)", after="DROP INDEX IF EXISTS ix"),
+    ok("CREATE INDEX ix ON sparse USING hnsw (s sparsevec_cosine_ops)", after="DROP INDEX IF EXISTS ix"),
+    err("CREATE INDEX ix ON sparse USING hnsw (s vector_l2_ops)"),
 ]
 
 CASES = {"text": TEXT, "casts": CASTS, "comparisons": COMPARISONS, "functions": FUNCTIONS, "distances": DISTANCES,
-         "aggregates": AGGREGATES, "nulls": NULLS, "literals": LITERALS, "indexes": INDEXES}
+         "aggregates": AGGREGATES, "nulls": NULLS, "literals": LITERALS, "indexes": INDEXES, "sparsevec": SPARSE}
 
 
 def _params(marks_from: str, only_errors: bool = False):
@@ -489,6 +611,33 @@ def text_of(v: np.ndarray) -> str:
 
 def format_literal(v: np.ndarray) -> str:
     return f"'{text_of(v)}'::vector"
+
+
+SPARSE_PAIRS = st.integers(1, 12).flatmap(lambda n: st.tuples(*[st.lists(
+    st.one_of(st.just(0.0), st.floats(-1e4, 1e4, width=32, allow_subnormal=False)), min_size=n, max_size=n)] * 2))
+
+
+def sparse_literal(v: np.ndarray) -> str:
+    """A float32 vector as a sparsevec literal, each non-zero element's exact float64 digits."""
+    return "'{" + ",".join(f"{i + 1}:{float(e)!r}" for i, e in enumerate(v) if e) + f"}}/{len(v)}'::sparsevec"
+
+
+@GENERATED
+@given(pair=SPARSE_PAIRS)
+def test_distances_of_generated_sparsevecs(both, pair):
+    """The four distances, their functions, l2_norm and l2_normalize over sparsevecs, within 1e-5 of
+    the size of their terms; comparisons and text exactly."""
+    a, b = (np.asarray(x, np.float32) for x in pair)
+    x, y = sparse_literal(a), sparse_literal(b)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    l2 = float(np.sum((a64 - b64) ** 2)) ** 0.5
+    ip = float(np.sum(np.abs(a64 * b64)))
+    l1 = float(np.sum(np.abs(a64 - b64)))
+    scale = [l2, ip, 1.0, l1, l2, ip, 1.0, l1, float(np.sum(a64 * a64)) ** 0.5]
+    both.compare(f"SELECT {x} <-> {y}, {x} <#> {y}, {x} <=> {y}, {x} <+> {y}, l2_distance({x}, {y}), "
+                 f"inner_product({x}, {y}), cosine_distance({x}, {y}), l1_distance({x}, {y}), l2_norm({x})",
+                 tol=1e-5, scale=[scale])
+    both.compare(f"SELECT {x}::text, l2_normalize({x})::text, {x}::vector::sparsevec = {x}, {x} < {y}, {x} >= {y}")
 
 
 ELEMENT = st.sampled_from([-1.0, -0.0, 0.0, 0.5, 1.0, 2.0])

@@ -160,7 +160,7 @@ def test_flat_indexes_are_unchanged():
     ("ivfflat", "quantizer = 'pq', pq_m = 5", "pq_m must divide the number of dimensions: 5 does not divide 32"),
     ("ivfflat", "pq_m = 8", "option \"pq_m\" requires quantizer = 'pq'"),
     ("ivfflat", "quantizer = 'pq', pq_m = 'many'", 'invalid value for integer option "pq_m"'),
-    ("hnsw (embedding vector_l1_ops)", "quantizer = 'sq8'", 'quantizer "sq8" does not support L1 distance'),
+    ("hnsw (embedding vector_l1_ops)", "quantizer = 'sq8'", 'quantizer "sq8" supports inner product and L2 distances only'),
     ("hnsw (embedding vector_cosine_ops)", "quantizer = 'rabitq'", 'quantizer "rabitq" of hnsw'),
 ])
 def test_invalid_options_give_clear_errors(con, using, options, message):

@@ -143,7 +143,7 @@ def test_sql_help(run):
     assert re.search(r"^ CREATE INDEX +\| ", listing, re.M)
     select = run("\\h select")
     assert select.startswith("Command:     SELECT\nDescription: retrieve rows from a table or view\nSyntax:\n")
-    assert "ORDER BY column { <-> | <#> | <=> | <+> } vector LIMIT k" in select
+    assert "ORDER BY column { <-> | <#> | <=> | <+> | <~> | <%> } vector LIMIT k" in select
     create = run("\\help  create   vector")  # the statements a beginning names, spaces as typed
     assert create.count("Command:") == 1 and "CREATE VECTOR ALIAS name FOR index_name" in create
     assert run("\\h create").count("Command:") == 4

@@ -11,7 +11,8 @@ from vsql.client.shell.runner import Shell
 
 SCHEMA = {"items": ["id", "category", "price", "embedding"], "queries": ["qid", "q"]}
 ITEMS = SCHEMA["items"]
-OPCLASSES = ["vector_l2_ops", "vector_ip_ops", "vector_cosine_ops", "vector_l1_ops"]  # HNSW's
+OPCLASSES = ["vector_l2_ops", "vector_ip_ops", "vector_cosine_ops", "vector_l1_ops",  # HNSW's
+             "halfvec_l2_ops", "halfvec_ip_ops", "halfvec_cosine_ops", "halfvec_l1_ops", "bit_hamming_ops", "bit_jaccard_ops"]
 INDEX = "CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH ("
 
 CASES = [
@@ -29,7 +30,7 @@ CASES = [
     ("SELECT l2", ["l2_distance", "l2_norm", "l2_normalize"]),
     ("SELECT vector_", ["vector_dims", "vector_norm"]),
     ("SELECT su", ["subvector", "sum"]),
-    ("SELECT embedding <", ["<->", "<#>", "<=>", "<+>"]),
+    ("SELECT embedding <", ["<->", "<#>", "<=>", "<+>", "<~>", "<%>"]),
     ("SELECT embedding <=", ["<=>"]),
     ("SET ", ["hnsw.ef_search", "hnsw.iterative_scan", "hnsw.max_scan_tuples", "hnsw.scan_mem_multiplier",
               "ivfflat.iterative_scan", "ivfflat.max_probes", "ivfflat.probes", "vsql.exact_below", "vsql.keep_index_versions"]),

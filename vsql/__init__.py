@@ -28,7 +28,7 @@ __all__ = [
     "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
     "Warning", "Error", "InterfaceError", "DatabaseError", "DataError", "OperationalError",
     "IntegrityError", "InternalError", "ProgrammingError", "NotSupportedError", "VectorError",
-    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR",
+    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR", "SparseVector",
     "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
 ]
 

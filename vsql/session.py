@@ -131,7 +131,9 @@ class Session:
         tree = _returning_key(the_plan) if the_plan.action == "write" else the_plan.tree
         key_type = lambda spec: self.catalog.table(
             spec.table, spec.schema, self.catalog.database).columns.get(spec.key, "BIGINT")
-        knn = prepare(the_plan.ann, params, key_type(the_plan.ann.index), self.engine.lower) if the_plan.action == "knn" else None
+        top = the_plan.tree.this if isinstance(the_plan.tree, Explain) else the_plan.tree
+        knn = prepare(the_plan.ann, params, key_type(the_plan.ann.index), self.engine.lower, top) \
+            if the_plan.action == "knn" else None
         batched = filters = None
         if the_plan.batches and the_plan.action == "sql":
             types = {s.index.name: key_type(s.index) for s in the_plan.batches}
@@ -581,5 +583,7 @@ def _bind(params: Any, vector_keys: frozenset) -> Any:
 
 
 def _plain(value: Any) -> Any:
+    if vectors.is_sparse_value(value):  # a sparsevec binds as the engine's struct (lowering's _sparse_cast)
+        return vectors.sparse_struct(vectors.coerce_sparse(value))
     return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
 

@@ -41,10 +41,22 @@ def insert_many(session: Session, sql: str, rows: list[Any]) -> int | None:
     arrays = {}
     for key, name in zip(keys, names):
         values = [_param(row, key) for row in rows]
+        if (info.vector_kind(name) or ("",))[0] == "sparsevec":
+            arrays[name] = _sparse_array(values, info.vector_kind(name)[1])
+            continue
         dim = info.vector_dim(name)
         arrays[name] = _vector_array(values, dim, name) if dim else _unsized_array(values) if info.is_vector(name) \
             else pa.array(values, from_pandas=True)
     return _insert(session, table, pa.table(arrays))
+
+
+def _sparse_array(values: list[Any], dim: int) -> pa.Array:
+    """Sparse vectors (vsql's or pgvector-python's, their text, dense vectors) as the engine's
+    sparsevec structs, checked against the column's dimension (0: any)."""
+    checked = [None if v is None else vectors.coerce_sparse(v, dim or None) for v in values]
+    return pa.array([None if v is None else vectors.sparse_struct(v) for v in checked],
+                    pa.struct([("sparsevec_dim", pa.int32()), ("sparsevec_idx", pa.list_(pa.int32())),
+                               ("sparsevec_val", pa.list_(pa.float32()))]))
 
 
 def load(session: Session, table_name: str, data: Any) -> int:

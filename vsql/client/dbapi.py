@@ -2,8 +2,9 @@
 
 Results are materialised as Arrow tables, so cursors of one connection do not disturb each
 other; rows are converted to Python only as they are fetched, vectors to float32 NumPy arrays,
-halfvecs to float16 ones (as pgvector-python's HalfVector.to_numpy()), bit strings to `str` of 0s and
-1s (as psycopg gives them with pgvector-python's adapters).
+halfvecs to float16 ones (as pgvector-python's HalfVector.to_numpy()), sparsevecs to `vsql.SparseVector`
+(pgvector-python's SparseVector's interface), bit strings to `str` of 0s and 1s (as psycopg gives them
+with pgvector-python's adapters).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from vsql.client import bulk
 from vsql.engine.base import Engine, Result
 from vsql.errors import InterfaceError, ProgrammingError, translate
 from vsql.session import Session
+from vsql.sql.vectors import SparseVector
 
 apilevel = "2.0"
 threadsafety = 1  # threads may share the module; give each thread its own connection
@@ -60,6 +62,9 @@ VECTOR = _TypeObject("VECTOR", lambda t: pa.types.is_fixed_size_list(t) and pa.t
                      r"FLOAT\[\d+\]")
 HALFVEC = _TypeObject("HALFVEC", lambda t: pa.types.is_struct(t) and t.num_fields == 1 and t.field(0).name == "halfvec",
                       r"STRUCT\(halfvec FLOAT\[\d+\]\)")  # how the engine stores a halfvec
+SPARSEVEC = _TypeObject("SPARSEVEC",
+                        lambda t: pa.types.is_struct(t) and t.num_fields == 3 and t.field(0).name == "sparsevec_dim",
+                        r"STRUCT\(sparsevec_dim INTEGER, sparsevec_idx INTEGER\[\], sparsevec_val FLOAT\[\]\)")
 
 Date = datetime.date
 Time = datetime.time
@@ -80,18 +85,22 @@ def TimestampFromTicks(ticks: float) -> datetime.datetime:  # noqa: N802
 
 
 def connect(database: str | os.PathLike = ":memory:", *, read_only: bool = False,
-            autocommit: bool = False, config: dict | None = None) -> Connection:
+            autocommit: bool = False, config: dict | None = None, spark=None) -> Connection:
     """Open a vsql database: a DuckDB file (created if missing) or ':memory:' (the engine is chosen
-    by the target, see `vsql.engine.connect`).
+    by the target, see `vsql.engine.connect`): `spark://local[2]` starts a local Spark session,
+    and `spark=session` wraps an existing SparkSession.
 
     As PEP 249 asks, changes are made in a transaction that `commit()` ends; pass
-    `autocommit=True` to commit every statement as it runs, as DuckDB's own API does.
+    `autocommit=True` to commit every statement as it runs, as DuckDB's own API does. An engine
+    without transactions (Spark) always commits every statement as it runs.
     """
+    options = {} if spark is None else {"session": spark}
     try:
-        engine = engines.connect(str(database), read_only=read_only, config=config)
+        engine = engines.connect("spark://" if spark is not None else str(database), read_only=read_only,
+                                 config=config, **options)
     except Exception as error:
         raise translate(error) from error
-    return Connection(engine, autocommit=autocommit)
+    return Connection(engine, autocommit=autocommit or not getattr(engine, "transactions", True))
 
 
 class Connection:
@@ -355,6 +364,14 @@ def _halfvecs(column: pa.ChunkedArray) -> Iterator[np.ndarray | None]:
         yield row.astype(np.float16) if ok and row is not None else None
 
 
+def _sparsevecs(column: pa.ChunkedArray) -> Iterator[SparseVector | None]:
+    column = column.combine_chunks()
+    dims, indices, values = column.flatten()
+    for ok, dim, index, value in zip(column.is_valid().to_pylist(), dims.to_pylist(), indices.to_pylist(),
+                                     values.to_pylist()):
+        yield SparseVector._from_parts(dim, [i - 1 for i in index], value) if ok else None
+
+
 class _Arrays:
     """Column converters by type object: the first whose type object equals an Arrow type."""
 
@@ -365,7 +382,7 @@ class _Arrays:
         return next((convert for type_object, convert in self.pairs if type_object == kind), None)
 
 
-_ARRAYS = _Arrays((VECTOR, _vectors), (HALFVEC, _halfvecs))
+_ARRAYS = _Arrays((VECTOR, _vectors), (HALFVEC, _halfvecs), (SPARSEVEC, _sparsevecs))
 
 
 # Values Arrow carries as another type (DuckDB exports a UUID as text), by the engine's type name:
@@ -386,7 +403,7 @@ def _rows(table: pa.Table, columns: list[tuple[str, str]] | None = None) -> list
 
 __all__ = [
     "apilevel", "threadsafety", "paramstyle", "connect", "Connection", "Cursor",
-    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR", "HALFVEC",
+    "STRING", "BINARY", "NUMBER", "DATETIME", "ROWID", "VECTOR", "HALFVEC", "SPARSEVEC", "SparseVector",
     "Date", "Time", "Timestamp", "Binary", "DateFromTicks", "TimeFromTicks", "TimestampFromTicks",
 ]
 

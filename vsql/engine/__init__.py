@@ -1,7 +1,7 @@
 """The engines vsql runs statements on, behind one protocol (`vsql.engine.base.Engine`).
 
-`connect(target)` picks the engine by the target's scheme (`spark://...` would name a Spark
-engine); a plain path or ':memory:' is a DuckDB database. Adding an engine is one entry here and
+`connect(target)` picks the engine by the target's scheme (`spark://local[2]` is a Spark
+session); a plain path or ':memory:' is a DuckDB database. Adding an engine is one entry here and
 its package beside `duckdb/`.
 """
 
@@ -11,7 +11,7 @@ import importlib
 import re
 
 # scheme -> (module, class): the class has `connect(target, read_only=..., config=...)`
-ENGINES = {"duckdb": ("vsql.engine.duckdb", "DuckDBEngine")}
+ENGINES = {"duckdb": ("vsql.engine.duckdb", "DuckDBEngine"), "spark": ("vsql.engine.spark", "SparkEngine")}
 _DEFAULT = "duckdb"
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://")
 
@@ -24,4 +24,13 @@ def connect(target: str, **options):
 
         raise InterfaceError(f'no vsql engine for "{scheme}://" (engines: {", ".join(sorted(ENGINES))})')
     module, name = ENGINES[scheme]
-    return getattr(importlib.import_module(module), name).connect(target, **options)
+    try:
+        loaded = importlib.import_module(module)
+    except ImportError as error:  # an engine whose library is an extra (pip install "vsql[spark]")
+        from vsql.errors import InterfaceError
+
+        needs = (error.name or module).split(".")[0]
+        if needs == "vsql":
+            raise
+        raise InterfaceError(f'the {scheme} engine needs {needs}: pip install "vsql[{scheme}]"') from error
+    return getattr(loaded, name).connect(target, **options)

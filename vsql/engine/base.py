@@ -63,6 +63,10 @@ class Engine(Protocol):
     def keys(self, statement: Statement, params: Any = None) -> np.ndarray:
         """A statement selecting one integer column, as a NumPy array (a filter's matching keys)."""
 
+    def bits(self, column: pa.Array) -> np.ndarray:
+        """A column of bit strings of one length, as the engine's Arrow results hold them, as a
+        bool matrix (an index over `bit` reads them so)."""
+
     # -- data and functions handed to the engine
     def register(self, name: str, data: pa.Table | pa.RecordBatchReader) -> None:
         """Make Arrow data readable by statements as the relation `name`."""

@@ -61,6 +61,18 @@ class KnnStatements:
     candidates_key: Any  # where the candidate keys bind among the parameters
     key_type: pa.DataType = pa.int64()  # for answers from the index alone
     truth: str = ""  # the statement searched exactly, with the key: what EXPLAIN ANALYZE's recall counts
+    # a search in the FROM subquery of the statement (pgvector's re-rank pattern): `fetch` gives
+    # the subquery's rows with their keys, then `outer`, the statement with its subquery kept to
+    # them; `fetch` and `truth` then bind only the parameters the subquery uses (`parts`)
+    outer: str | None = None
+    parts: tuple[Part, Part] | None = None
+
+    def fetch_args(self, params: Any, candidates: np.ndarray) -> Any:
+        bound = _with(params, self.candidates_key, candidates)
+        return self.parts[0].bind(bound) if self.parts else bound
+
+    def truth_args(self, params: Any) -> Any:
+        return self.parts[1].bind(params) if self.parts else params
 
 
 @dataclass(frozen=True)
@@ -139,20 +151,41 @@ def filter_part(search: KnnSearch, lower: Lower) -> Part | None:
     return _part(exp.select(key).from_(table).where(where.this.copy()), lower, search.alias)
 
 
-def prepare(search: KnnSearch, params: Any, key_type: str, lower: Lower) -> KnnStatements:
+def prepare(search: KnnSearch, params: Any, key_type: str, lower: Lower, tree: exp.Expr | None = None) -> KnnStatements:
+    """The statements of the search `search` of the statement `tree`: the search itself, or the
+    FROM subquery of a SELECT that re-ranks its rows (see `planner.nested`)."""
     spec = search.index
     key = spec.key_of(search.alias)
     parameter, slot = _candidates_parameter(params)
     select = search.select.copy()
     candidates = exp.select(exp.Unnest(expressions=[parameter])).subquery()
     select.where(exp.In(this=key, query=candidates), append=True, copy=False)
+    outer = parts = None
+    truth = search.select.copy().select(exp.alias_(key.copy(), _TRUTH_KEY), append=True, copy=False)
+    if tree is not None and search.select is not tree:
+        selects = list(tree.find_all(exp.Select))
+        position = next(i for i, node in enumerate(selects) if node is search.select)
+        whole = tree.copy()
+        list(whole.find_all(exp.Select))[position].replace(select.copy())
+        outer = lower(whole)[-1]
+        select.select(exp.alias_(key.copy(), _TRUTH_KEY), append=True, copy=False)
+        parts = (_part(select, lower), _part(truth, lower))
     filter_sql = filter_part(search, lower)
     query_sql = None
-    if _constant(search.query) is None:
+    if spec.vtype == "bit":  # the engine's bit string (Engine.bits)
+        query_sql = _part(exp.select(search.query.copy()), lower)
+    elif _constant(search.query) is None:
         dim = search.query.meta_get("vdim")
-        vector = exp.DataType.build(f"VECTOR({dim})" if dim else "VECTOR", dialect=d.VSQL)
-        query_sql = _part(exp.select(exp.Cast(this=search.query.copy(), to=vector)), lower)
-    truth = search.select.copy().select(exp.alias_(key.copy(), _TRUTH_KEY), append=True, copy=False)
+        if search.query.meta_get("vtype"):  # a halfvec's or sparsevec's values, as the index holds them
+            as_vector = d.VectorConvert(this=search.query.copy())
+            as_vector.meta.update(vdim=dim, visited=True)
+        else:
+            vector = exp.DataType.build(f"VECTOR({dim})" if dim else "VECTOR", dialect=d.VSQL)
+            as_vector = exp.Cast(this=search.query.copy(), to=vector)
+        query_sql = _part(exp.select(as_vector), lower)
+    if parts:
+        return KnnStatements(parts[0].sql, filter_sql, query_sql, slot, _ARROW_TYPES.get(key_type, pa.int64()),
+                             parts[1].sql, outer, parts)
     return KnnStatements(lower(select)[-1], filter_sql, query_sql, slot, _ARROW_TYPES.get(key_type, pa.int64()),
                          lower(truth)[-1])
 
@@ -232,8 +265,12 @@ class KnnExecutor:
                 result = Result(table, table.num_rows)
             else:
                 candidates = np.union1d(hits.keys, pending) if len(pending) else hits.keys
-                result = self._fetch(statements.fetch, _with(params, statements.candidates_key, candidates))
+                result = self._fetch(statements.fetch, statements.fetch_args(params, candidates))
             if result.rowcount >= min(search.k, matching):
+                if statements.outer is not None:  # the subquery's rows found: the statement reads them
+                    kept = result.table.column(_TRUTH_KEY).to_pylist() if result.table is not None \
+                        else [row[-1] for row in result.rows]
+                    result = self._fetch(statements.outer, _with(params, statements.candidates_key, np.asarray(kept)))
                 break
             strategy = widen(strategy, matching)
         return Outcome(result, strategy, matching, total, rounds, time.perf_counter() - started,
@@ -331,7 +368,9 @@ class KnnExecutor:
                          if not stored else f"answered from the index and its row store ({', '.join(stored)}): "
                          "the statement selects plain columns, the key and the distance")
         if analyze:
-            lines.append(f"rows returned: {outcome.result.rowcount} of k = {search.k}; rounds: {outcome.rounds}; "
+            lines.append(f"rows returned: {outcome.result.rowcount}"
+                         f"{' by the statement around the search' if statements.outer else ''} of k = {search.k}; "
+                         f"rounds: {outcome.rounds}; "
                          f"time: {outcome.seconds * 1000:.2f} ms")
             lines.append(f"recall@{search.k} against exact search: {self._recall(statements, outcome, params)}")
         if outcome.index_only:
@@ -339,8 +378,7 @@ class KnnExecutor:
         elif strategy.kind == "exact_sql":
             engine = self._run(f"EXPLAIN {exact_sql}", params)
         else:
-            engine = self._run(f"EXPLAIN {statements.fetch}",
-                               _with(params, statements.candidates_key, np.empty(0, np.int64)))
+            engine = self._run(f"EXPLAIN {statements.fetch}", statements.fetch_args(params, np.empty(0, np.int64)))
         return pa.table({
             "explain_key": ["vsql_plan", *engine.column(0).to_pylist()],
             "explain_value": ["\n".join(lines), *engine.column(1).to_pylist()],
@@ -351,7 +389,7 @@ class KnnExecutor:
         that the search returned: the table is the truth, not what the index holds."""
         if outcome.hits is None:
             return "1.000 (the engine searched exactly)"
-        truth = self._run(statements.truth, params).column(_TRUTH_KEY).to_numpy()
+        truth = self._run(statements.truth, statements.truth_args(params)).column(_TRUTH_KEY).to_numpy()
         if not len(truth):
             return "1.000 (no matching rows)"
         return f"{len(np.intersect1d(outcome.hits.keys, truth)) / len(truth):.3f}"
@@ -415,6 +453,11 @@ class KnnExecutor:
     def _query_vector(self, search: KnnSearch, statements: KnnStatements, params: Any) -> np.ndarray:
         """The query vector; a NULL one as NaN, which the index answers with no rows (see
         FaissIndex.answerable), so that the statement runs exactly and gives SQL's NULL distances."""
+        if search.index.vtype == "bit":
+            column = self._run(statements.query.sql, statements.query.bind(params)).column(0).combine_chunks()
+            if column.null_count:
+                return np.full(self.indexes.get(search.index).index.dim, np.nan, np.float32)
+            return self.engine.bits(column)[0].astype(np.float32)
         constant = _constant(search.query)
         if isinstance(constant, np.ndarray):
             return constant
@@ -425,7 +468,9 @@ class KnnExecutor:
         if value is None:
             return np.full(search.query.meta_get("vdim") or 1, np.nan, np.float32)
         if constant is not None:  # a parameter, which binding validated (Session._bind)
-            return np.asarray(value, dtype=np.float32)
+            value = np.asarray(value, dtype=np.float32)
+            # a halfvec's values are float16's (a literal's were rounded by analysis)
+            return value.astype(np.float16).astype(np.float32) if search.query.meta_get("vtype") == "halfvec" else value
         return vectors.coerce(np.asarray(value, dtype=np.float32))
 
     def _run(self, sql: str, params: Any) -> pa.Table:

@@ -26,7 +26,7 @@ import numpy as np
 
 from vsql.errors import NotSupportedError
 from vsql.index.methods import METHODS, Method
-from vsql.sql.metrics import METRICS, Metric
+from vsql.sql.metrics import INDEXED, Metric
 
 FORMAT = 2  # 2: hashes.npy
 _CALIBRATION_QUERIES = 100
@@ -58,7 +58,7 @@ class IndexFileError(Exception):
 @dataclass
 class FaissIndex:
     method: str  # a name in methods.METHODS
-    metric: str  # a name in metrics.METRICS
+    metric: str  # a name in metrics.INDEXED
     dim: int
     options: dict
     index: faiss.Index
@@ -80,7 +80,7 @@ class FaissIndex:
 
     @property
     def distance(self) -> Metric:
-        return METRICS[self.metric]
+        return INDEXED[self.metric]
 
     @property
     def lossless(self) -> bool:
@@ -550,14 +550,14 @@ def _threads_for(queries: int) -> None:
 
 def _prepare(vectors: np.ndarray, metric: str) -> np.ndarray:
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    if METRICS[metric].normalized and len(vectors):
+    if INDEXED[metric].normalized and len(vectors):
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         vectors = vectors / np.where(norms > 0, norms, 1)
     return vectors
 
 
 def _faiss_metric(metric: str) -> int:
-    return getattr(faiss, METRICS[metric].faiss)
+    return getattr(faiss, INDEXED[metric].faiss)
 
 
 def _npy(array: np.ndarray) -> bytes:

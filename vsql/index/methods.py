@@ -86,7 +86,7 @@ class Quantizer:
     name: str
     lossless: bool = False
     refine: int = 1
-    metrics: tuple[int, ...] | None = (0, 1)  # Faiss's scalar quantizer aborts the process on L1
+    metrics: tuple[int, ...] | None = (0, 1)  # Faiss's scalar quantizer aborts the process on L1 (and Jaccard)
     train: int = 0  # rows its codes want to train on, at least
     hnsw: Callable[..., faiss.Index] | None = None  # (dim, m, metric, options)
     ivfflat: Callable[..., faiss.Index] | None = None  # (coarse quantizer, dim, lists, metric, options)
@@ -94,7 +94,9 @@ class Quantizer:
     def index(self, method: str, metric: int, *args) -> faiss.Index:
         """The Faiss index coding `method`'s vectors, refused with an error a user can act on."""
         if self.metrics is not None and metric not in self.metrics:
-            raise ProgrammingError(f'quantizer "{self.name}" does not support L1 distance: use quantizer = \'none\'')
+            known = {0: "inner product", 1: "L2"}
+            raise ProgrammingError(f'quantizer "{self.name}" supports {" and ".join(known[m] for m in self.metrics)} '
+                                   "distances only: use quantizer = 'none'")
         try:
             return getattr(self, method)(*args)
         except RuntimeError as error:  # Faiss refusing a metric (HNSW over RaBitQ knows L2 only)

@@ -12,8 +12,10 @@ from sqlglot import exp
 
 from vsql.errors import NotSupportedError, ProgrammingError
 from vsql.index.methods import METHODS, Method
-from vsql.sql.dialect import VSQL
-from vsql.sql.metrics import BY_OPCLASS, default_opclass, opclasses
+from vsql.sql.analyze import analyze
+from vsql.sql.dialect import VSQL, type_kind
+from vsql.sql.names import column_name
+from vsql.sql.metrics import OPCLASSES, default_opclass, opclasses
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class IndexSpec:
     token: str = ""
     schema: str = "main"
     predicate: str = ""  # a partial index's WHERE, in vsql's dialect ("": every row)
+    # an expression index's expression over `column`, as written, in vsql's dialect ("": the column)
+    expression: str = ""
 
     @property
     def identity(self) -> tuple[str, ...]:
@@ -66,7 +70,25 @@ class IndexSpec:
 
     @property
     def metric(self) -> str:
-        return BY_OPCLASS[self.opclass].name
+        return OPCLASSES[self.opclass].metric.name
+
+    @property
+    def vtype(self) -> str:
+        """The pgvector type the index holds ("vector", "halfvec", "bit")."""
+        return OPCLASSES[self.opclass].type
+
+    @property
+    def source(self) -> str:
+        """What searches must order by for this index to serve them: its expression or column."""
+        return self.expression or self.column
+
+    def indexed(self, table: str | None = None) -> exp.Expr:
+        """The indexed value as written (before analysis), over the table (aliased `table`)."""
+        node = exp.maybe_parse(self.expression, dialect=VSQL) if self.expression else exp.column(self.column)
+        for column in node.find_all(exp.Column):
+            column.set("this", exp.to_identifier(column.name, quoted=True))
+            column.set("table", exp.to_identifier(table) if table else None)
+        return node
 
     @property
     def access(self) -> Method:
@@ -98,30 +120,45 @@ def parse_create(node: exp.Create, catalog) -> tuple[IndexSpec, bool, bool] | No
     if len(columns) != 1:
         raise NotSupportedError(f"a {method} index covers exactly one vector column")
     target = columns[0].this
-    default = default_opclass(method)
-    if not isinstance(target, exp.Opclass) and default is None:
-        raise ProgrammingError(f"data type vector has no default operator class for access method \"{method}\": "
-                               f"name one of {', '.join(opclasses(method))}")
-    column, opclass = (target.this, target.expression.name.lower()) if isinstance(target, exp.Opclass) else (target, default)
-    if not isinstance(column, exp.Column):
-        raise NotSupportedError(f"vsql indexes a plain vector column, not an expression ({column.sql()})")
-    if opclass not in opclasses(method):
-        raise ProgrammingError(f'operator class "{opclass}" does not exist for access method "{method}"')
+    column, opclass = (target.this, target.expression.name.lower()) if isinstance(target, exp.Opclass) else (target, None)
     info = catalog.of(table)
     if info is None:
         raise ProgrammingError(f'relation "{table.name}" does not exist')
     if info.temporary:
         raise NotSupportedError(f'vsql indexes on temporary tables are not supported ("{table.name}")')
-    if info.vector_dim(column.name) is None:
-        raise ProgrammingError("column does not have dimensions" if info.is_vector(column.name) else f'column "{column.name}" of "{table.name}" is not a vector column')
+    expression = ""
+    if not isinstance(column, exp.Column):
+        column, expression = _expression(column.unnest(), info)
+    elif column.name.lower() not in info.columns:
+        raise ProgrammingError(f'column "{column.name}" does not exist')
+    vtype, dim = indexed_type(IndexSpec("", info.name, column.name.lower(), "", method, "", {}, schema=info.schema,
+                                        expression=expression), catalog, info)
+    if opclass is None:
+        opclass = default_opclass(method, vtype or "vector")
+        if opclass is None:
+            raise ProgrammingError(f'data type {vtype or "vector"} has no default operator class for access method '
+                                   f'"{method}": name one of {", ".join(opclasses(method, vtype))}')
+    if opclass not in opclasses(method):
+        raise ProgrammingError(f'operator class "{opclass}" does not exist for access method "{method}"')
+    if vtype is None and info.vector_dim(column.name) is None and not info.is_vector(column.name):
+        raise ProgrammingError(f'column "{column.name}" of "{table.name}" is not a vector column')
+    if vtype is not None and OPCLASSES[opclass].type != vtype:
+        raise ProgrammingError(f'operator class "{opclass}" does not accept data type {vtype}')
+    if not dim:
+        raise ProgrammingError("column does not have dimensions")
+    if vtype == "sparsevec" and dim > MAX_SPARSE_DIM:
+        raise NotSupportedError(f"vsql indexes sparsevec columns of at most {MAX_SPARSE_DIM} dimensions (Faiss holds "
+                                f"them dense, 4 bytes a dimension), not {dim}: a search over this one is exact")
     options = METHODS[method].configure([(p.name, p.args["value"]) for p in params.args.get("with_storage") or []])
-    METHODS[method].fit(options, info.vector_dim(column.name))
+    METHODS[method].fit(options, dim)
     where = params.args.get("where")
     predicate = _predicate(where.this, info) if where is not None else ""
-    name = index.name or f"{info.name}_{column.name}_idx"
+    # PostgreSQL names an expression's index column as it names a result column (`binary_quantize`)
+    named = column_name(exp.maybe_parse(expression, dialect=VSQL)) if expression else column.name
+    name = index.name or f"{info.name}_{named if named != '?column?' else 'expr'}_idx"
     key = row_key(info)
     spec = IndexSpec(name.lower(), info.name, column.name.lower(), key, method, opclass, options, schema=info.schema,
-                     predicate=predicate)
+                     predicate=predicate, expression=expression)
     return spec, bool(node.args.get("exists")), bool(index.name)
 
 
@@ -136,6 +173,8 @@ def alter_options(spec: IndexSpec, action: exp.Expr) -> dict:
         pairs.append((item.this.name, item.expression))
     return spec.access.configure(pairs, spec.options)
 
+
+MAX_SPARSE_DIM = 16000  # as pgvector's indexed `vector`: past it, densifying costs more than a scan
 
 _KEY_TYPES = ("BIGINT", "INTEGER", "SMALLINT", "TINYINT", "UINTEGER")  # fit the index's signed 64-bit keys
 
@@ -164,6 +203,55 @@ def key_expression(key: str, table: str | None = None) -> exp.Expr:
         return columns[0]
     shifted = exp.BitwiseRightShift(this=exp.func("hash", *columns), expression=exp.Literal.number(1))
     return exp.cast(exp.paren(shifted, copy=False), exp.DataType.Type.BIGINT)
+
+
+def indexed_type(spec: IndexSpec, catalog, info=None) -> tuple[str | None, int]:
+    """The pgvector type and dimension of what `spec` indexes (None, 0 for no vector type); the
+    dimension 0 when it has none (an unsized column, a bit string of no declared length)."""
+    info = info or catalog.of(exp.table_(spec.table, spec.schema))
+    if not spec.expression:
+        if info.vector_dim(spec.column):
+            return "vector", info.vector_dim(spec.column)
+        kind = info.vector_kind(spec.column)
+        return (kind[0], kind[1]) if kind else (("vector", 0) if info.is_vector(spec.column) else (None, 0))
+    # as PostgreSQL: an expression's dimension is its type's, declared by a cast (`e::halfvec(3)`)
+    node, written = analysed(spec, catalog), spec.indexed()
+    vtype = node.meta_get("vtype") or ("vector" if node.meta_get("vdim") is not None else None)
+    if isinstance(written, exp.Cast):
+        vtype = type_kind(written.to) or vtype
+        sizes = written.to.expressions
+        return vtype, int(sizes[0].this.name) if sizes and vtype else 0
+    return vtype, 0
+
+
+def analysed(spec: IndexSpec, catalog) -> exp.Expr:
+    """An expression index's expression as analysis makes it (what the engine lowers, and what a
+    query's ORDER BY is compared with), read in `SELECT <expression> FROM <table>`."""
+    select = exp.select(spec.indexed()).from_(exp.table_(spec.table, spec.schema, quoted=True))
+    node = analyze(select, catalog).tree.selects[0]
+    return node.this if isinstance(node, exp.Alias) else node
+
+
+def same_value(indexed: exp.Expr, searched: exp.Expr) -> bool:
+    """Whether a query's analysed distance operand is the analysed indexed expression."""
+    return (_term(indexed) == _term(searched) and indexed.meta_get("vtype") == searched.meta_get("vtype")
+            and indexed.meta_get("vdim") == searched.meta_get("vdim"))
+
+
+def _expression(node: exp.Expr, info) -> tuple[exp.Column, str]:
+    """The column an expression index reads, and its expression as stored (PostgreSQL's rule: the
+    table's own columns and constants; vsql's: exactly one column)."""
+    if any(node.find(kind) for kind in (exp.Subquery, exp.Select, exp.Placeholder, exp.Parameter, exp.AggFunc)):
+        raise ProgrammingError("an index expression may use only the table's own columns and constants")
+    columns = {c.name.lower() for c in node.find_all(exp.Column)}
+    missing = sorted(c for c in columns if c not in info.columns)
+    if missing:
+        raise ProgrammingError(f'column "{missing[0]}" does not exist')
+    if len(columns) != 1:
+        raise NotSupportedError(f"a vsql index expression reads exactly one column ({node.sql(dialect=VSQL)})")
+    for column in node.find_all(exp.Column):
+        column.set("table", None)
+    return exp.column(columns.pop()), node.sql(dialect=VSQL)
 
 
 def settings_depth(spec: IndexSpec, settings) -> int | None:

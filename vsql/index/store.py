@@ -30,7 +30,9 @@ from vsql.engine.base import Engine
 from vsql.errors import ProgrammingError
 from vsql.index.faiss_index import FaissIndex, IndexFileError
 from vsql.index.rows import MAX_BYTES, RowStore
-from vsql.index.spec import IndexSpec, row_key
+from vsql.engine.catalog import Catalog
+from vsql.index.spec import IndexSpec, analysed, indexed_type, row_key
+from vsql.sql.dialect import VSQL
 
 _REBUILD_DEAD_FRACTION = 0.25  # compact an index once this share of its entries are dead
 _CHECKPOINT_CHANGES = 50_000  # rewrite the file once the index has learnt this many changes since
@@ -42,7 +44,8 @@ _CATALOG_DDL = [
         key_column VARCHAR NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
         options VARCHAR NOT NULL, version INTEGER NOT NULL, token VARCHAR NOT NULL,
         rows BIGINT, size_bytes BIGINT, build_seconds DOUBLE, built_at TIMESTAMP, tuned INTEGER,
-        schema_name VARCHAR NOT NULL DEFAULT 'main', predicate VARCHAR NOT NULL DEFAULT '')""",
+        schema_name VARCHAR NOT NULL DEFAULT 'main', predicate VARCHAR NOT NULL DEFAULT '',
+        expression VARCHAR NOT NULL DEFAULT '')""",
     """CREATE TABLE IF NOT EXISTS vsql.index_versions (
         name VARCHAR NOT NULL, version INTEGER NOT NULL, method VARCHAR NOT NULL, opclass VARCHAR NOT NULL,
         options VARCHAR NOT NULL, reason VARCHAR NOT NULL, created_at TIMESTAMP, rows BIGINT, size_bytes BIGINT,
@@ -51,7 +54,7 @@ _CATALOG_DDL = [
 ]
 # Columns of vsql.indexes an earlier vsql's catalog lacks, with their value there: indexes knew
 # no schema (all were main's), none was partial.
-_ADDED = {"schema_name": "'main'", "predicate": "''"}
+_ADDED = {"schema_name": "'main'", "predicate": "''", "expression": "''"}
 
 
 @dataclass
@@ -129,6 +132,7 @@ class IndexManager:
         self._built: set[str] = set()  # indexes built since the last catch_up
         self._aliases: dict[str, str] | None = None
         self._pinned: dict[tuple[str, str, str], IndexSpec] = {}
+        self._sources: dict[tuple, exp.Expr] = {}  # the analysed value of each index (`_source`)
         self._aside: dict[tuple, Loaded] = {}  # a version other than the active one, for evaluation
         self.notices: list[str] = []  # for the statement running now, as PostgreSQL's NOTICEs
 
@@ -159,16 +163,17 @@ class IndexManager:
         """The indexes on the table `info` (a TableInfo; None: no such table)."""
         return [s for s in self.specs().values() if info is not None and s.serves(info)]
 
-    def find(self, info, column: str, metric: str, where: exp.Expr | None = None, alias: str = "") -> IndexSpec | None:
-        """The index that serves searches on `info.column` by `metric` whose rows include every
+    def find(self, info, source: str, metric: str, where: exp.Expr | None = None, alias: str = "") -> IndexSpec | None:
+        """The index that serves searches on `source` (a column of `info`, or an index
+        expression: `IndexSpec.source`) by `metric` whose rows include every
         row `where` keeps (a partial index serves only the queries whose filter implies its
         own): the one a vector alias points at when several could, else the oldest (a new
         challenger serves only once promoted)."""
-        pinned = self._pinned.get((info.schema.lower(), info.name.lower(), column.lower(), metric))
+        pinned = self._pinned.get((info.schema.lower(), info.name.lower(), source, metric))
         if pinned is not None and not info.temporary:
             return pinned
         matching = {s.name: s for s in self.for_table(info)
-                    if s.column == column.lower() and s.metric == metric and s.implied_by(where, alias)}
+                    if s.source == source and s.metric == metric and s.implied_by(where, alias)}
         served = [matching[name] for name in self.aliases().values() if name in matching]
         return served[-1] if served else next(iter(matching.values()), None)
 
@@ -183,7 +188,7 @@ class IndexManager:
     @contextmanager
     def pinned(self, spec: IndexSpec):
         """Searches on the index's column use `spec` (a given index and version) for a while."""
-        key = (spec.schema.lower(), spec.table.lower(), spec.column, spec.metric)
+        key = (spec.schema.lower(), spec.table.lower(), spec.source, spec.metric)
         self._pinned[key] = spec
         try:
             yield
@@ -204,9 +209,9 @@ class IndexManager:
         spec = IndexSpec(**{**spec.__dict__, "name": name, "version": 1, "token": secrets.token_hex(8)})
         self.engine.run(
             "INSERT INTO vsql.indexes (name, table_name, column_name, key_column, method, opclass, options, version, "
-            "token, schema_name, predicate) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "token, schema_name, predicate, expression) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [spec.name, spec.table, spec.column, spec.key, spec.method, spec.opclass, json.dumps(spec.options),
-             spec.version, spec.token, spec.schema, spec.predicate],
+             spec.version, spec.token, spec.schema, spec.predicate, spec.expression],
         )
         self.invalidate()
         self._build(spec, "create")
@@ -347,8 +352,11 @@ class IndexManager:
         kept = []
         for spec in self.for_table(info):
             loaded = self.loaded.get(spec.name)
-            dim = now.vector_dim(spec.column) if now else None
-            if dim is None or (loaded is not None and dim != loaded.index.dim):
+            try:
+                vtype, dim = indexed_type(spec, self._catalog(), now) if now else (None, 0)
+            except Exception:  # noqa: BLE001 - an expression the altered table cannot compute
+                vtype, dim = None, 0
+            if vtype != spec.vtype or not dim or (loaded is not None and dim != loaded.index.dim):
                 self.drop(spec.name, True)
             elif not set(spec.identity) <= set(now.columns):  # key columns renamed or dropped
                 self._rekey(spec, row_key(now))
@@ -595,8 +603,7 @@ class IndexManager:
 
     def _rows(self, spec: IndexSpec, *outputs: exp.Expr) -> exp.Select:
         """SELECT key, outputs... over the rows the index holds (those with a vector)."""
-        column = exp.column(spec.column, quoted=True)
-        return self._every_row(spec, *outputs).where(exp.Not(this=exp.Is(this=column, expression=exp.Null())))
+        return self._every_row(spec, *outputs).where(exp.Not(this=exp.Is(this=self._source(spec), expression=exp.Null())))
 
     def _every_row(self, spec: IndexSpec, *outputs: exp.Expr) -> exp.Select:
         """SELECT key, outputs... over the rows the index covers (a partial index's only)."""
@@ -610,7 +617,7 @@ class IndexManager:
 
     def _hashes(self, spec: IndexSpec, engine: Engine) -> tuple[np.ndarray, np.ndarray]:
         """Every row's key and the engine's hash of its vector."""
-        query = self._rows(spec, exp.func("hash", exp.column(spec.column, quoted=True)))
+        query = self._rows(spec, exp.func("hash", self._source(spec)))
         result = engine.columns(query)
         names = list(result)
         return np.asarray(result[names[0]], dtype=np.int64), np.asarray(result[names[1]], dtype=np.uint64)
@@ -637,15 +644,19 @@ class IndexManager:
     def vectors(self, spec: IndexSpec, keys: np.ndarray | None,
                  engine: Engine | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The keys, vectors and vector hashes of the rows `keys` (None: every row with a vector)."""
-        column = exp.column(spec.column, quoted=True)
-        query = self._rows(spec, column, exp.func("hash", column))
+        source = self._source(spec)
+        query = self._rows(spec, source, exp.func("hash", source.copy()))
         result = (engine or self.engine).arrow(*self._some(query, spec, keys))
         column_data = result.column(1).combine_chunks()
-        dim = column_data.type.list_size
-        values = column_data.values
-        # a writable view of this result's own buffer (to_numpy's is read-only): a build reorders rows in it
-        matrix = np.frombuffer(values.buffers()[1], np.float32, len(values), values.offset * 4).reshape(-1, dim) \
-            if len(column_data) else np.empty((0, dim), np.float32)
+        if spec.vtype == "bit":  # as 0/1 floats (see metrics.BIT_METRICS)
+            matrix = self.engine.bits(column_data).astype(np.float32) if len(column_data) \
+                else np.empty((0, self._dim(spec)), np.float32)
+        else:
+            dim = column_data.type.list_size
+            values = column_data.values
+            # a writable view of this result's own buffer (to_numpy's is read-only): a build reorders rows in it
+            matrix = np.frombuffer(values.buffers()[1], np.float32, len(values), values.offset * 4).reshape(-1, dim) \
+                if len(column_data) else np.empty((0, dim), np.float32)
         keys, hashes = result.column(0).to_numpy().astype(np.int64), result.column(2).to_numpy().astype(np.uint64)
         if spec.hashed:
             # identical rows (of a table without a key) share a key and a vector: one entry serves them
@@ -663,7 +674,28 @@ class IndexManager:
                 [keys.tolist()])
 
     def _dim(self, spec: IndexSpec) -> int:
-        return self._info(spec.schema, spec.table).vector_dim(spec.column)
+        return indexed_type(spec, self._catalog())[1]
+
+    def _catalog(self) -> Catalog:
+        """The tables as analysis reads them now (an expression index's expression is analysed)."""
+        return Catalog(self.engine, lambda: ({}, {}))
+
+    def _source(self, spec: IndexSpec) -> exp.Expr:
+        """The indexed value as the engine gives it to the index: FLOAT[n] for `vector` and
+        `halfvec` (whose values float32 holds exactly), the bit string itself for `bit`."""
+        if not spec.expression and spec.vtype == "vector":
+            return exp.column(spec.column, quoted=True)
+        key = (spec.name, spec.version, spec.opclass, spec.expression)
+        if key not in self._sources:
+            catalog = self._catalog()
+            value = IndexSpec(**{**spec.__dict__, "expression": spec.expression or exp.column(
+                spec.column, quoted=True).sql()})
+            if spec.vtype != "bit":
+                cast = exp.Cast(this=exp.paren(value.indexed(), copy=False),
+                                to=exp.DataType.build(f"VECTOR({indexed_type(spec, catalog)[1]})", dialect=VSQL))
+                value = IndexSpec(**{**value.__dict__, "expression": cast.sql(dialect=VSQL)})
+            self._sources[key] = analysed(value, catalog)
+        return self._sources[key].copy()
 
     def _info(self, schema: str, table: str):
         """The table as the engine describes it now (not a temporary one of the same name)."""

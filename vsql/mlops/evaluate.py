@@ -16,7 +16,7 @@ import pyarrow as pa
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from vsql.errors import ProgrammingError
+from vsql.errors import NotSupportedError, ProgrammingError
 from vsql.sql import dialect as d
 from vsql.sql.metrics import METRICS
 from vsql.sql.parse import parse
@@ -77,7 +77,7 @@ class Measured:
 def evaluate(session, index: str, queries: str, k: int = 10, filter: str | None = None,
              version: int | None = None) -> pa.Table:
     """`SELECT * FROM vsql_evaluate('idx', 'SELECT q FROM queries' [, k =>] [, filter =>] [, version =>])`."""
-    spec = session.indexes.version_spec(session.indexes.resolve(index), version)
+    spec = _measurable(session.indexes.version_spec(session.indexes.resolve(index), version))
     matrix = query_columns(session, queries, 1)[0]
     (measured,) = measure(session, [(spec, matrix)], _k(k), filter)
     session.indexes.set_recall(spec, float(measured.recall.mean()))
@@ -91,7 +91,7 @@ def compare(session, champion: str, challenger: str, queries: str, k: int = 10, 
     With one query column both indexes answer the same vectors; with two, the first feeds the
     champion and the second the challenger (two columns filled by two embedding models).
     """
-    specs = [session.indexes.resolve(champion), session.indexes.resolve(challenger)]
+    specs = [_measurable(session.indexes.resolve(champion)), _measurable(session.indexes.resolve(challenger))]
     columns = query_columns(session, queries, None)
     if len(columns) > 2:
         raise ProgrammingError("vsql_compare: the query set has one vector column, or two (champion's, challenger's)")
@@ -114,7 +114,7 @@ def tune(session, index: str, queries: str, target_recall: float = 0.95, k: int 
     ef_search / probes reaching the target on the query set, stored as the index version's default."""
     if not 0 < float(target_recall) <= 1:
         raise ProgrammingError(f"vsql_tune: target_recall must be in (0, 1], not {target_recall}")
-    spec = session.indexes.resolve(index)
+    spec = _measurable(session.indexes.resolve(index))
     matrix = query_columns(session, queries, 1)[0]
     k = _k(k)
     truth = exact(session, spec, matrix, k, None)
@@ -132,6 +132,14 @@ def tune(session, index: str, queries: str, target_recall: float = 0.95, k: int 
     return pa.Table.from_pylist([{"depth": depth, "setting": setting, "recall": recall, "target_recall": float(target_recall),
                                   "reached": recall >= float(target_recall), "k": k, "index": spec.name,
                                   "version": spec.version}])
+
+
+def _measurable(spec):
+    """Recall is measured for indexes over a `vector` column; not yet over halfvec, bit or an expression."""
+    if spec.vtype != "vector" or spec.expression:
+        raise NotSupportedError(f'vsql measures the recall of indexes over a vector column; index "{spec.name}" is '
+                                f"over {spec.expression or f'{spec.column} ({spec.vtype})'}")
+    return spec
 
 
 def measure(session, sides: list[tuple], k: int, filter: str | None) -> list[Measured]:

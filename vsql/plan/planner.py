@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from sqlglot import exp
 
 from vsql.errors import ProgrammingError
-from vsql.index.spec import IndexSpec, alter_options, parse_create
+from vsql.index.spec import IndexSpec, alter_options, analysed, parse_create, same_value
 from vsql.settings import owns
 from vsql.sql import dialect as d
 from vsql.sql import statements as st
 from vsql.sql.analyze import Analysis
-from vsql.sql.metrics import METRICS
+from vsql.sql.metrics import INDEXED
 
 if TYPE_CHECKING:  # the engine's catalog and the index store are handed in: planning loads neither
     from vsql.engine.catalog import Catalog
@@ -101,9 +101,22 @@ def plan(analysis: Analysis, catalog: Catalog, indexes: IndexManager, functions:
     if written:
         return Plan(searches=searches, action="write", writes=tuple(written), **base)
     top = tree.this if isinstance(tree, d.Explain) else tree
-    ann = next((s for s in searches if s.index is not None and s.select is top), None)
+    ann = next((s for s in searches if s.index is not None and s.select is top), None) or nested(searches, top)
     batches = tuple(s for s in searches if s.index is not None and _is_batch(s))
     return Plan(searches=searches, action="knn" if ann else "sql", ann=ann, batches=batches, calls=calls, **base)
+
+
+def nested(searches: tuple[KnnSearch, ...], top: exp.Expr) -> KnnSearch | None:
+    """pgvector's re-rank pattern: a SELECT reading only a subquery that an index can answer
+    (`SELECT ... FROM (SELECT ... ORDER BY bq <~> q LIMIT 40) s ORDER BY e <=> q LIMIT 10`). The
+    index finds the subquery's rows; the engine computes the rest. Never answered from the index
+    alone: the statement's own outputs are not the search's."""
+    source = top.args.get("from_") if isinstance(top, exp.Select) else None
+    inner = source.this if source is not None else None
+    if not isinstance(inner, exp.Subquery) or top.args.get("joins") or top.args.get("with_"):
+        return None
+    search = next((s for s in searches if s.index is not None and s.select is inner.this), None)
+    return KnnSearch(**{**search.__dict__, "outputs": None}) if search is not None else None
 
 
 def _named_index(tree: exp.Create, indexes: IndexManager) -> exp.Create:
@@ -141,8 +154,8 @@ def _calls(tree: exp.Expr, functions: Mapping) -> tuple[Call, ...]:
 
 def _is_batch(search: KnnSearch) -> bool:
     """A LATERAL search whose query vector comes from the outer rows and whose filter does not."""
-    if not _in_lateral(search.select):
-        return False
+    if not _in_lateral(search.select) or search.index.vtype != "vector" or search.index.expression:
+        return False  # the batched call takes `vector` queries against a column's index
     where = search.select.args.get("where")
     outer = lambda node: any(c.table not in ("", search.alias) for c in node.find_all(exp.Column))  # noqa: E731
     return outer(search.query) and (where is None or not outer(where))
@@ -240,7 +253,7 @@ def _knn_search(select: exp.Select, catalog: Catalog, indexes: IndexManager) -> 
     if info is None:
         return None
     alias = table.alias_or_name
-    column, query = _column_and_query(distance, alias, info)
+    column, query = _column_and_query(distance, alias, info, catalog, indexes)
     limit = select.args.get("limit")
     count = limit.expression if limit is not None else None
     # an integer within BIGINT; anything else ('3', 1.5, 2^64) the engine takes or refuses itself
@@ -261,7 +274,8 @@ def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: In
     the index holds the first two when it holds the rows' own vectors (not normalised, as for
     cosine, nor approximated) and the engine's distances can be computed from them bit for bit;
     the index's row store holds the rest (the engine decides nothing: no expression, no vector)."""
-    if METRICS[spec.metric].normalized or not spec.lossless or not catalog.reproduces(spec.metric) or any(
+    # the engine's own sparsevec distances (a UDF) are not computed from dense rows bit for bit
+    if INDEXED[spec.metric].normalized or not spec.lossless or spec.vtype == "sparsevec" or not catalog.reproduces(spec.metric) or any(
             select.args.get(a) for a in ("group", "having", "distinct", "qualify", "windows", "offset", "with_")):
         return None
     outputs = []
@@ -279,12 +293,37 @@ def _index_only(select: exp.Select, distance: d.DistanceOp, alias: str, spec: In
     return tuple(outputs)
 
 
-def _column_and_query(distance: d.DistanceOp, alias: str, info) -> tuple[str | None, exp.Expr | None]:
-    """Which side is the table's vector column, and which the query vector."""
-    for side, other in ((distance.this, distance.expression), (distance.expression, distance.this)):
-        if isinstance(side, exp.Column) and side.table in ("", alias) and info.vector_dim(side.name):
+def _column_and_query(distance: d.DistanceOp, alias: str, info, catalog: Catalog,
+                      indexes: IndexManager) -> tuple[str | None, exp.Expr | None]:
+    """Which side is the table's vector column (or an index's expression over one: its
+    `IndexSpec.source`), and which the query vector."""
+    sides = ((distance.this, distance.expression), (distance.expression, distance.this))
+    for side, other in sides:
+        if isinstance(side, exp.Column) and side.table in ("", alias) and (
+                info.vector_dim(side.name) or info.vector_kind(side.name)):
             return side.name.lower(), other
+    for side, other in sides:
+        columns = list(side.find_all(exp.Column))
+        if isinstance(side, exp.Column) or not columns or any(c.table not in ("", alias) for c in columns) or \
+                side.find(exp.Select, exp.Placeholder, exp.Parameter):
+            continue
+        for spec in indexes.for_table(info):
+            if spec.expression and same_value(_analysed(spec, catalog), side):
+                return spec.source, other
     return None, None
+
+
+_ANALYSED: dict[tuple, exp.Expr] = {}
+
+
+def _analysed(spec: IndexSpec, catalog: Catalog) -> exp.Expr:
+    """An index's expression as analysis makes it, kept while the catalog is unchanged."""
+    key = (id(catalog), catalog.version, spec.schema, spec.table, spec.expression)
+    if key not in _ANALYSED:
+        if len(_ANALYSED) > 256:
+            _ANALYSED.clear()
+        _ANALYSED[key] = analysed(spec, catalog)
+    return _ANALYSED[key]
 
 
 def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordered, indexes: IndexManager,
@@ -294,8 +333,8 @@ def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordere
     spec = indexes.find(info, search.column, search.metric, select.args["where"].this if select.args.get("where")
                         else None, search.alias)
     if spec is None:
-        partial = any(s.predicate for s in indexes.for_table(info) if s.column == search.column)
-        return None, f"no vsql index on {search.table}.{search.column} for {METRICS[search.metric].operator}" + (
+        partial = any(s.predicate for s in indexes.for_table(info) if s.source == search.column)
+        return None, f"no vsql index on {search.table}.{search.column} for {INDEXED[search.metric].operator}" + (
             " whose WHERE this query's filter implies" if partial else "")
     if search.query is None or any(_outer(c, select, search.alias, catalog) for c in search.query.find_all(exp.Column)):
         return None, "the query vector depends on the row"
@@ -307,7 +346,7 @@ def _choose_index(search: KnnSearch, info, select: exp.Select, first: exp.Ordere
         return None, "NULLS FIRST (rows without a vector, which the index does not hold, come first)"
     if isinstance(search.query, exp.Null) or search.query.meta_get("null"):
         return None, "the query vector is NULL (every distance is NULL)"
-    if METRICS[search.metric].normalized and isinstance(search.query, d.VectorLiteral) and not any(search.query.values):
+    if INDEXED[search.metric].normalized and isinstance(search.query, d.VectorLiteral) and not any(search.query.values):
         return None, f"a zero query vector (its {search.metric} distance to every row is NaN)"
     if select.args.get("group") or select.args.get("distinct") or any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
         return None, "grouping, DISTINCT or window functions"

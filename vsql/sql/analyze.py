@@ -3,8 +3,10 @@
 Analysis is engine-neutral: it turns `+` between vectors into `VectorAdd`, string and array
 literals next to vectors into checked `VectorLiteral`s, bound vectors into `VectorCast`s, and
 records each vector expression's dimension in `meta["vdim"]` (0 when known only at run time) and
-its pgvector type in `meta["vtype"]` ("halfvec"; absent for `vector`). An engine then lowers
-these nodes into its own functions.
+its pgvector type in `meta["vtype"]` ("halfvec", "sparsevec"; absent for `vector`). A sparsevec
+literal becomes a checked `SparseLiteral`, and a value made a sparsevec at run time a `VectorCast`
+whose `meta["sparse_from"]` says whether it is read from text, a list's dense values or a bound struct. An
+engine then lowers these nodes into its own functions.
 """
 
 from __future__ import annotations
@@ -72,8 +74,8 @@ class _Analyzer:
     # -- traversal -------------------------------------------------------------------------
 
     def visit(self, node: exp.Expr) -> exp.Expr:
-        if node.meta_get("visited"):
-            return node
+        if node.meta_get("visited") or isinstance(node, exp.IndexParameters):
+            return node  # an index's expression and WHERE are kept as written (IndexSpec analyses them)
         for child in list(node.iter_expressions()):
             self.visit(child)
         new, dim = self.rule(node)
@@ -94,12 +96,15 @@ class _Analyzer:
     def rule(self, node: exp.Expr) -> tuple[exp.Expr, int | None]:
         if isinstance(node, d.VectorLiteral):
             return node, len(node.values)
+        if isinstance(node, d.SparseLiteral):
+            return node, node.dim
         if isinstance(node, d.BitDistanceOp):  # bit strings: the engine checks their lengths
             vector = next((side for side in (node.this, node.expression) if side.meta_get("vdim") is not None), None)
             if vector is not None:
                 raise ProgrammingError(f"operator does not exist: {kind(vector)} {node.operator} bit")
             return node, None
         if isinstance(node, d.BinaryQuantize):
+            _no_sparse(node.this, "function binary_quantize({})")
             node.set("this", self.to_vector(node.this, None, kind(node.this)))
             return node, None
         if isinstance(node, d.VectorOp):
@@ -125,7 +130,12 @@ class _Analyzer:
         if isinstance(node, (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)):
             self.pair(node, "this", "expression", "compare")
             return node, None
+        if isinstance(node, exp.In) and kind(node.this) == d.SPARSE and node.this.meta_get("vdim") is not None:
+            for item in [e for e in node.expressions if _coercible(e)]:  # DuckDB reads no sparsevec from text
+                item.replace(self.to_vector(item.copy(), None, d.SPARSE))
+            return node, None
         if isinstance(node, (exp.Avg, exp.Sum)) and node.this.meta_get("vdim") is not None:
+            _no_sparse(node.this, f"function {node.key}({{}})")
             agg = d.VectorAvg if isinstance(node, exp.Avg) else d.VectorSum
             return agg(this=node.this), node.this.meta_get("vdim")
         if isinstance(node, exp.Insert):
@@ -144,11 +154,16 @@ class _Analyzer:
             self.pair(node, "this", "expression", "distance")
             return node, None
         if isinstance(node, (d.VectorAdd, d.VectorSub, d.VectorMul, d.VectorConcat)):
+            for side in (node.this, node.expression):  # pgvector has no arithmetic on sparsevec
+                _no_sparse(side, f"operator does not exist: {{}} {_SYMBOLS[type(node)]} {{}}")
             left, right = self.pair(node, "this", "expression", "element-wise")
             _kind(node, kind(node.this))
             if isinstance(node, d.VectorConcat):
                 return node, left + right if left and right else UNKNOWN
             return node, left or right
+        if isinstance(node, (d.VectorDims, d.Subvector)):
+            _no_sparse(node.this, "function vector_dims({})" if isinstance(node, d.VectorDims)
+                       else "function subvector({}, integer, integer)")
         arg = self.to_vector(node.this, None, kind(node.this))
         node.set("this", arg)
         dim = arg.meta_get("vdim")
@@ -187,6 +202,15 @@ class _Analyzer:
                     raise ProgrammingError(f'{column.sql()} holds vectors of model "{bound}", and this vector comes '
                                            f'from model "{other_models[0]}": vectors of different models do not compare')
 
+    def column_type(self, column: exp.Column) -> str | None:
+        """The engine's type of a table's column ('FLOAT[]'), None if no table of the statement has it."""
+        for table in self.tree.find_all(exp.Table):
+            if column.table in ("", table.alias_or_name):
+                info = self.table_info(table)
+                if info is not None and column.name.lower() in info.columns:
+                    return info.columns[column.name.lower()]
+        return None
+
     def column_model(self, column: exp.Column) -> str | None:
         for table in self.tree.find_all(exp.Table):
             if column.table in ("", table.alias_or_name):
@@ -198,9 +222,11 @@ class _Analyzer:
     def cast(self, node: exp.Cast) -> tuple[exp.Expr, int | None]:
         to, child = node.to, node.this
         target = d.type_kind(to)
-        if target in d.VECTOR_KINDS:
+        if target in d.VECTOR_KINDS or target == d.SPARSE:
             vector = self.to_vector(child, _declared_dim(to, target), target)
             return vector, vector.meta_get("vdim")
+        if kind(child) == d.SPARSE and child.meta_get("vdim") is not None and to.this not in exp.DataType.TEXT_TYPES:
+            raise ProgrammingError(f"cannot cast type sparsevec to {to.sql(dialect='postgres').lower()}")
         if target == "bit" and to.expressions and isinstance(child, exp.Literal) and child.is_string:
             want = int(to.expressions[0].this.name)  # an explicit cast pads with 0s or truncates, as PostgreSQL's
             child.set("this", child.this[:want].ljust(want, "0"))
@@ -226,15 +252,18 @@ class _Analyzer:
         if role == "compare" and rdim is not None and ldim is None and not _coercible(left):
             return 0, 0
         same_dim = not isinstance(node, d.VectorConcat)
-        # pgvector casts vector to halfvec implicitly: a halfvec on either side makes both halfvecs
-        want = "halfvec" if "halfvec" in {kind(left) if ldim is not None else None,
-                                          kind(right) if rdim is not None else None} else "vector"
+        # pgvector casts vector to halfvec, and both to sparsevec, implicitly: the widest type wins
+        kinds = {kind(left) if ldim is not None else None, kind(right) if rdim is not None else None}
+        want = d.SPARSE if d.SPARSE in kinds else "halfvec" if "halfvec" in kinds else "vector"
+        if want == d.SPARSE and role == "compare" and not isinstance(node.parent, exp.Update):
+            same_dim = False  # pgvector compares sparsevecs of any dimensions (udfs' sparsevec_cmp)
+        # a vector of another type converts whole, so that a dimension mismatch is named below
         if ldim is None or kind(left) != want:
-            left = self.to_vector(left, rdim if same_dim and rdim else None, want)
+            left = self.to_vector(left, rdim if same_dim and rdim and ldim is None else None, want)
             node.set(left_key, left)
             ldim = left.meta_get("vdim")
         if rdim is None or kind(right) != want:
-            right = self.to_vector(right, ldim if same_dim and ldim else None, want)
+            right = self.to_vector(right, ldim if same_dim and ldim and rdim is None else None, want)
             node.set(right_key, right)
             rdim = right.meta_get("vdim")
         if same_dim and ldim and rdim and ldim != rdim:
@@ -248,6 +277,9 @@ class _Analyzer:
         if have is not None:
             if want and have and have != want:
                 raise VectorError(f"expected {want} dimensions, not {have}")
+            if kind(node) != vtype and isinstance(node, (d.VectorLiteral, d.SparseLiteral)) and \
+                    d.SPARSE in (vtype, kind(node)):
+                return _convert_literal(node, vtype)  # a constant converts now, and fails as the cast would
             if kind(node) != vtype:
                 if isinstance(node, d.VectorLiteral):  # a constant converts now, and fails as the cast would
                     values = vectors.check(np.asarray(node.values, np.float32), vtype)
@@ -259,6 +291,8 @@ class _Analyzer:
         if isinstance(node, exp.Null):
             node.meta["null"] = True
             return _mark(node, want or UNKNOWN, vtype)
+        if vtype == d.SPARSE:
+            return self.to_sparse(node, want)
         values = self.constant(node, vtype)
         if values is not None:
             if want and len(values) != want:
@@ -281,6 +315,39 @@ class _Analyzer:
             cast = d.VectorCast(this=node.copy(), dim=exp.Literal.number(len(value)))
             return _mark(cast, len(value), vtype)
         return _mark(d.VectorCast(this=node, dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN, vtype)
+
+    def to_sparse(self, node: exp.Expr, want: int | None) -> exp.Expr:
+        """`node`, no vector expression yet, as a sparsevec of `want` dimensions (None: any): a
+        literal checked now, a bound value checked when bound, anything else cast at run time from
+        text, from a list's dense values (arrays, bound NumPy vectors) or, for a bound sparse vector,
+        as the engine's struct it binds as (meta "sparse_from" tells lowering which)."""
+        key = param_key(node)
+        if isinstance(node, exp.Literal) and node.is_string:
+            return _sparse_literal(vectors.parse_sparse(node.this, want))
+        dense = None if key is not None else self.constant(node)
+        if dense is not None:
+            vectors.check_sparse_dim(len(dense), want)
+            return _sparse_literal(vectors.sparse_from_dense(dense))
+        if isinstance(node, exp.Literal) or _number(node) is not None:
+            raise ProgrammingError(f"operator does not exist: {node.sql()} is a number, not a sparsevec")
+        if key is not None and self.param(key) is None:  # None binds SQL's NULL (PEP 249)
+            cast = d.VectorCast(this=node.copy(), dim=exp.Literal.number(want or UNKNOWN))
+            _mark(cast, want or UNKNOWN, d.SPARSE).meta["null"] = True
+            return cast
+        source = "list" if isinstance(node, exp.Array) or (
+            isinstance(node, exp.Cast) and node.to.is_type(exp.DType.ARRAY)) or (
+            isinstance(node, exp.Column) and (self.column_type(node) or "").endswith("[]")) else "text"
+        if key is not None:
+            value = self.param(key)
+            sparse = vectors.coerce_sparse(value, want)
+            want = sparse.dimensions()
+            source = "text" if isinstance(value, str) else "struct" if vectors.is_sparse_value(value) else "list"
+            if source == "list":  # bound as a dense vector's float32 list (session's _bind)
+                self.result.vector_params.add(key)
+            node = node.copy()
+        cast = _mark(d.VectorCast(this=node, dim=exp.Literal.number(want or UNKNOWN)), want or UNKNOWN, d.SPARSE)
+        cast.meta["sparse_from"] = source
+        return cast
 
     def constant(self, node: exp.Expr, vtype: str = "vector") -> np.ndarray | None:
         """The vector a literal spells ('[1,2]', ARRAY[1,2], ARRAY[1,2]::real[]), None if `node` is
@@ -320,7 +387,7 @@ class _Analyzer:
             for name, value in zip(names, row):
                 value = value.this if isinstance(value, exp.Alias) else value
                 typed = info.vector_kind(name)
-                typed = typed if typed is not None and typed[0] in d.VECTOR_KINDS else None
+                typed = typed if typed is not None and (typed[0] in d.VECTOR_KINDS or typed[0] == d.SPARSE) else None
                 if typed is None and not info.is_vector(name):
                     continue
                 vtype, want = typed or ("vector", info.vector_dim(name))
@@ -388,7 +455,7 @@ class _Analyzer:
                 info = self.table_info(source)
                 if info is not None and column.name.lower() in info.columns:
                     typed = info.vector_kind(column.name)
-                    if typed is not None and typed[0] in d.VECTOR_KINDS:
+                    if typed is not None and (typed[0] in d.VECTOR_KINDS or typed[0] == d.SPARSE):
                         column.meta["vtype"] = typed[0]
                         return typed[1]
                     if typed is not None:
@@ -410,6 +477,14 @@ class _Analyzer:
     def _check_types(self) -> None:
         for dtype in self.tree.find_all(exp.DataType):
             vtype = d.type_kind(dtype)
+            if vtype == d.SPARSE:
+                if dtype.expressions and dtype.find_ancestor(exp.Alter):
+                    # a sparsevec(n) column's dimension is a CHECK (lowering's _sparsevec_checks), which
+                    # DuckDB cannot add to a table
+                    raise ProgrammingError("vsql cannot add or retype a column to sparsevec(n): create the table "
+                                           "with it, or add an unsized sparsevec column")
+                _declared_dim(dtype, vtype)
+                continue
             if vtype == "halfvec" and not dtype.expressions and dtype.find_ancestor(exp.ColumnDef):
                 raise ProgrammingError(f"vsql has no unsized halfvec column: give a dimension, HALFVEC(n), n from 1 to {d.MAX_DIM}")
             if vtype in d.VECTOR_KINDS:
@@ -421,6 +496,33 @@ class _Analyzer:
 
 
 _MISSING = object()
+_SYMBOLS = {d.VectorAdd: "+", d.VectorSub: "-", d.VectorMul: "*", d.VectorConcat: "||"}
+
+
+def _no_sparse(node: exp.Expr, signature: str) -> None:
+    """pgvector defines no arithmetic, aggregate, vector_dims, subvector or binary_quantize on
+    sparsevec: refused as PostgreSQL refuses a call of no such function or operator."""
+    if kind(node) == d.SPARSE and node.meta_get("vdim") is not None:
+        words = "" if signature.startswith("operator") else " does not exist"
+        raise ProgrammingError(signature.format(*["sparsevec"] * signature.count("{}")) + words)
+
+
+def _sparse_literal(value: vectors.SparseVector) -> exp.Expr:
+    literal = d.SparseLiteral(this=(value.dimensions(), tuple(i + 1 for i in value.indices()), tuple(value.values())))
+    return _mark(literal, value.dimensions(), d.SPARSE)
+
+
+def _convert_literal(node: exp.Expr, vtype: str) -> exp.Expr:
+    """A constant vector as a sparsevec, or a constant sparsevec as a dense `vtype`, checked as
+    pgvector's casts check them."""
+    if isinstance(node, d.VectorLiteral):
+        return _sparse_literal(vectors.sparse_from_dense(np.asarray(node.values, np.float32)))
+    if node.dim > d.MAX_DIM:
+        raise VectorError(f"{vtype} cannot have more than {d.MAX_DIM} dimensions")
+    dense = np.zeros(node.dim, np.float32)
+    dense[np.asarray(node.indices, np.int64) - 1] = node.values
+    values = vectors.check(dense, vtype)
+    return _mark(d.VectorLiteral(this=tuple(float(v) for v in values)), node.dim, vtype)
 
 
 def _declared_dim(dtype: exp.DataType, vtype: str = "vector") -> int | None:
@@ -428,6 +530,13 @@ def _declared_dim(dtype: exp.DataType, vtype: str = "vector") -> int | None:
     if not dtype.expressions:
         return None
     text = dtype.expressions[0].this.name
+    if vtype == d.SPARSE:  # pgvector's own words for sparsevec's typmod
+        number = int(text) if re.fullmatch(r"-?[0-9]{1,12}", text) else None
+        if number is not None and number < 1:
+            raise VectorError("dimensions for type sparsevec must be at least 1")
+        if number is None or number > d.MAX_SPARSE_DIM:
+            raise VectorError(f"dimensions for type sparsevec cannot exceed {d.MAX_SPARSE_DIM}")
+        return number
     if not re.fullmatch(r"[0-9]{1,6}", text) or not 1 <= int(text) <= d.MAX_DIM:
         raise VectorError(f"dimensions for type {vtype} must be between 1 and {d.MAX_DIM}, not {text}")
     return int(text)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
-from sqlglot.tokens import TokenType
+from sqlglot.tokens import TokenizerCore, TokenType
 
 from vsql.sql import statements
 from vsql.sql.metrics import BIT_METRICS, METRICS
@@ -54,17 +54,19 @@ BIT_DISTANCES: dict[str, type[BitDistanceOp]] = {
 
 # pgvector's dense vector types; each is held by vsql as float32 (vectors.TYPES says how it rounds).
 VECTOR_KINDS = ("vector", "halfvec")
+SPARSE = "sparsevec"  # pgvector's sparse type: a dimension, 1-based indices and float32 values
+MAX_SPARSE_DIM = 1_000_000_000
 
 
 def type_kind(dtype: exp.DataType) -> str | None:
-    """The pgvector type a SQL type names ("vector", "halfvec", "bit"), None for any other."""
+    """The pgvector type a SQL type names ("vector", "halfvec", "sparsevec", "bit"), None for any other."""
     if dtype.is_type(exp.DType.VECTOR):
         return "vector"
     if dtype.is_type(exp.DType.BIT):
         return "bit"
     if dtype.this == exp.DType.USERDEFINED:
         name = dtype.args["kind"].name.lower() if dtype.args.get("kind") is not None else ""
-        return {"halfvec": "halfvec", "varbit": "bit"}.get(name)
+        return {"halfvec": "halfvec", "sparsevec": SPARSE, "varbit": "bit"}.get(name)
     return None
 
 
@@ -134,6 +136,25 @@ class VectorLiteral(VectorOp):
         return self.args["this"]
 
 
+class SparseLiteral(VectorOp):
+    """A constant sparsevec, validated at analysis: `this` is (dimension, 1-based indices, float32-exact
+    values), the indices ascending and the values non-zero."""
+
+    arg_types = {"this": True}
+
+    @property
+    def dim(self) -> int:
+        return self.args["this"][0]
+
+    @property
+    def indices(self) -> tuple[int, ...]:
+        return self.args["this"][1]
+
+    @property
+    def values(self) -> tuple[float, ...]:
+        return self.args["this"][2]
+
+
 class VectorConvert(VectorOp):
     """A vector of one type as another (vector -> halfvec rounds to float16): meta["vtype"] is the target."""
 
@@ -176,6 +197,24 @@ def _vector_literal_sql(self, e: VectorLiteral) -> str:
     return f"{self.sql(exp.Literal.string(text))}::vector"
 
 
+def _sparse_literal_sql(self, e: SparseLiteral) -> str:
+    text = "{" + ",".join(f"{i}:{v!r}" for i, v in zip(e.indices, e.values)) + f"}}/{e.dim}"  # exact digits
+    return f"{self.sql(exp.Literal.string(text))}::sparsevec"
+
+
+class _ParametersFirst(TokenizerCore):
+    """sqlglot's tokenizer, reading `$` then a digit as a parameter, as PostgreSQL does: a
+    dollar-quote's tag cannot begin with a digit (sqlglot reads `$1,$2` as a string tagged `1,`)."""
+
+    __slots__ = ()
+
+    def _scan_string(self, start: str) -> bool:
+        if start == "$" and self._peek.isdigit():
+            self._add(TokenType.PARAMETER)
+            return True
+        return super()._scan_string(start)
+
+
 class VSQL(Postgres):
     """PostgreSQL with pgvector: reads and writes vsql SQL (round-trips for tests and display)."""
 
@@ -187,6 +226,11 @@ class VSQL(Postgres):
             **{m.operator: m.token for m in [*METRICS.values(), *BIT_METRICS.values()]},
             **statements.KEYWORDS,
         }
+
+        def _init_core(self) -> TokenizerCore:
+            core = super()._init_core()
+            core.__class__ = _ParametersFirst  # sqlglot builds the core itself, with two dozen settings
+            return core
 
     class Parser(Postgres.Parser):
         STATEMENT_PARSERS = {**Postgres.Parser.STATEMENT_PARSERS, **statements.STATEMENT_PARSERS}
@@ -208,5 +252,6 @@ class VSQL(Postgres):
             **Postgres.Generator.TRANSFORMS,
             **{op: (lambda self, e: self.binary(e, e.operator)) for op in DISTANCE_OPS.values()},
             VectorLiteral: _vector_literal_sql,
+            SparseLiteral: _sparse_literal_sql,
             **statements.TRANSFORMS,
         }

@@ -222,3 +222,252 @@ TYPES = {t.name: t for t in [
     VectorType("vector", lambda values, tokens: values, np.float32),
     VectorType("halfvec", to_half, np.float16),
 ]}
+
+
+# -- pgvector's sparsevec ------------------------------------------------------------------------
+
+SPARSE_MAX_DIM = 1_000_000_000  # pgvector 0.8's SPARSEVEC_MAX_DIM
+SPARSE_MAX_NNZ = 16000  # and SPARSEVEC_MAX_NNZ
+_INDEX = re.compile(r"[+-]?\d+", re.ASCII)  # an index or a dimension, as strtol reads it
+_INT_MAX = 2 ** 31 - 1
+_UNDERFLOW = 2.0 ** -150  # halfway to the smallest float32 subnormal: at or below it strtof gives 0
+
+
+class SparseVector:
+    """A sparse vector, as pgvector-python's `pgvector.SparseVector`: its dimension, the 0-based
+    indices of its non-zero elements, ascending, and their values.
+
+        >>> SparseVector({0: 1.5, 2: 2}, 5)
+        SparseVector({0: 1.5, 2: 2.0}, 5)
+        >>> SparseVector([1, 0, 2]).to_text()
+        '{1:1,3:2}/3'
+
+    `str()` gives pgvector's text form (1-based indices), which is how the shell and the notebook
+    magics show it.
+    """
+
+    __slots__ = ("_dim", "_indices", "_values")
+
+    def __init__(self, value: Any, dimensions: int | None = None):
+        if isinstance(value, dict):
+            if dimensions is None:
+                raise ValueError("missing dimensions")
+            elements = sorted((int(i), float(v)) for i, v in value.items() if v != 0)
+            self._dim = int(dimensions)
+        elif dimensions is not None:
+            raise ValueError("extra argument")
+        elif hasattr(value, "tocoo"):  # a SciPy sparse array of one row
+            coo = value.tocoo()
+            coo.sum_duplicates()
+            self._dim = int(coo.shape[-1])
+            columns = coo.coords[-1] if hasattr(coo, "coords") else coo.col
+            elements = sorted((int(i), float(v)) for i, v in zip(columns, coo.data) if v != 0)
+        else:
+            dense = np.asarray(value)
+            if dense.ndim != 1:
+                raise ValueError("expected ndim to be 1")
+            self._dim = len(dense)
+            elements = [(int(i), float(dense[i])) for i in np.flatnonzero(dense)]
+        self._indices = [i for i, _ in elements]
+        self._values = [v for _, v in elements]
+
+    @classmethod
+    def _from_parts(cls, dim: int, indices, values) -> SparseVector:
+        made = cls.__new__(cls)
+        made._dim, made._indices, made._values = int(dim), [int(i) for i in indices], [float(v) for v in values]
+        return made
+
+    @classmethod
+    def from_text(cls, text: str) -> SparseVector:
+        """pgvector's text form, '{1:1.5,3:2}/5', read and checked as pgvector's `sparsevec_in` does."""
+        return parse_sparse(text)
+
+    def dimensions(self) -> int:
+        return self._dim
+
+    def indices(self) -> list[int]:
+        return self._indices
+
+    def values(self) -> list[float]:
+        return self._values
+
+    def to_list(self) -> list[float]:
+        dense = [0.0] * self._dim
+        for i, v in zip(self._indices, self._values):
+            dense[i] = v
+        return dense
+
+    def to_numpy(self) -> np.ndarray:
+        dense = np.zeros(self._dim, np.float32)
+        dense[self._indices] = self._values
+        return dense
+
+    def to_text(self) -> str:
+        """pgvector's text form: 1-based indices, float32 values in their shortest digits."""
+        return format_sparse(self._dim, np.asarray(self._indices, np.int64) + 1, np.asarray(self._values, np.float32))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SparseVector):
+            return NotImplemented
+        return (self._dim, self._indices, self._values) == (other._dim, other._indices, other._values)
+
+    __hash__ = None  # mutable lists inside, as pgvector-python's
+
+    def __repr__(self) -> str:
+        return f"SparseVector({dict(zip(self._indices, self._values))}, {self._dim})"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def is_sparse_value(value: Any) -> bool:
+    """A vsql.SparseVector, or anything shaped like pgvector-python's (dimensions(), indices(),
+    values()), which pgvector-python need not be installed to bind."""
+    return isinstance(value, SparseVector) or all(
+        callable(getattr(value, name, None)) for name in ("dimensions", "indices", "values"))
+
+
+def parse_sparse(text: str, typmod: int | None = None) -> SparseVector:
+    """Parse pgvector's '{1:1.5,3:2}/5' as `sparsevec_in` does, faults in its order and words:
+    elements are read left to right (values as strtof reads them, zeros dropped), then the
+    dimension, the typmod `typmod`, and the indices, sorted, against the dimension and each other."""
+    if text.count(",") + 1 > SPARSE_MAX_NNZ:
+        raise VectorError(f"sparsevec cannot have more than {SPARSE_MAX_NNZ} non-zero elements")
+    pos = _skip_space(text, 0)
+    if not text.startswith("{", pos):
+        raise _malformed(text, "sparsevec")
+    pos = _skip_space(text, pos + 1)
+    indices: list[int] = []
+    tokens: list[str] = []
+    values: list[float] = []
+    if text.startswith("}", pos):
+        pos += 1
+    else:
+        while True:
+            index, pos = _integer(text, pos)
+            pos = _skip_space(text, pos)
+            if not text.startswith(":", pos):
+                raise _malformed(text, "sparsevec")
+            pos = _skip_space(text, pos + 1)
+            match = _ELEMENT.match(text, pos)
+            if match is None:
+                raise _malformed(text, "sparsevec")
+            token = match.group()
+            value = _sparse_element(token)
+            if value != 0:
+                indices.append(index)
+                tokens.append(token)
+                values.append(value)
+            pos = _skip_space(text, match.end())
+            if text.startswith(",", pos):
+                pos += 1
+            elif text.startswith("}", pos):
+                pos += 1
+                break
+            else:
+                raise _malformed(text, "sparsevec")
+    pos = _skip_space(text, pos)
+    if not text.startswith("/", pos):
+        raise _malformed(text, "sparsevec")
+    dim, pos = _integer(text, pos + 1)
+    if _skip_space(text, pos) != len(text):
+        raise _malformed(text, "sparsevec")
+    check_sparse_dim(dim, typmod)
+    order = np.argsort(np.asarray(indices, np.int64), kind="stable")
+    sorted_indices = np.asarray(indices, np.int64)[order]
+    _check_indices(sorted_indices, dim)
+    narrow = _round_to_float32([tokens[i] for i in order], np.asarray(values, np.float64)[order])
+    return SparseVector._from_parts(dim, sorted_indices - 1, narrow.tolist())
+
+
+def _integer(text: str, pos: int) -> tuple[int, int]:
+    """An integer as strtol reads it (after whitespace), kept within int32 as pgvector keeps it."""
+    match = _INDEX.match(text, _skip_space(text, pos))
+    if match is None:
+        raise _malformed(text, "sparsevec")
+    return max(-_INT_MAX, min(int(match.group()), _INT_MAX)), match.end()
+
+
+def _sparse_element(token: str) -> float:
+    """A sparsevec element as float64 (rounded to float32 later), refused as `sparsevec_in` refuses
+    it: past float32's range or rounding to zero from non-zero digits is out of range."""
+    value = float(token)
+    if not token.lstrip("+-")[:1].isalpha():
+        mantissa = token.lower().split("e")[0]
+        over = abs(value) >= _OVERFLOW and (math.isinf(value) or _overflows(token))
+        under = any(c in "123456789" for c in mantissa) and abs(value) <= _UNDERFLOW and (
+            abs(value) < _UNDERFLOW or abs(Fraction(token)) <= Fraction(_UNDERFLOW))
+        if over or under:
+            raise VectorError(f'"{_clip(token)}" is out of range for type sparsevec')
+    if math.isnan(value):
+        raise VectorError("NaN not allowed in sparsevec")
+    if math.isinf(value):
+        raise VectorError("infinite value not allowed in sparsevec")
+    return value
+
+
+def check_sparse_dim(dim: int, typmod: int | None = None) -> None:
+    """pgvector's CheckDim and CheckExpectedDim for a sparsevec of `dim` dimensions."""
+    if dim < 1:
+        raise VectorError("sparsevec must have at least 1 dimension")
+    if dim > SPARSE_MAX_DIM:
+        raise VectorError(f"sparsevec cannot have more than {SPARSE_MAX_DIM} dimensions")
+    if typmod and typmod != dim:
+        raise VectorError(f"expected {typmod} dimensions, not {dim}")
+
+
+def _check_indices(indices: np.ndarray, dim: int) -> None:
+    """1-based sorted indices: within the dimension and without duplicates, the first fault named."""
+    outside = (indices < 1) | (indices > dim)
+    repeated = np.concatenate([[False], indices[1:] == indices[:-1]])
+    bad = outside | repeated
+    if bad.any():
+        first = int(np.argmax(bad))
+        raise VectorError("sparsevec index out of bounds" if outside[first]
+                          else "sparsevec indices must not contain duplicates")
+
+
+def coerce_sparse(value: Any, typmod: int | None = None) -> SparseVector:
+    """A checked sparse vector from pgvector's text form, a sparse vector object (vsql's or
+    pgvector-python's), or a dense vector (NumPy array or list, as pgvector casts vector to sparsevec)."""
+    if isinstance(value, str):
+        return parse_sparse(value, typmod)
+    if is_sparse_value(value):
+        dim = int(value.dimensions())
+        indices = np.asarray(value.indices(), np.int64).reshape(-1)
+        values = np.asarray(value.values(), np.float64).reshape(-1)
+        if len(indices) != len(values):
+            raise VectorError("expected as many sparsevec values as indices")
+        check_sparse_dim(dim, typmod)
+        if len(indices) > SPARSE_MAX_NNZ:
+            raise VectorError(f"sparsevec cannot have more than {SPARSE_MAX_NNZ} non-zero elements")
+        if np.isnan(values).any():
+            raise VectorError("NaN not allowed in sparsevec")
+        if np.isinf(values).any() or (np.abs(values) >= _OVERFLOW).any():
+            raise VectorError("infinite value not allowed in sparsevec")
+        order = np.argsort(indices, kind="stable")
+        indices, values = indices[order], values[order].astype(np.float32)
+        _check_indices(indices + 1, dim)
+        kept = values != 0
+        return SparseVector._from_parts(dim, indices[kept], values[kept].tolist())
+    dense = coerce(value)
+    check_sparse_dim(len(dense), typmod)
+    return sparse_from_dense(dense)
+
+
+def sparse_from_dense(values: np.ndarray) -> SparseVector:
+    """pgvector's vector -> sparsevec: the non-zero elements (-0 is zero) of a float32 vector."""
+    kept = np.flatnonzero(values)
+    return SparseVector._from_parts(len(values), kept, np.asarray(values, np.float32)[kept].tolist())
+
+
+def sparse_struct(value: SparseVector) -> dict:
+    """A checked sparse vector as the engine binds it: its dimension, 1-based indices and values
+    (lowering's STORAGE["sparsevec"])."""
+    return {"sparsevec_dim": value.dimensions(), "sparsevec_idx": [i + 1 for i in value.indices()],
+            "sparsevec_val": value.values()}
+
+
+def format_sparse(dim: int, indices: np.ndarray, values: np.ndarray) -> str:
+    """pgvector's sparsevec text form from 1-based indices: '{1:1.5,3:2}/5'."""
+    return "{" + ",".join(f"{i}:{_format_float(v)}" for i, v in zip(indices.tolist(), values)) + f"}}/{dim}"

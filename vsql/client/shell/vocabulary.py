@@ -9,10 +9,10 @@ from vsql.index.methods import METHODS
 from vsql.mlops.functions import FUNCTIONS as VSQL_FUNCTIONS
 from vsql.settings import SETTINGS as VSQL_SETTINGS
 from vsql.sql.dialect import FUNCTIONS as VECTOR_FUNCTIONS
-from vsql.sql.metrics import METRICS, opclasses
+from vsql.sql.metrics import INDEXED, opclasses
 
 FUNCTIONS = sorted(name.lower() for name in VECTOR_FUNCTIONS) + ["avg", "sum"] + sorted(VSQL_FUNCTIONS)
-OPERATORS = [m.operator for m in METRICS.values()]
+OPERATORS = [m.operator for m in INDEXED.values()]
 INDEX_METHODS = list(METHODS)
 OPERATOR_CLASSES = {method: opclasses(method) for method in METHODS}  # by access method
 INDEX_OPTIONS = [name for method in METHODS.values() for name in method.options]

@@ -19,21 +19,38 @@ from udfs import vector_udfs
 from vsql.engine.base import Result, Statement
 from vsql.engine.catalog import TableInfo
 from vsql.engine.duckdb.lowering import (
+    SPARSE_TYPE,
     UNSIZED_MARK,
     engine_distances,
     reproduces,
     to_sql,
 )
+from vsql.errors import DataError
 
 _ARRAY = re.compile(r"FLOAT\[(\d+)\]\Z")
 # pgvector's other types by the DuckDB type that holds them (lowering's STORAGE): type -> (name, dim)
-_KINDS = [(re.compile(r"STRUCT\(halfvec FLOAT\[(\d+)\]\)\Z"), "halfvec"), (re.compile(r"BIT\Z()"), "bit")]
+_KINDS = [(re.compile(r"STRUCT\(halfvec FLOAT\[(\d+)\]\)\Z"), "halfvec"), (re.compile(r"BIT\Z()"), "bit"),
+          (re.compile(re.escape(SPARSE_TYPE) + r"\Z()"), "sparsevec")]
+# sparsevec(n) columns: their dimension, from lowering's CHECK (struct_extract(column, 'sparsevec_dim') = n)
+_SPARSE_DIMS = (
+    "SELECT database_name = 'temp', schema_name, table_name, constraint_column_names[1], constraint_text "
+    "FROM duckdb_constraints() WHERE constraint_type = 'CHECK' AND constraint_text LIKE '%''sparsevec_dim'') = %' "
+    "AND database_name IN (current_database(), 'temp')"
+)
+_SPARSE_DIM = re.compile(r"'sparsevec_dim'\) = (\d+)\)")
 # The FLOAT[] columns that lowering's CHECK on vector lengths marks as unsized `vector` columns.
 _UNSIZED = (
     "SELECT database_name = 'temp', schema_name, table_name, constraint_column_names[1] FROM duckdb_constraints() "
     "WHERE constraint_type = 'CHECK' AND constraint_text LIKE ? AND database_name IN (current_database(), 'temp')"
 )
 _NESTED = re.compile(r"\[|STRUCT|MAP|UNION")
+# bit(n) columns: their length, from lowering's CHECK (bit_length(column) = n)
+_BIT_SIZES = (
+    "SELECT database_name = 'temp', schema_name, table_name, constraint_column_names[1], constraint_text "
+    "FROM duckdb_constraints() WHERE constraint_type = 'CHECK' AND constraint_text LIKE '%bit_length(%' "
+    "AND database_name IN (current_database(), 'temp')"
+)
+_BIT_SIZE = re.compile(r"bit_length\(\"?([^\")]+)\"?\) = (\d+)\)")
 
 
 class DuckDBEngine:
@@ -153,11 +170,18 @@ class DuckDBEngine:
         unsized: dict[tuple[bool, str, str], set[str]] = {}
         for temporary, schema, table, column in self.con.execute(_UNSIZED, [f"%'{UNSIZED_MARK}'%"]).fetchall():
             unsized.setdefault((temporary, schema, table), set()).add(column.lower())
+        bits = {(temporary, schema, table, column.lower()): int(m[2])
+                 for temporary, schema, table, column, text in self.con.execute(_BIT_SIZES).fetchall()
+                 if (m := _BIT_SIZE.search(text)) and m[1].lower() == column.lower()}
+        bits.update({(temporary, schema, table, column.lower()): int(m[1])  # and sparsevec(n) dimensions
+                     for temporary, schema, table, column, text in self.con.execute(_SPARSE_DIMS).fetchall()
+                     if (m := _SPARSE_DIM.search(text))})
         return [TableInfo(table, columns, is_view, schema, temporary, keys.get((temporary, schema, table), ()),
                           {c: int(m[1]) for c, t in columns.items() if (m := _ARRAY.match(t))},
                           None if is_view else "rowid",
                           frozenset(c for c in unsized.get((temporary, schema, table), ()) if columns.get(c) == "FLOAT[]"),
-                          {c: kind for c, t in columns.items() if (kind := _kind(t))})
+                          {c: (kind[0], bits.get((temporary, schema, table, c), kind[1]))
+                           for c, t in columns.items() if (kind := _kind(t))})
                 for (temporary, schema, table), (columns, is_view) in grouped.items()]
 
     def has_table(self, schema: str, name: str, column: str | None = None) -> bool:
@@ -178,6 +202,16 @@ class DuckDBEngine:
     @staticmethod
     def arrow_types(names: tuple[str, ...]) -> list[pa.DataType]:
         return _arrow_types(tuple(names))
+
+    @staticmethod
+    def bits(column: pa.Array) -> np.ndarray:
+        """A BIT column's strings, all of one length, as a bool matrix. DuckDB's Arrow holds its own
+        bytes: a count of padding bits, then the bits, padded at the front."""
+        data = column.to_pylist()
+        if any(b is None for b in data) or len({len(b) for b in data}) > 1 or len({b[0] for b in data}) > 1:
+            raise DataError("bit strings of different lengths, or NULL, where one length is indexed")
+        matrix = np.frombuffer(b"".join(data), np.uint8).reshape(len(data), -1)
+        return np.unpackbits(matrix[:, 1:], axis=1)[:, data[0][0]:].astype(bool)
 
     # -- distances --------------------------------------------------------------------------
 

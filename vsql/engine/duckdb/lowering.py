@@ -10,6 +10,16 @@ UDF; the struct names the type wherever DuckDB reports types (DESCRIBE, results,
 which a CHECK marker on FLOAT[n] would not. Values are rounded to float16 whenever they are made.
 Inside vector operations a halfvec is its FLOAT[n] (`_boxed` unwraps and wraps). `bit` is DuckDB's
 BIT.
+
+A `sparsevec` is stored as `STRUCT(sparsevec_dim INTEGER, sparsevec_idx INTEGER[], sparsevec_val
+FLOAT[])`: its dimension, the 1-based indices of its non-zero elements, ascending, and their
+float32 values, as pgvector holds it (a dense FLOAT[n] would take 4 bytes for each of up to a
+billion dimensions). Every sparsevec has this one type, whatever its dimension, so values of
+different dimensions meet in one column, CASE or UNION as in pgvector; a `sparsevec(n)` column
+holds its n as a CHECK on the dimension, which `DuckDBEngine.tables` reads back. Its functions are
+the UDFs of udfs/vector_udfs.py (`vsql_sparsevec_*`); `=` is DuckDB's own comparison of the
+struct (the form is canonical), `<` and the like are pgvector's comparison (`vsql_sparsevec_cmp`),
+and ORDER BY sorts by `vsql_sparsevec_key`.
 """
 
 from __future__ import annotations
@@ -67,6 +77,54 @@ def _half(e: exp.Expr) -> bool:
     return e.meta_get("vtype") == "halfvec"
 
 
+SPARSE_TYPE = "STRUCT(sparsevec_dim INTEGER, sparsevec_idx INTEGER[], sparsevec_val FLOAT[])"
+# the sparsevec UDF of each distance, by metric name (inner_product has vsql_sparsevec_inner_product)
+_SPARSE_DISTANCES = {"l2": "vsql_sparsevec_l2_distance", "ip": "vsql_sparsevec_negative_inner_product",
+                     "cosine": "vsql_sparsevec_cosine_distance", "l1": "vsql_sparsevec_l1_distance"}
+
+
+def _sparse(e: exp.Expr) -> bool:
+    """Whether `e` is a sparsevec expression (analysis's meta)."""
+    return e.meta_get("vtype") == d.SPARSE and e.meta_get("vdim") is not None
+
+
+def _sparse_type() -> exp.DataType:
+    return exp.DataType.build(SPARSE_TYPE, dialect="duckdb")
+
+
+def _call(name: str, *args: exp.Expr) -> exp.Expr:
+    return exp.Anonymous(this=name, expressions=list(args))
+
+
+def _sparse_literal(self, e: d.SparseLiteral) -> str:
+    value = exp.Struct(expressions=[
+        exp.PropertyEQ(this=exp.to_identifier("sparsevec_dim"), expression=exp.Literal.number(e.dim)),
+        exp.PropertyEQ(this=exp.to_identifier("sparsevec_idx"),
+                       expression=exp.Array(expressions=[exp.Literal.number(i) for i in e.indices])),
+        exp.PropertyEQ(this=exp.to_identifier("sparsevec_val"),
+                       expression=exp.Array(expressions=[exp.Literal.number(repr(v)) for v in e.values])),
+    ])
+    return self.sql(exp.Cast(this=value, to=_sparse_type()))
+
+
+def _sparse_cast(self, e: d.VectorCast) -> str:
+    """A value made a sparsevec at run time: NULL or a bound sparse vector (which binds as the
+    struct, checked by analysis); a sparsevec checked against sparsevec(n); text (a column, a bound
+    string) read as pgvector reads it; or the dense values of a list (an array, a bound NumPy vector)."""
+    want = exp.Literal.number(int(e.args["dim"].this))
+    if e.meta_get("null") or e.meta_get("sparse_from") == "struct":
+        return self.sql(exp.Cast(this=e.this, to=_sparse_type()))
+    if _sparse(e.this):
+        return self.sql(_call("vsql_sparsevec_typmod", e.this, want))
+    if e.meta_get("sparse_from") == "list":
+        return self.sql(_call("vsql_to_sparsevec", _as_vector(e.this, 0), want))
+    return self.sql(_call("vsql_sparsevec_in", exp.cast(e.this, "VARCHAR"), want))
+
+
+def _sparse_key(e: exp.Expr) -> exp.Expr:
+    return _call("vsql_sparsevec_key", e)
+
+
 class Box(exp.Expression):
     """A halfvec's FLOAT[n] as the STRUCT a halfvec is stored as."""
 
@@ -111,6 +169,11 @@ def _to_half(node: exp.Expr) -> exp.Expr:
 
 def _convert(self, e: d.VectorConvert) -> str:
     dim = e.meta_get("vdim") or 0
+    if _sparse(e):  # vector or halfvec -> sparsevec: its non-zero elements
+        return self.sql(_call("vsql_to_sparsevec", _as_vector(e.this, 0), exp.Literal.number(0)))
+    if _sparse(e.this):  # sparsevec -> vector or halfvec: its dense values
+        dense = _call("vsql_sparsevec_to_vector", e.this, exp.Literal.string(e.meta_get("vtype") or "vector"))
+        return self.sql(_as_vector(_to_half(dense) if _half(e) else dense, dim))
     return self.sql(_as_vector(_to_half(e.this) if _half(e) else e.this, dim))
 
 
@@ -165,6 +228,9 @@ def _as_list(node: exp.Expr) -> exp.Expr:
 
 
 def _distance(self, e: exp.Expr) -> str:
+    if _sparse(e.this) or _sparse(e.expression):
+        name = "vsql_sparsevec_inner_product" if isinstance(e, d.InnerProduct) else _SPARSE_DISTANCES[e.metric]
+        return self.sql(_call(name, e.this, e.expression))
     lowering = _PAIRS[type(e)]
     if _known(e.this, e.expression):
         return self.func(lowering.array, e.this, e.expression)
@@ -189,6 +255,10 @@ def _compare(generate):
     length); DuckDB would cast the list to the other side's FLOAT[n] and fail."""
 
     def sql(self, e: exp.Binary) -> str:
+        if isinstance(e, (exp.LT, exp.LTE, exp.GT, exp.GTE)) and (_sparse(e.this) or _sparse(e.expression)):
+            # pgvector's sparsevec_cmp, against 0
+            return generate(self, e.__class__(this=_call("vsql_sparsevec_cmp", e.this, e.expression),
+                                              expression=exp.Literal.number(0)))
         dims = (e.this.meta_get("vdim"), e.expression.meta_get("vdim"))
         if None in dims or all(dims):
             return generate(self, e)
@@ -197,7 +267,12 @@ def _compare(generate):
     return sql
 
 
+_SPARSE_UDF = {d.L2Normalize: "vsql_sparsevec_l2_normalize", d.VectorToText: "vsql_sparsevec_text"}
+
+
 def _udf(self, e: d.VectorOp) -> str:
+    if _sparse(e.this) and type(e) in _SPARSE_UDF:
+        return self.sql(_call(_SPARSE_UDF[type(e)], e.this))
     args = [e.this] + ([e.expression] if "expression" in e.arg_types else [])
     name = _UDF[type(e)] + ("_half" if _half(e) and type(e) in _HALF_VARIANTS else "")
     call = exp.Anonymous(this=name, expressions=args)
@@ -224,6 +299,8 @@ def _embed(self, e: d.Embed) -> str:
 def _norm(self, e: d.VectorNorm) -> str:
     if isinstance(e.this, exp.Null):  # DuckDB cannot choose a list function for an untyped NULL
         return self.sql(exp.cast(exp.null(), "DOUBLE"))
+    if _sparse(e.this):
+        return self.sql(_call("vsql_sparsevec_l2_norm", e.this))
     # in double, as pgvector sums the squares: float32 would overflow past 1.8e19 and underflow below 1e-23
     dim = e.this.meta_get("vdim") if _known(e.this) else 0
     wide = exp.Cast(this=e.this, to=exp.DataType.build(f"DOUBLE[{dim}]" if dim else "DOUBLE[]", dialect="duckdb"))
@@ -264,6 +341,8 @@ def _cast(self, e: d.VectorCast) -> str:
     """A value made a vector at run time (text, real[], an array expression) is checked as
     pgvector's casts check it: DuckDB's own arrays take NULL elements and any length. Bound
     parameters were checked when bound, and vsql's own vectors need no check."""
+    if _sparse(e):
+        return _sparse_cast(self, e)
     dim = int(e.args["dim"].this)
     vector = _as_vector(e.this, dim)
     if e.this.meta_get("vdim") is not None:
@@ -349,14 +428,24 @@ def _bit_checks(column: exp.Expr, kind: exp.DataType) -> list[exp.Expr]:
     return [exp.EQ(this=size, expression=exp.Literal.number(int(kind.expressions[0].this.name)))]
 
 
+def _sparsevec_checks(column: exp.Expr, kind: exp.DataType) -> list[exp.Expr]:
+    """A sparsevec(n) column holds sparsevecs of n dimensions: the CHECK that says so is also where
+    `DuckDBEngine.tables` reads its n (the struct's type is the same for every dimension)."""
+    if not kind.expressions:
+        return []
+    dim = exp.Anonymous(this="struct_extract", expressions=[column, exp.Literal.string("sparsevec_dim")])
+    return [exp.EQ(this=dim, expression=exp.Literal.number(int(kind.expressions[0].this.name)))]
+
+
 # pgvector type -> the CHECKs its columns get beyond `vector`'s (see _column_def)
-_COLUMN_CHECKS = {"halfvec": _halfvec_checks, "bit": _bit_checks}
+_COLUMN_CHECKS = {"halfvec": _halfvec_checks, "bit": _bit_checks, d.SPARSE: _sparsevec_checks}
 # pgvector type -> its DuckDB storage, by dimension
 STORAGE = {
     "vector": vector_type,
     "halfvec": lambda dim: exp.DataType.build(f"STRUCT({HALF_FIELD} FLOAT[{dim or ''}])",
                                               dialect="duckdb"),
     "bit": lambda dim: exp.DataType.build("BIT", dialect="duckdb"),
+    d.SPARSE: lambda dim: _sparse_type(),
 }
 
 
@@ -366,6 +455,15 @@ def _datatype(self, e: exp.DataType) -> str:
         dims = e.expressions
         return DuckDB.Generator.datatype_sql(self, STORAGE[kind](int(dims[0].this.name) if dims and kind != "bit" else 0))
     return DuckDB.Generator.datatype_sql(self, e)
+
+
+def _ordered(self, e: exp.Ordered) -> str:
+    """ORDER BY a sparsevec sorts as pgvector does, by a sort key (DuckDB's own order of the struct
+    would put the dimension first; see vsql_sparsevec_key for where the two differ)."""
+    if _sparse(e.this):
+        e = e.copy()
+        e.set("this", _sparse_key(e.this))
+    return DuckDB.Generator.ordered_sql(self, e)
 
 
 _SERIALS = {exp.DType.SMALLSERIAL: "SMALLINT", exp.DType.SERIAL: "INTEGER", exp.DType.BIGSERIAL: "BIGINT"}
@@ -404,6 +502,8 @@ class DuckDBTarget(DuckDB):
             d.VectorAvg: _aggregate("vsql_vector_avg"),
             d.VectorSum: _aggregate("vsql_vector_sum"),
             d.VectorLiteral: _literal,
+            d.SparseLiteral: _sparse_literal,
+            exp.Ordered: _ordered,
             d.VectorCast: _cast,
             d.VectorConvert: _convert,
             Box: _box,
@@ -436,7 +536,7 @@ def to_sql(tree: exp.Expr) -> list[str]:
 
 def reproduces(metric: str) -> bool:
     """Whether `engine_distances` gives DuckDB's distances for `metric`."""
-    return DISTANCES[metric].terms is not None
+    return metric in DISTANCES and DISTANCES[metric].terms is not None
 
 
 def engine_distances(metric: str, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
