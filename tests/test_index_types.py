@@ -225,3 +225,13 @@ def test_recall_tools_refuse_what_they_cannot_measure(shared):
     shared.execute("CREATE INDEX idx ON items USING hnsw (h halfvec_l2_ops)")
     with pytest.raises(vsql.NotSupportedError, match='index "idx" is over h \\(halfvec\\)'):
         shared.execute("SELECT * FROM vsql_evaluate('idx', 'SELECT e FROM items LIMIT 3')").fetchall()
+
+
+def test_a_bound_halfvec_query_is_checked_on_the_index_path(shared):
+    """The index path rounds a bound vector to float16 itself (no engine statement): it must still
+    refuse what pgvector refuses."""
+    shared.execute("DROP INDEX IF EXISTS idx")
+    shared.execute("CREATE INDEX idx ON items USING hnsw (h halfvec_l2_ops)")
+    q = np.full(DIM, 70000, np.float32)
+    with pytest.raises(vsql.DataError, match='"70000" is out of range for type halfvec'):
+        shared.execute("SELECT id FROM items ORDER BY h <-> %s::halfvec LIMIT 3", [q]).fetchall()

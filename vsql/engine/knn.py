@@ -454,6 +454,10 @@ class KnnExecutor:
         """The query vector; a NULL one as NaN, which the index answers with no rows (see
         FaissIndex.answerable), so that the statement runs exactly and gives SQL's NULL distances."""
         if search.index.vtype == "bit":
+            quantized = _constant(search.query.this) if isinstance(search.query, d.BinaryQuantize) else None
+            value = params[quantized] if quantized is not None and not isinstance(quantized, np.ndarray) else quantized
+            if value is not None:  # binary_quantize of a literal or a bound vector: 1 where an element is > 0
+                return (np.asarray(value, np.float32) > 0).astype(np.float32)
             column = self._run(statements.query.sql, statements.query.bind(params)).column(0).combine_chunks()
             if column.null_count:
                 return np.full(self.indexes.get(search.index).index.dim, np.nan, np.float32)
@@ -469,8 +473,8 @@ class KnnExecutor:
             return np.full(search.query.meta_get("vdim") or 1, np.nan, np.float32)
         if constant is not None:  # a parameter, which binding validated (Session._bind)
             value = np.asarray(value, dtype=np.float32)
-            # a halfvec's values are float16's (a literal's were rounded by analysis)
-            return value.astype(np.float16).astype(np.float32) if search.query.meta_get("vtype") == "halfvec" else value
+            # a halfvec's values are float16's, checked as pgvector checks them (a literal's were, by analysis)
+            return vectors.to_half(value) if search.query.meta_get("vtype") == "halfvec" else value
         return vectors.coerce(np.asarray(value, dtype=np.float32))
 
     def _run(self, sql: str, params: Any) -> pa.Table:
@@ -554,6 +558,8 @@ def _candidates_parameter(params: Any) -> tuple[exp.Parameter, Any]:
 
 def _constant(query: exp.Expr | None):
     """A literal query vector as an array, a bound one as its parameter key, else None."""
+    if isinstance(query, d.VectorConvert) and query.meta_get("vtype") == "halfvec":
+        query = query.this  # a bound vector as a halfvec: rounded by `_query_vector`
     if isinstance(query, d.VectorLiteral):
         return np.asarray(query.values, dtype=np.float32)
     if isinstance(query, d.VectorCast) and param_key(query.this) is not None:
