@@ -222,7 +222,8 @@ def test_writes_are_checked(pair):
     ("ROLLBACK", "a statement's writes cannot be undone"),
     ("UPDATE items SET embedding = '[1,1,1]'", "cannot update rows in place"),
     ("DELETE FROM items WHERE id = 1", "cannot delete rows"),
-    ("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops)", "CREATE INDEX"),
+    ("CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WHERE id > 1", "partial and expression indexes"),
+    ("CREATE INDEX ON items (id)", "CREATE INDEX"),
     ("CREATE TABLE counters (id BIGSERIAL PRIMARY KEY)", "Spark has no sequences"),
     ("INSERT INTO items VALUES (1, '[1,2,3]') ON CONFLICT DO NOTHING", "ON CONFLICT"),
     ("SELECT n.id FROM items q CROSS JOIN LATERAL (SELECT id FROM items WHERE id <> q.id ORDER BY embedding <-> "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, defaultdict
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -125,6 +125,8 @@ class Session:
 
     def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
         the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes, functions.FUNCTIONS)
+        if the_plan.action == "index" and getattr(self.engine, "keeps_indexes", False):
+            the_plan = replace(the_plan, action="sql")  # an engine keeping vsql's indexes itself (Spark) lowers their DDL
         if the_plan.action == "setting" or the_plan.action == "index" and _key(the_plan.tree) not in _ENGINE_FIRST \
                 or isinstance(the_plan.tree, st.CreateExtension):
             return Compiled((), the_plan)  # vsql's own: nothing for the engine to run

@@ -1,8 +1,10 @@
 """vsql's second engine: one SparkSession, local or wrapped, with vsql's SQL lowered to Spark SQL.
 
 Tables are Spark's file tables (Parquet, in the session's warehouse): no transactions, no UPDATE
-or DELETE, no vsql indexes yet (k-NN is exact: Spark's `ORDER BY ... LIMIT k` is a per-partition
-top-k and a merge). Statements run eagerly on `run`; a query's rows come back as Arrow.
+or DELETE. k-NN is exact (Spark's `ORDER BY ... LIMIT k` is a per-partition top-k and a merge)
+unless a vsql index serves it: one Faiss shard per data file (`vsql.engine.spark.ann`), whose
+DDL this engine carries out itself (`keeps_indexes`). Statements run eagerly on `run`; a query's
+rows come back as Arrow.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from typing import Any
@@ -18,12 +21,15 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from pyspark.errors import PySparkException
 from sqlglot import exp
 
 from vsql.engine.base import Result, Statement
-from vsql.engine.catalog import TableInfo
+from vsql.engine.catalog import Catalog, TableInfo
+from vsql.engine.spark import ann
 from vsql.engine.spark.lowering import DIMS_PROPERTY, KEY_PROPERTY, NOT_NULL_PROPERTY, Shape, parameter_name, to_sql
 from vsql.errors import NotSupportedError
+from vsql.sql import dialect as d
 
 with warnings.catch_warnings():
     # pyspark 4.3 warns that it does not fully support pandas 3, once, when it first loads this
@@ -54,11 +60,30 @@ class SparkSQL(str):
     wrote for DuckDB (vsql's catalogs), which this engine does not run."""
 
 
+class IndexStatement(SparkSQL):
+    """vsql's index DDL on Spark (CREATE / DROP INDEX, REINDEX): carried out by `ann` when run."""
+
+    def __new__(cls, text: str, action):
+        made = super().__new__(cls, text)
+        made.action = action
+        return made
+
+
+class SearchStatement(SparkSQL):
+    """A k-NN statement an index may serve (its text: the exact statement, run when none does)."""
+
+    def __new__(cls, text: str, search: ann.Search):
+        made = super().__new__(cls, text)
+        made.search = search
+        return made
+
+
 class SparkEngine:
     """One SparkSession (see `vsql.engine.base.Engine`)."""
 
     conflict = type("NoConflict", (Exception,), {})  # Spark has no transactions to conflict
     transactions = False  # every statement commits as it runs: DB-API connections are autocommit
+    keeps_indexes = True  # vsql's index DDL comes here lowered (vsql.engine.spark.ann), not to vsql.index.store
     path = None  # tables live in Spark's warehouse, not in a file vsql opens
     read_only = False
 
@@ -67,6 +92,7 @@ class SparkEngine:
         self.database = spark.catalog.currentCatalog()
         self._owned = owned  # a session vsql started: stopped when its last vsql connection closes
         self._views: set[str] = set()
+        self.last_search: str | None = None  # what the last search through an index did (EXPLAIN's text)
         if owned:
             _STARTED[id(spark)][1] += 1
 
@@ -96,6 +122,7 @@ class SparkEngine:
             settings["spark.sql.warehouse.dir"] = warehouse
         if local:
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # index builds run vsql's Python on the workers
             settings.setdefault("spark.sql.shuffle.partitions", str(os.cpu_count() or 2))
         builder = SparkSession.builder.master(master or "local[*]").appName("vsql")
         for key, value in settings.items():
@@ -109,11 +136,57 @@ class SparkEngine:
     # -- statements -------------------------------------------------------------------------
 
     def lower(self, tree: exp.Expr) -> list[str]:
-        return [SparkSQL(sql) for sql in to_sql(tree, self._shape)]
+        own = self._index_ddl(tree)
+        if own is not None:
+            return [own]
+        lowered = [SparkSQL(sql) for sql in to_sql(tree, self._shape)]
+        search = ann.recognize(tree, self._keyed_columns)
+        if search is not None:
+            lowered[-1] = SearchStatement(lowered[-1], search)
+        return lowered
+
+    def _keyed_columns(self, table: exp.Table) -> tuple[str, ...] | None:
+        """A table's columns when it is one vsql may index (a file table with a key), else None."""
+        try:
+            shape = self._shape(table)
+        except PySparkException:  # a temporary view has no table properties
+            return None
+        return shape.columns if shape is not None and shape.key else None
+
+    def _index_ddl(self, tree: exp.Expr) -> IndexStatement | None:
+        """vsql's index statements, carried out here (the session hands them over: `keeps_indexes`)."""
+        from vsql.index.spec import parse_create
+        from vsql.sql import statements as st
+
+        if isinstance(tree, exp.Create) and tree.kind == "INDEX":
+            catalog = Catalog(self, lambda: ({}, {}))
+            found = parse_create(tree, catalog)
+            if found is None:
+                return None  # not vsql's method: lowering refuses it
+            spec, if_not_exists, named = found
+            info = catalog.table(spec.table, spec.schema if spec.schema != _MAIN else None)
+            return IndexStatement("CREATE INDEX", lambda: ann.create(self, spec, if_not_exists, named, info))
+        if isinstance(tree, exp.Drop) and tree.kind == "INDEX":
+            names = [t.name for t in tree.args.get("tables") or []]
+            return IndexStatement("DROP INDEX", lambda: ann.drop(self, names, bool(tree.args.get("exists"))))
+        if isinstance(tree, st.Reindex):
+            kind, name = tree.args["kind"], tree.this.name
+            return IndexStatement("REINDEX", lambda: ann.reindex(self, kind, name))
+        if isinstance(tree, (st.CreateVectorAlias, st.AlterVectorAlias, st.DropVectorAlias, st.SetModel)) or \
+                isinstance(tree, exp.Alter) and tree.kind == "INDEX":
+            raise NotSupportedError("vector aliases, ALTER INDEX and embedding models are not supported on the Spark "
+                                    "engine yet")
+        return None
 
     def run(self, statement: Statement, params: Any = None):
         if isinstance(statement, exp.Expr):
             statement = self.lower(statement)[-1]
+        if isinstance(statement, IndexStatement):
+            statement.action()
+            return _Cursor(None, statement)
+        if isinstance(statement, SearchStatement):
+            return self._search(statement, params)
+        self.last_search = None
         if not isinstance(statement, SparkSQL):
             raise NotSupportedError(
                 "vsql's catalog (indexes, vector aliases, embedding models) is not on the Spark engine yet: "
@@ -243,6 +316,43 @@ class SparkEngine:
     @staticmethod
     def distances(metric: str, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
         raise NotSupportedError("vsql does not reproduce Spark's distances bit for bit")
+
+    # -- indexes ----------------------------------------------------------------------------
+
+    def _search(self, statement: SearchStatement, params: Any) -> _Cursor:
+        """A k-NN statement through the table's index when it has one (`ann.run`), else exact."""
+        search = statement.search
+        definition = ann.serving(self, search)
+        self.last_search = None
+        if definition is None:
+            return _Cursor(self.spark.sql(statement, args=_args(params)), statement)
+        lower = lambda tree: to_sql(tree, self._shape)[-1]  # noqa: E731
+        sql, plan = ann.run(self, search, definition, _args(params), self._query_vector(search, params), lower)
+        self.last_search = plan
+        if search.explain:
+            spark_plan = self.spark.sql(f"EXPLAIN {sql}", args=_args(params)).collect()[0][0]
+            frame = self.spark.createDataFrame([(plan,), (spark_plan,)], "plan STRING")
+            return _Cursor(frame, statement)
+        return _Cursor(self.spark.sql(sql, args=_args(params)), statement)
+
+    def _query_vector(self, search: ann.Search, params: Any) -> np.ndarray:
+        """The search's query vector: a literal's values, a bound parameter, else computed by Spark."""
+        from vsql.sql.analyze import param_key
+
+        query = search.query
+        if isinstance(query, d.VectorLiteral):
+            return np.asarray(query.values, np.float32)
+        inner = query.this if isinstance(query, d.VectorCast) else query
+        key = param_key(inner) if isinstance(inner, (exp.Parameter, exp.Placeholder)) else None
+        if key is not None and params is not None:
+            value = params[key] if isinstance(params, dict) or isinstance(key, int) else None
+            if value is not None:
+                return np.asarray(value, np.float32)
+        row = self.spark.sql(to_sql(exp.select(query.copy()), self._shape)[-1], args=_args(params)).collect()[0][0]
+        return np.asarray(row if row is not None else [np.nan], np.float32)
+
+    def qualified(self, table: str, schema: str | None = None) -> str:
+        return _qualified(table, schema)
 
     # -- helpers ----------------------------------------------------------------------------
 

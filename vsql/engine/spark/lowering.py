@@ -232,7 +232,8 @@ def to_sql(tree: exp.Expr, shape: Callable[[exp.Table], Shape | None]) -> list[s
             word = {exp.Transaction: "BEGIN"}.get(node, tree.key.upper())
             raise NotSupportedError(f"{word} is not supported on the Spark engine: {why}")
     if isinstance(tree, exp.Create) and tree.kind == "INDEX":
-        raise NotSupportedError("CREATE INDEX is not supported on the Spark engine yet: k-NN search there is exact")
+        raise NotSupportedError("CREATE INDEX is not supported on the Spark engine but for vsql's own: USING hnsw or "
+                                "ivfflat (vsql.engine.spark.ann); Spark's file tables have no other indexes")
     tree = nearest.rewrite(tree, lambda table: (found.columns, found.key) if (found := shape(table)) else None)
     if isinstance(tree, exp.Create) and tree.kind == "TABLE" and isinstance(tree.this, exp.Schema):
         tree = _create_table(tree)

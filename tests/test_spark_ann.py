@@ -1,0 +1,258 @@
+"""vsql indexes on Spark (issue 17, slice 2): one Faiss shard per data file, searched with the
+filter as a bitmap, Spark computing the statement over the candidates; files added or changed
+since the build searched exactly. Never a wrong row; k rows whenever k rows match.
+
+Slow: `pytest -m slow tests/test_spark_ann.py` (one local[2] session, shared with test_spark.py's
+when both run). Skipped without pyspark or Java.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import vsql
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(importlib.util.find_spec("pyspark") is None,
+                       reason="the Spark engine needs pyspark: pip install -c constraints.txt -e '.[spark]'"),
+    pytest.mark.skipif(shutil.which("java") is None, reason="the Spark engine needs Java 17 (openjdk-17-jre-headless)"),
+]
+
+ROWS, DIM, K = 20_000, 32, 10
+SELECTIVITIES = {"100%": 1000, "10%": 100, "1%": 10, "0.1%": 1}  # WHERE sel < n, sel = id % 1000
+
+
+@pytest.fixture(scope="session")
+def spark_con():
+    """One local[2] session for the run: vsql's connect returns the one test_spark.py started, if it did."""
+    connection = vsql.connect("spark://local[2]", config={"spark.sql.shuffle.partitions": "2"})
+    yield connection
+    connection.close()
+
+
+def _vectors(rows: int, seed: int) -> np.ndarray:
+    """Clustered vectors (as embeddings are): 50 centres, rows scattered around them."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((50, DIM)).astype(np.float32)
+    return (centres[rng.integers(0, 50, rows)] + 0.4 * rng.standard_normal((rows, DIM))).astype(np.float32)
+
+
+def _load(con, table: str, vectors: np.ndarray, first: int = 0) -> None:
+    """Two loads of two Spark partitions each: four Parquet files."""
+    for part in np.array_split(np.arange(len(vectors)), 2):
+        ids = part + first
+        con.load(table, pa.table({
+            "id": pa.array(ids, pa.int64()), "sel": pa.array(ids % 1000, pa.int32()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors[part].ravel()), DIM)}))
+
+
+def _truth(vectors: np.ndarray, allowed: np.ndarray, query: np.ndarray, metric: str = "l2") -> tuple:
+    rows = vectors[allowed].astype(np.float64)
+    q = query.astype(np.float64)
+    if metric == "l2":
+        distances = np.sqrt(((rows - q) ** 2).sum(1))
+    else:
+        distances = 1 - rows @ q / (np.linalg.norm(rows, axis=1) * np.linalg.norm(q))
+    order = np.argsort(distances, kind="stable")
+    return allowed[order], distances[order]
+
+
+def _plan(con, sql: str, params) -> str:
+    return con.execute("EXPLAIN " + sql, params).fetchall()[0][0]
+
+
+@pytest.fixture(scope="module")
+def items(spark_con):
+    con = spark_con
+    vectors = _vectors(ROWS, 17)
+    con.execute(f"CREATE TABLE ann_items (id BIGINT PRIMARY KEY, sel INT, embedding VECTOR({DIM}))")
+    _load(con, "ann_items", vectors)
+    con.execute("CREATE INDEX ann_items_hnsw ON ann_items USING hnsw (embedding vector_l2_ops) "
+                "WITH (m = 16, ef_construction = 64)")
+    yield con, vectors
+    con.execute("DROP TABLE IF EXISTS ann_items")
+
+
+def test_differential_against_exact_at_every_selectivity(items):
+    con, vectors = items
+    rng = np.random.default_rng(3)
+    ids = np.arange(ROWS)
+    for label, bound in SELECTIVITIES.items():
+        recalls = []
+        for _ in range(4):
+            query = (vectors[rng.integers(ROWS)] + 0.3 * rng.standard_normal(DIM)).astype(np.float32)
+            sql = "SELECT id, embedding <-> %s AS d FROM ann_items WHERE sel < %s ORDER BY d LIMIT 10"
+            rows = con.execute(sql, [query, bound]).fetchall()
+            assert "through their shards" in con.session.engine.last_search, label  # the index ran
+            truth, distances = _truth(vectors, ids[ids % 1000 < bound], query)
+            assert len(rows) == K, label  # k rows: at least 20 match at every selectivity
+            found = np.array([r[0] for r in rows])
+            assert set(found) <= set(truth), label  # no row the filter refuses
+            exact = dict(zip(truth, distances))
+            assert [r[1] for r in rows] == pytest.approx([exact[i] for i in found], rel=1e-5, abs=1e-5), label
+            assert [r[1] for r in rows] == sorted(r[1] for r in rows), label
+            recalls.append(len(set(found) & set(truth[:K])) / K)
+        assert np.mean(recalls) >= 0.95, (label, recalls)
+    # the same statement, exact on Spark (a subquery is not served by the index): the same distances
+    query = vectors[5] + 0.01
+    indexed = con.execute("SELECT id, embedding <-> %s AS d FROM ann_items ORDER BY d LIMIT 10", [query]).fetchall()
+    exact = con.execute("SELECT id, embedding <-> %s AS d FROM (SELECT * FROM ann_items) t ORDER BY d LIMIT 10",
+                        [query]).fetchall()
+    assert con.session.engine.last_search is None  # exact: no index
+    assert [r[1] for r in indexed] == pytest.approx([r[1] for r in exact], rel=1e-6)
+
+
+def test_fewer_rows_only_when_fewer_match(items):
+    con, vectors = items
+    sql = "SELECT id FROM ann_items WHERE id < 5 OR id = 19999 ORDER BY embedding <-> %s LIMIT 10"
+    rows = con.execute(sql, [vectors[0]]).fetchall()
+    assert sorted(r[0] for r in rows) == [0, 1, 2, 3, 4, 19999]
+    assert con.execute("SELECT id FROM ann_items WHERE sel < 0 ORDER BY embedding <-> %s LIMIT 10",
+                       [vectors[0]]).fetchall() == []
+
+
+def test_explain_names_the_shards(items):
+    con, vectors = items
+    plan = _plan(con, "SELECT id FROM ann_items WHERE sel < 500 ORDER BY embedding <-> %s LIMIT 10", [vectors[1]])
+    assert plan.startswith("vsql k-NN search on ann_items.embedding (l2), k = 10: index ann_items_hnsw, "
+                           "4 of 4 files through their shards, 0 searched exactly by Spark")
+    assert plan.count("index (hnsw), ") == 4 and "rows match: ef_search = " in plan
+
+
+def test_ivfflat_cosine(items):
+    con, vectors = items
+    con.execute("CREATE INDEX ann_items_ivf ON ann_items USING ivfflat (embedding vector_cosine_ops) "
+                "WITH (lists = 20)")
+    rng = np.random.default_rng(5)
+    recalls = []
+    for _ in range(4):
+        query = (vectors[rng.integers(ROWS)] + 0.3 * rng.standard_normal(DIM)).astype(np.float32)
+        rows = con.execute("SELECT id, embedding <=> %s AS d FROM ann_items ORDER BY d LIMIT 10", [query]).fetchall()
+        assert "index ann_items_ivf" in con.session.engine.last_search and "probes = " in con.session.engine.last_search
+        truth, distances = _truth(vectors, np.arange(ROWS), query, "cosine")
+        exact = dict(zip(truth, distances))
+        assert [r[1] for r in rows] == pytest.approx([exact[r[0]] for r in rows], rel=1e-4, abs=1e-5)
+        recalls.append(len({r[0] for r in rows} & set(truth[:K])) / K)
+    assert np.mean(recalls) >= 0.95, recalls
+    # a zero query has no cosine distance: Spark orders every row itself, as without the index
+    zero = np.zeros(DIM, np.float32)
+    rows = con.execute("SELECT id, embedding <=> %s AS d FROM ann_items ORDER BY d LIMIT 3", [zero]).fetchall()
+    assert "0 of 4 files through their shards" in con.session.engine.last_search
+    assert rows == con.execute("SELECT id, embedding <=> %s AS d FROM (SELECT * FROM ann_items) t ORDER BY d LIMIT 3",
+                               [zero]).fetchall()
+    con.execute("DROP INDEX ann_items_ivf")
+
+
+def test_index_ddl(items):
+    con, _ = items
+    with pytest.raises(vsql.ProgrammingError, match='^relation "ann_items_hnsw" already exists$'):
+        con.execute("CREATE INDEX ann_items_hnsw ON ann_items USING hnsw (embedding vector_ip_ops)")
+    with pytest.raises(vsql.ProgrammingError, match='^relation "ann_items" already exists$'):
+        con.execute("CREATE INDEX ann_items ON ann_items USING hnsw (embedding vector_ip_ops)")
+    con.execute("CREATE INDEX IF NOT EXISTS ann_items_hnsw ON ann_items USING hnsw (embedding vector_ip_ops)")
+    with pytest.raises(vsql.ProgrammingError, match='^index "nowhere" does not exist$'):
+        con.execute("DROP INDEX nowhere")
+    con.execute("DROP INDEX IF EXISTS nowhere")
+    with pytest.raises(vsql.ProgrammingError, match='value 1 out of bounds for option "m"'):
+        con.execute("CREATE INDEX ON ann_items USING hnsw (embedding vector_l2_ops) WITH (m = 1)")
+    con.execute("CREATE TABLE ann_texts (name TEXT PRIMARY KEY, embedding VECTOR(2))")
+    try:
+        with pytest.raises(vsql.NotSupportedError, match=r"one BIGINT or INT column .*has name \(STRING\)"):
+            con.execute("CREATE INDEX ON ann_texts USING hnsw (embedding vector_l2_ops)")
+    finally:
+        con.execute("DROP TABLE ann_texts")
+    # a new connection finds the index (its definition is the table's, its shards beside its files)
+    other = vsql.connect(spark=con.session.engine.spark)
+    try:
+        plan = _plan(other, "SELECT id FROM ann_items ORDER BY embedding <-> %s LIMIT 3", [np.ones(DIM, np.float32)])
+        assert "index ann_items_hnsw, 4 of 4 files through their shards" in plan
+    finally:
+        other.close()
+
+
+def _folder(con, table: str) -> str:
+    rows = con.session.engine.spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()
+    return next(r[1] for r in rows if r[0] == "Location").removeprefix("file:")
+
+
+def test_never_a_wrong_row_after_writes(items):
+    con, _ = items  # ann_items: the rows the table is overwritten with
+    vectors = _vectors(4000, 29)
+    con.execute(f"CREATE TABLE ann_mut (id BIGINT PRIMARY KEY, sel INT, embedding VECTOR({DIM}))")
+    try:
+        _load(con, "ann_mut", vectors)
+        con.execute("CREATE INDEX ann_mut_idx ON ann_mut USING hnsw (embedding vector_l2_ops)")
+        folder = os.path.join(_folder(con, "ann_mut"), "_vsql_indexes", "ann_mut_idx")
+        manifest = json.load(open(os.path.join(folder, "manifest.json")))
+        assert len(manifest["shards"]) == 4 and sum(s["rows"] for s in manifest["shards"]) == 4000
+        assert manifest["opclass"] == "vector_l2_ops" and manifest["options"] == {"m": 16, "ef_construction": 64}
+        query = vectors[7] + 0.05
+        sql = "SELECT id, embedding <-> %s AS d FROM ann_mut WHERE sel < %s ORDER BY d LIMIT 10"
+
+        # a file added after the build: searched exactly, its nearest row found
+        con.execute("INSERT INTO ann_mut VALUES (%s, %s, %s)", [100_000, 1, query])
+        rows = con.execute(sql, [query, 1000]).fetchall()
+        assert rows[0][0] == 100_000 and rows[0][1] == 0
+        assert "4 of 5 files through their shards, 1 searched exactly by Spark" in con.session.engine.last_search
+        assert ": added since the index was built" in con.session.engine.last_search
+
+        # a file rewritten behind Spark's back: its shard is out of date, never trusted
+        changed = os.path.join(_folder(con, "ann_mut"), os.path.basename(manifest["shards"][0]["file"]))
+        data = pq.read_table(changed)
+        victim = data.column("id")[3].as_py()
+        moved = np.array(data.column("embedding").to_pylist(), np.float32)
+        moved[3] = query + 0.001  # now the second nearest row of all
+        data = data.set_column(data.schema.get_field_index("embedding"), "embedding",
+                               pa.array(moved.tolist(), data.schema.field("embedding").type))
+        pq.write_table(data, changed)
+        crc = os.path.join(os.path.dirname(changed), f".{os.path.basename(changed)}.crc")
+        if os.path.exists(crc):
+            os.remove(crc)  # Hadoop's checksum of the old file
+        os.utime(changed, (1e9, 1e9))  # another modification time, whatever the size
+        con.session.engine.spark.catalog.refreshTable("ann_mut")
+        rows = con.execute(sql, [query, 1000]).fetchall()
+        assert [r[0] for r in rows[:2]] == [100_000, victim]
+        plan = _plan(con, "SELECT id FROM ann_mut ORDER BY embedding <-> %s LIMIT 10", [query])
+        assert "3 of 5 files through their shards, 2 searched exactly by Spark" in plan
+        assert "changed since the index was built" in plan
+        current = np.vstack([vectors, query])
+        current[victim] = moved[3]
+        truth, _ = _truth(current, np.arange(4001), query)
+        labels = np.append(np.arange(4000), 100_000)
+        assert len({r[0] for r in rows} & set(labels[truth[:10]])) >= 9
+
+        # overwritten (INSERT OVERWRITE deletes the shards' folder): every file searched exactly
+        con.execute("INSERT OVERWRITE TABLE ann_mut SELECT id + 1, sel, embedding FROM ann_items WHERE id < 300")
+        rows = con.execute(sql, [query, 1000]).fetchall()
+        assert re.search(r"0 of (\d+) files through their shards, \1 searched exactly by Spark",
+                         con.session.engine.last_search)
+        assert "no shard (REINDEX builds it)" in con.session.engine.last_search
+        exact = con.execute("SELECT id, embedding <-> %s AS d FROM (SELECT * FROM ann_mut) t WHERE sel < %s "
+                            "ORDER BY d LIMIT 10", [query, 1000]).fetchall()
+        assert rows == exact and all(1 <= r[0] <= 300 for r in rows)
+        con.execute("REINDEX INDEX ann_mut_idx")  # builds the shards again
+        assert con.execute(sql, [query, 1000]).fetchall() == exact
+        assert re.search(r"(\d+) of \1 files through their shards", con.session.engine.last_search)
+
+        # DROP INDEX removes the shards; DROP TABLE the index
+        con.execute("DROP INDEX ann_mut_idx")
+        assert not os.path.exists(folder)
+        con.execute("CREATE INDEX ann_mut_idx ON ann_mut USING hnsw (embedding vector_l2_ops)")
+    finally:
+        con.execute("DROP TABLE IF EXISTS ann_mut")
+    con.execute(f"CREATE TABLE ann_mut (id BIGINT PRIMARY KEY, sel INT, embedding VECTOR({DIM}))")
+    try:
+        con.execute("CREATE INDEX ann_mut_idx ON ann_mut USING hnsw (embedding vector_l2_ops)")  # the name is free
+        assert con.execute("SELECT id FROM ann_mut ORDER BY embedding <-> %s LIMIT 3", [query]).fetchall() == []
+    finally:
+        con.execute("DROP TABLE ann_mut")

@@ -1,0 +1,527 @@
+"""vsql indexes on Spark: one Faiss index (a shard) per data file of a table.
+
+`CREATE INDEX ... USING hnsw | ivfflat` builds one shard per Parquet file, in parallel on the
+executors (`mapInArrow`: each task indexes the files it reads), with the methods of
+`vsql.index.methods` and the metrics of `vsql.sql.metrics`. The shards, their keys (the table's
+integer primary key) and a JSON manifest (the index, and for each shard its file's path, size and
+modification time, as the building scan read them) live in `_vsql_indexes/<name>/` beside the
+table's files, which Spark's readers skip; the index's definition is a table property
+(`vsql.indexes`), so that it outlives `INSERT OVERWRITE`, which deletes that folder.
+
+A search `ORDER BY e <-> q LIMIT k` (with a WHERE, or none) on an indexed table: Spark evaluates
+the filter to the matching keys of each file; each trusted shard is searched on the driver with
+those keys as an `IDSelectorBitmap`, deeper until it finds min(k, its matching rows), else by a
+flat scan of its vectors; the global nearest candidates are merged; then Spark runs the statement
+itself over the candidates, every row of the files no trusted shard covers (added after the
+build, or changed since: their size or modification time differs), and the rows without a
+vector. Distances, the filter and the final order are Spark's: a shard out of date is never
+trusted, so no row is wrong, and k rows come back whenever k rows match.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import shutil
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlglot import exp
+
+from vsql.errors import NotSupportedError, ProgrammingError
+from vsql.index.methods import METHODS
+from vsql.sql import dialect as d
+from vsql.sql.metrics import OPCLASSES
+
+INDEXES_PROPERTY = "vsql.indexes"  # index name -> its definition, a table property
+FOLDER = "_vsql_indexes"  # beside the table's files: Spark's readers skip `_` names
+_KEY_TYPES = ("BIGINT", "INT")  # Faiss's ids are the keys: signed 64-bit
+_MAX_DEPTH = 4096  # HNSW's ef_search at most, before a flat scan of the shard
+_FLAT_BELOW = 2000  # matching rows of a shard scanned flat: cheaper than a graph search over a sparse bitmap
+_CANDIDATES = 2  # candidates merged per row wanted: Spark recomputes the distances in float32
+
+
+@dataclass(frozen=True)
+class Definition:
+    """An index as its table's property keeps it."""
+
+    name: str
+    table: str
+    column: str
+    key: str
+    method: str
+    opclass: str
+    options: dict
+    dim: int
+
+    @property
+    def metric(self):
+        return OPCLASSES[self.opclass].metric
+
+    def as_json(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("name", "table")}
+
+
+@dataclass(frozen=True)
+class Search:
+    """A k-NN statement an index could answer, recognised when lowered (`recognize`); whether an
+    index serves it is decided when it runs (another connection may have made or dropped one)."""
+
+    select: exp.Select
+    table: exp.Table
+    column: str
+    metric: str
+    query: exp.Expr
+    k: int
+    explain: bool
+
+
+@dataclass
+class Shard:
+    """A shard trusted for a search, loaded: its data file is as the build read it."""
+
+    file: str  # the data file's path as Spark's `_metadata.file_path` gives it
+    index: object  # the Faiss index
+    keys: np.ndarray  # the key of each of its slots
+    always: np.ndarray  # keys it cannot rank (zero vectors under cosine): always candidates
+
+
+# -- recognising searches ------------------------------------------------------------------------
+
+
+def recognize(tree: exp.Expr, columns_of) -> Search | None:
+    """The k-NN search of a statement `SELECT ... FROM t [WHERE ...] ORDER BY <distance between a
+    column of t and a constant> [, ...] LIMIT k` (or its EXPLAIN); `columns_of(t)`: t's columns
+    when it is a table with a key (asked last: it is the catalog's)."""
+    explain = isinstance(tree, d.Explain)
+    select = tree.this if explain else tree
+    if explain and tree.args.get("analyze"):
+        return None
+    if not isinstance(select, exp.Select):
+        return None
+    source = select.args.get("from_")
+    table = source.this if source is not None else None
+    if not isinstance(table, exp.Table) or any(select.args.get(a) for a in (
+            "joins", "group", "having", "distinct", "offset", "qualify", "windows", "with_", "laterals")):
+        return None
+    if any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
+        return None
+    order = select.args.get("order")
+    limit = select.args.get("limit")
+    count = limit.expression if limit is not None else None
+    if order is None or not (isinstance(count, exp.Literal) and count.is_int and 0 < int(count.this) <= 100_000):
+        return None
+    first = order.expressions[0]
+    distance = first.this
+    if isinstance(distance, exp.Column) and not distance.table:
+        distance = next((p.this for p in select.selects if p.alias == distance.name), distance)
+    if not isinstance(distance, d.DistanceOp) or first.args.get("desc") or first.args.get("nulls_first"):
+        return None
+    alias = table.alias_or_name
+    columns = columns_of(table)
+    if columns is None:
+        return None
+    for side, other in ((distance.this, distance.expression), (distance.expression, distance.this)):
+        if isinstance(side, exp.Column) and side.table in ("", alias) and side.name.lower() in columns and \
+                not other.find(exp.Column, exp.Select):
+            return Search(select, table, side.name.lower(), distance.metric, other, int(count.this), explain)
+    return None
+
+
+# -- definitions, folders, manifests -------------------------------------------------------------
+
+
+def definitions(engine, table: str, schema: str | None = None) -> dict[str, Definition]:
+    properties = engine._properties(table, [schema] if schema else None)
+    found = json.loads(properties.get(INDEXES_PROPERTY, "{}"))
+    return {name: Definition(name, table.lower(), **value) for name, value in found.items()}
+
+
+def _all_definitions(engine) -> dict[str, Definition]:
+    """Every index of the current database's tables (index names are one namespace, as tables')."""
+    found = {}
+    for table in engine.spark.catalog.listTables():
+        if table.isTemporary or table.tableType == "VIEW":
+            continue
+        found.update(definitions(engine, table.name))
+    return found
+
+
+def _store(engine, table: str, found: dict[str, Definition]) -> None:
+    value = exp.Literal.string(json.dumps({n: x.as_json() for n, x in found.items()})).sql(dialect="spark")
+    engine.spark.sql(f"ALTER TABLE {engine.qualified(table)} SET TBLPROPERTIES ('{INDEXES_PROPERTY}' = {value})")
+
+
+def location(engine, table: str) -> str:
+    """The table's folder on this machine's file system (the slice writes shards from the driver)."""
+    rows = engine.spark.sql(f"DESCRIBE TABLE EXTENDED {engine.qualified(table)}").collect()
+    where = next((r[1] for r in rows if r[0] == "Location"), None)
+    if where is None:
+        raise NotSupportedError(f'vsql indexes need a file table: "{table}" has no location')
+    parsed = urlparse(where)
+    if parsed.scheme not in ("", "file"):
+        raise NotSupportedError(f"vsql indexes on Spark are kept on the driver's file system for now, not on "
+                                f"{parsed.scheme}:// ({table})")
+    return unquote(parsed.path)
+
+
+def _folder(engine, table: str, name: str) -> str:
+    return os.path.join(location(engine, table), FOLDER, name)
+
+
+def _local(path: str) -> str:
+    """A data file's path as this machine names it (Spark writes `file:/x`, `file:///x`)."""
+    parsed = urlparse(path)
+    return os.path.normpath(unquote(parsed.path)) if parsed.scheme in ("", "file") else path
+
+
+def _manifest(folder: str) -> dict | None:
+    try:
+        with open(os.path.join(folder, "manifest.json")) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+
+
+def _files_now(engine, table: str) -> dict[str, tuple[int, int]]:
+    """The table's data files as Spark reads them now: local path -> (size, modification ms)."""
+    spark = engine.spark
+    conf = spark._jsc.hadoopConfiguration()
+    hadoop = spark._jvm.org.apache.hadoop.fs.Path
+    now = {}
+    for uri in spark.table(engine.qualified(table)).inputFiles():
+        path = hadoop(uri)
+        try:
+            status = path.getFileSystem(conf).getFileStatus(path)
+        except Exception:  # noqa: BLE001 - gone since Spark listed it: Spark's own read will say so
+            continue
+        now[_local(uri)] = (int(status.getLen()), int(status.getModificationTime()))
+    return now
+
+
+# -- DDL ------------------------------------------------------------------------------------------
+
+
+def create(engine, spec, if_not_exists: bool, named: bool, info) -> None:
+    """CREATE INDEX on a Spark table (`spec`: vsql.index.spec.IndexSpec, options checked)."""
+    taken = _all_definitions(engine)
+    tables = {t.name.lower() for t in engine.spark.catalog.listTables()}
+    name = spec.name
+    if not named:
+        name = next(f"{spec.name}{n or ''}" for n in range(10_000) if f"{spec.name}{n or ''}" not in set(taken) | tables)
+    if name in taken or name in tables:
+        if if_not_exists:
+            return
+        raise ProgrammingError(f'relation "{name}" already exists')
+    if spec.expression or spec.predicate:
+        raise NotSupportedError("partial and expression indexes are not supported on the Spark engine yet")
+    if OPCLASSES[spec.opclass].type != "vector":
+        raise NotSupportedError(f"{spec.opclass} indexes are not supported on the Spark engine: only vector columns")
+    key = info.key[0] if len(info.key) == 1 else None
+    kind = info.columns.get(key) if key else None
+    if kind not in _KEY_TYPES:
+        what = f"{', '.join(info.key)} ({', '.join(info.columns.get(k, '?') for k in info.key)})" if info.key else "none"
+        raise NotSupportedError(f"a vsql index on Spark needs the table's primary key to be one BIGINT or INT column "
+                                f'(Faiss ids): "{info.name}" has {what}')
+    definition = Definition(name, info.name.lower(), spec.column, key, spec.method, spec.opclass, spec.options,
+                            info.dims[spec.column])
+    build(engine, definition)
+    found = definitions(engine, info.name)
+    found[name] = definition
+    _store(engine, info.name, found)
+
+
+def drop(engine, names: list[str], if_exists: bool) -> None:
+    every = _all_definitions(engine)
+    for name in (n.lower() for n in names):
+        definition = every.get(name)
+        if definition is None:
+            if if_exists:
+                continue
+            raise ProgrammingError(f'index "{name}" does not exist')
+        found = definitions(engine, definition.table)
+        found.pop(name, None)
+        _store(engine, definition.table, found)
+        shutil.rmtree(_folder(engine, definition.table, name), ignore_errors=True)
+
+
+def reindex(engine, kind: str, name: str) -> None:
+    """REINDEX INDEX name | TABLE name: build every shard anew."""
+    if kind == "TABLE":
+        chosen = list(definitions(engine, name).values())
+    else:
+        chosen = [x for n, x in _all_definitions(engine).items() if n == name.lower()]
+        if not chosen:
+            raise ProgrammingError(f'index "{name}" does not exist')
+    for definition in chosen:
+        build(engine, definition)
+
+
+def build(engine, definition: Definition) -> dict:
+    """Index every data file of the table, one shard each, on the executors; write the shards and
+    the manifest from the driver."""
+    started = time.perf_counter()
+    folder = _folder(engine, definition.table, definition.name)
+    frame = engine.spark.sql(
+        f"SELECT _metadata.file_path AS f, _metadata.file_size AS s, unix_millis(_metadata.file_modification_time) "
+        f"AS t, {exp.to_identifier(definition.key, quoted=True).sql('spark')} AS k, "
+        f"{exp.to_identifier(definition.column, quoted=True).sql('spark')} AS v "
+        f"FROM {engine.qualified(definition.table)}")
+    settings = json.dumps({"method": definition.method, "opclass": definition.opclass,
+                           "options": definition.options, "dim": definition.dim})
+    with warnings.catch_warnings():  # pyspark 4.3 warns of pandas 3 on mapInArrow, which takes no pandas
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        built = frame.mapInArrow(_builder(settings), _SHARD_SCHEMA).toArrow()
+    staging = folder + ".building"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    shards = []
+    for i, row in enumerate(built.to_pylist()):
+        path = f"shard-{i:05d}.npz"
+        with open(os.path.join(staging, path), "wb") as handle:
+            handle.write(row["shard"])
+        shards.append({"file": row["f"], "size": row["s"], "mtime": row["t"], "rows": row["rows"], "path": path,
+                       "seconds": round(row["seconds"], 3)})
+    manifest = {"name": definition.name, "table": definition.table, **definition.as_json(),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "build_seconds": round(time.perf_counter() - started, 3), "shards": shards}
+    with open(os.path.join(staging, "manifest.json"), "w") as handle:
+        json.dump(manifest, handle, indent=1)
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    os.rename(staging, folder)
+    return manifest
+
+
+_SHARD_SCHEMA = "f string, s long, t long, rows long, seconds double, shard binary"
+
+
+def _builder(settings: str):
+    """The function each task runs over its rows (`mapInArrow`): one shard per data file it read."""
+
+    def build_shards(batches):
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # Spark runs a task per core
+        config = json.loads(settings)
+        table = pa.Table.from_batches(list(batches))
+        if not table.num_rows:
+            return
+        files = table.column("f").combine_chunks()
+        for name in pc.unique(files).to_pylist():
+            part = table.filter(pc.equal(files, name))
+            started = time.perf_counter()
+            shard = _shard_bytes(part, config)
+            yield pa.RecordBatch.from_pylist([{
+                "f": name, "s": part.column("s")[0].as_py(), "t": part.column("t")[0].as_py(),
+                "rows": part.num_rows, "seconds": time.perf_counter() - started, "shard": shard}],
+                schema=pa.schema([("f", pa.string()), ("s", pa.int64()), ("t", pa.int64()), ("rows", pa.int64()),
+                                  ("seconds", pa.float64()), ("shard", pa.binary())]))
+
+    return build_shards
+
+
+def _shard_bytes(part: pa.Table, config: dict) -> bytes:
+    """One file's rows as a Faiss index, its slots' keys, and the keys it cannot rank (rows
+    without a distance under a normalised metric: zero vectors), as one .npz."""
+    import faiss
+
+    part = part.filter(pc.is_valid(part.column("v")))  # rows without a vector: Spark orders them itself
+    keys = part.column("k").to_numpy().astype(np.int64)
+    dim = config["dim"]
+    values = pc.list_flatten(part.column("v").combine_chunks()).to_numpy(zero_copy_only=False)
+    vectors = np.ascontiguousarray(values.reshape(len(keys), dim), dtype=np.float32)
+    metric = OPCLASSES[config["opclass"]].metric
+    always = np.empty(0, np.int64)
+    if metric.normalized and len(vectors):
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        zero = norms[:, 0] == 0
+        always, keys, vectors = keys[zero], keys[~zero], vectors[~zero] / norms[~zero]
+    index = METHODS[config["method"]].create(dim, getattr(faiss, metric.faiss), config["options"], vectors)
+    if len(vectors):
+        index.add(vectors)
+    buffer = io.BytesIO()
+    np.savez(buffer, keys=keys, always=always, index=faiss.serialize_index(index))
+    return buffer.getvalue()
+
+
+# -- searching ------------------------------------------------------------------------------------
+
+_LOADED: dict[str, tuple] = {}  # shard path -> (its mtime, faiss index, keys, always)
+_LOADED_LOCK = threading.Lock()
+_LOADED_MAX = 256
+
+
+def _load(path: str):
+    import faiss
+
+    stat = os.stat(path)
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    with _LOADED_LOCK:
+        found = _LOADED.get(path)
+        if found is not None and found[0] == stamp:
+            return found[1:]
+    with np.load(path) as data:
+        loaded = (faiss.deserialize_index(data["index"]), data["keys"], data["always"])
+    with _LOADED_LOCK:
+        if len(_LOADED) >= _LOADED_MAX:
+            _LOADED.clear()
+        _LOADED[path] = (stamp, *loaded)
+    return loaded
+
+
+def serving(engine, search: Search) -> Definition | None:
+    """The index on the searched column for the search's metric, if the table has one."""
+    found = definitions(engine, search.table.name, search.table.db or None)
+    return next((x for x in found.values() if x.column == search.column and x.metric.name == search.metric), None)
+
+
+def run(engine, search: Search, definition: Definition, params, query_vector: np.ndarray, lower) -> tuple[str, str]:
+    """The statement Spark runs (over the candidates the shards found, and the rows of the files
+    they do not cover), and EXPLAIN's account of the search."""
+    import faiss
+
+    metric, access, k = definition.metric, METHODS[definition.method], search.k
+    query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
+    usable = bool(np.isfinite(query).all()) and not (metric.normalized and not np.linalg.norm(query))
+    if metric.normalized and usable:
+        query = query / np.linalg.norm(query)
+    files, trusted, exact, gone = _shards(engine, search.table.name, definition)
+    if not usable:  # NaN distances (a zero query under cosine): Spark orders every row itself
+        exact += [(os.path.basename(_local(s.file)), "the query vector has no distance to rank rows by") for s in trusted]
+        trusted = []
+    where = search.select.args.get("where")
+    matching = _matching(engine, search, definition, where, params, lower) if where is not None and trusted else None
+    lines, found_keys, found_distances = [], [], []
+    faiss.omp_set_num_threads(1)  # a query or two: Faiss's threads would only wait for each other
+    for shard in trusted:
+        name = os.path.basename(_local(shard.file))
+        allowed = None if matching is None else matching.get(_local(shard.file), np.empty(0, np.int64))
+        mask = None if allowed is None else np.isin(shard.keys, allowed)
+        count = len(shard.keys) if mask is None else int(mask.sum())
+        want = min(k, count)
+        if want == 0:
+            lines.append(f"  {name}: index, 0 of {len(shard.keys)} rows match")
+            continue
+        selector = None if mask is None or mask.all() else _bitmap(mask)
+        scores, slots, how = _search(access, shard.index, query, want, count, len(shard.keys), selector,
+                                     mask is not None)
+        hit = slots[0] >= 0
+        found_keys.append(shard.keys[slots[0][hit]])
+        found_distances.append(metric.from_faiss(scores[0][hit]).astype(np.float64))
+        lines.append(f"  {name}: index ({definition.method}), {count} of {len(shard.keys)} rows match: {how}, "
+                     f"{int(hit.sum())} found")
+    keys = np.concatenate(found_keys) if found_keys else np.empty(0, np.int64)
+    distances = np.concatenate(found_distances) if found_distances else np.empty(0)
+    nearest = keys[np.argsort(distances, kind="stable")[: k * _CANDIDATES]]
+    candidates = np.unique(np.concatenate([nearest, *(s.always for s in trusted)]))
+    statement = _restricted(search, definition, candidates, [s.file for s in trusted])
+    head = (f"vsql k-NN search on {search.table.name}.{search.column} ({search.metric}), k = {k}: index "
+            f"{definition.name}, {len(trusted)} of {files} files through their shards, {files - len(trusted)} "
+            f"searched exactly by Spark; {len(candidates)} candidates")
+    lines += [f"  {name}: exact (Spark): {why}" for name, why in exact]
+    lines += [f"  {name}: shard dropped: its file is gone" for name in gone]
+    return lower(statement), "\n".join([head, *lines])
+
+
+def _shards(engine, table: str, definition: Definition) -> tuple[int, list[Shard], list[tuple[str, str]], list[str]]:
+    """The table's files now: how many, the shards trusted for them (loaded), the files searched
+    exactly with the reason, and the shards whose files are gone."""
+    folder = _folder(engine, table, definition.name)
+    manifest = _manifest(folder)
+    now = _files_now(engine, table)
+    shards = {} if manifest is None else {_local(s["file"]): s for s in manifest["shards"]}
+    trusted, exact = [], []
+    for path, (size, mtime) in sorted(now.items()):
+        shard, name = shards.get(path), os.path.basename(path)
+        if shard is None:
+            exact.append((name, "added since the index was built" if manifest else "no shard (REINDEX builds it)"))
+        elif (shard["size"], shard["mtime"]) != (size, mtime):
+            exact.append((name, "changed since the index was built (size or modification time)"))
+        else:
+            try:
+                trusted.append(Shard(shard["file"], *_load(os.path.join(folder, shard["path"]))))
+            except OSError:  # REINDEX replacing the folder under this search
+                exact.append((name, "its shard could not be read"))
+    return len(now), trusted, exact, [os.path.basename(f) for f in shards if f not in now]
+
+
+def _search(access, index, query, want: int, count: int, total: int, selector, filtered: bool):
+    """Faiss's scores and slots of `want` nearest allowed rows of a shard, and how they were found:
+    through the graph or lists, deeper until `want` are found, else by a flat scan."""
+    if count <= 4 * want or count < total and count <= _FLAT_BELOW:  # a sparse bitmap: the graph would wander
+        flat, params = access.scan(index, selector)
+        scores, slots = flat.search(query, want, params=params)
+        return scores, slots, f"flat scan of the {count} matching rows"
+    selectivity = count / total
+    if access.name == "hnsw":
+        depth, cap = min(math.ceil(access.default_depth(None, want) / selectivity), _MAX_DEPTH), _MAX_DEPTH
+    else:
+        depth, cap = min(max(1, round(index.nlist * 0.1 / selectivity)), index.nlist), index.nlist
+    while True:
+        scores, slots = access.search(index, query, want, depth, selector, filtered)
+        if (slots[0] >= 0).sum() >= want:
+            return scores, slots, f"{access.depth_label} = {depth}"
+        if depth >= cap:
+            flat, params = access.scan(index, selector)
+            scores, slots = flat.search(query, want, params=params)
+            return scores, slots, f"{access.depth_label} = {depth} found too few: flat scan"
+        depth = min(depth * 4, cap)
+
+
+def _bitmap(mask: np.ndarray):
+    import faiss
+
+    bits = np.packbits(mask, bitorder="little")
+    selector = faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits))
+    selector.bits_owner = bits
+    return selector
+
+
+def _matching(engine, search: Search, definition: Definition, where: exp.Expr, params, lower) -> dict:
+    """The keys of the rows the WHERE keeps, by data file (local path)."""
+    alias = search.table.alias_or_name
+    statement = exp.select(
+        exp.alias_(exp.column("file_path", table="_metadata"), "f"),
+        exp.alias_(exp.column(exp.to_identifier(definition.key, quoted=True), table=exp.to_identifier(alias)), "k"),
+    ).from_(search.table.copy()).where(where.this.copy())
+    rows = engine.spark.sql(lower(statement), args=params).toArrow()
+    files = rows.column("f").combine_chunks()
+    keys = rows.column("k").to_numpy().astype(np.int64)
+    if not len(keys):
+        return {}
+    order = np.argsort(files.to_numpy(zero_copy_only=False), kind="stable")
+    names = files.to_numpy(zero_copy_only=False)[order]
+    keys = keys[order]
+    cuts = np.flatnonzero(names[1:] != names[:-1]) + 1
+    return {_local(names[start]): keys[start:stop] for start, stop in zip([0, *cuts], [*cuts, len(keys)])}
+
+
+def _restricted(search: Search, definition: Definition, candidates: np.ndarray, trusted: list[str]) -> exp.Expr:
+    """The statement over the candidates, the rows of every file no trusted shard covers, and the
+    rows without a vector: Spark computes the rest (distances, filter, order) itself."""
+    top = search.select.copy()
+    table = top.args["from_"].this
+    if not trusted:
+        return top
+    key = exp.column(exp.to_identifier(definition.key, quoted=True))
+    parts = [
+        exp.In(this=exp.column("file_path", table="_metadata"), expressions=[exp.Literal.string(f) for f in trusted]
+               ).not_(),
+        exp.Is(this=exp.column(exp.to_identifier(definition.column, quoted=True)), expression=exp.Null()),
+    ]
+    if len(candidates):
+        parts.insert(0, exp.In(this=key, expressions=[exp.Literal.number(int(c)) for c in candidates]))
+    inner = exp.select("*").from_(exp.Table(this=table.this.copy(), db=table.args.get("db"))).where(
+        exp.or_(*parts, copy=False))
+    alias = table.alias_or_name
+    table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    return top
