@@ -235,3 +235,14 @@ def test_a_bound_halfvec_query_is_checked_on_the_index_path(shared):
     q = np.full(DIM, 70000, np.float32)
     with pytest.raises(vsql.DataError, match='"70000" is out of range for type halfvec'):
         shared.execute("SELECT id FROM items ORDER BY h <-> %s::halfvec LIMIT 3", [q]).fetchall()
+
+
+def test_an_index_name_used_again_reads_its_own_table():
+    """A dropped index's name, reused on a table of another dimension, reads the new table's values."""
+    con = vsql.connect(":memory:", autocommit=True)
+    for table, dim in (("a", 2), ("b", 3)):
+        con.execute(f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, h HALFVEC({dim}))")
+        con.execute(f"INSERT INTO {table} VALUES (1, %s::halfvec), (2, %s::halfvec)", [[1.0] * dim, [2.0] * dim])
+        con.execute(f"CREATE INDEX idx ON {table} USING hnsw (h halfvec_l2_ops)")
+        assert con.execute(f"SELECT id FROM {table} ORDER BY h <-> %s::halfvec LIMIT 1", [[2.0] * dim]).fetchall() == [(2,)]
+        con.execute("DROP INDEX idx")

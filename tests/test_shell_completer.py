@@ -12,7 +12,9 @@ from vsql.client.shell.runner import Shell
 SCHEMA = {"items": ["id", "category", "price", "embedding"], "queries": ["qid", "q"]}
 ITEMS = SCHEMA["items"]
 OPCLASSES = ["vector_l2_ops", "vector_ip_ops", "vector_cosine_ops", "vector_l1_ops",  # HNSW's
-             "halfvec_l2_ops", "halfvec_ip_ops", "halfvec_cosine_ops", "halfvec_l1_ops", "bit_hamming_ops", "bit_jaccard_ops"]
+             "halfvec_l2_ops", "halfvec_ip_ops", "halfvec_cosine_ops", "halfvec_l1_ops",
+             "sparsevec_l2_ops", "sparsevec_ip_ops", "sparsevec_cosine_ops", "sparsevec_l1_ops",
+             "bit_hamming_ops", "bit_jaccard_ops"]
 INDEX = "CREATE INDEX ON items USING hnsw (embedding vector_l2_ops) WITH ("
 
 CASES = [

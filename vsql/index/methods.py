@@ -14,6 +14,7 @@ many candidates a search asks for per row wanted, since the engine re-ranks them
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -245,6 +246,12 @@ class Method:
     def default_depth(self, tuned: int | None, k: int) -> int:
         """The calibrated (or tuned) depth, kept for k = 10, scaled to k."""
         return max(1, round((tuned or 1) * max(1.0, k / 10)))
+
+    def filtered_depth(self, index: faiss.Index, k: int, selectivity: float) -> tuple[int, int]:
+        """The depth to start a search for k rows of which a share `selectivity` passes its
+        filter, and the deepest one (a filter keeping fewer rows needs a deeper search)."""
+        deepest = max(self.calibration_steps(index))
+        return min(max(1, math.ceil(self.default_depth(None, k) / selectivity)), deepest), deepest
 
     def rows_per_depth(self, index: faiss.Index, options: dict) -> float:
         """About how many rows a brute force reads in the time one unit of depth costs."""

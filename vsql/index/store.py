@@ -685,7 +685,7 @@ class IndexManager:
         `halfvec` (whose values float32 holds exactly), the bit string itself for `bit`."""
         if not spec.expression and spec.vtype == "vector":
             return exp.column(spec.column, quoted=True)
-        key = (spec.name, spec.version, spec.opclass, spec.expression)
+        key = (spec.token, spec.version, spec.schema, spec.table, spec.column, spec.opclass, spec.expression)
         if key not in self._sources:
             catalog = self._catalog()
             value = IndexSpec(**{**spec.__dict__, "expression": spec.expression or exp.column(

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import shutil
 import threading
@@ -44,7 +43,6 @@ from vsql.sql.metrics import OPCLASSES
 INDEXES_PROPERTY = "vsql.indexes"  # index name -> its definition, a table property
 FOLDER = "_vsql_indexes"  # beside the table's files: Spark's readers skip `_` names
 _KEY_TYPES = ("BIGINT", "INT")  # Faiss's ids are the keys: signed 64-bit
-_MAX_DEPTH = 4096  # HNSW's ef_search at most, before a flat scan of the shard
 _FLAT_BELOW = 2000  # matching rows of a shard scanned flat: cheaper than a graph search over a sparse bitmap
 _CANDIDATES = 2  # candidates merged per row wanted: Spark recomputes the distances in float32
 
@@ -461,11 +459,7 @@ def _search(access, index, query, want: int, count: int, total: int, selector, f
         flat, params = access.scan(index, selector)
         scores, slots = flat.search(query, want, params=params)
         return scores, slots, f"flat scan of the {count} matching rows"
-    selectivity = count / total
-    if access.name == "hnsw":
-        depth, cap = min(math.ceil(access.default_depth(None, want) / selectivity), _MAX_DEPTH), _MAX_DEPTH
-    else:
-        depth, cap = min(max(1, round(index.nlist * 0.1 / selectivity)), index.nlist), index.nlist
+    depth, cap = access.filtered_depth(index, want, count / total)
     while True:
         scores, slots = access.search(index, query, want, depth, selector, filtered)
         if (slots[0] >= 0).sum() >= want:
