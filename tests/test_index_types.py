@@ -9,7 +9,7 @@ import pytest
 import vsql
 from vsql.sql.metrics import INDEXED
 
-N, DIM, BITS, K = 1500, 16, 48, 10
+N, DIM, BITS, K = 600, 16, 48, 10
 
 
 def _oracle(name: str, queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -187,14 +187,14 @@ def test_index_errors_name_the_problem(ddl, error, data):
                                                 ("sparsevec_cosine_ops", "<=>", "cosine"), ("sparsevec_l1_ops", "<+>", "l1")])
 def test_sparsevec_index_serves_and_matches_the_oracle(opclass, op, metric):
     rng = np.random.default_rng(2)
-    dense = np.where(rng.random((800, 300)) < 0.3, rng.standard_normal((800, 300)), 0).astype(np.float32)
+    dense = np.where(rng.random((400, 100)) < 0.3, rng.standard_normal((400, 100)), 0).astype(np.float32)
     con = vsql.connect(":memory:", autocommit=True)
-    con.execute("CREATE TABLE s (id BIGINT PRIMARY KEY, v SPARSEVEC(300))")
+    con.execute("CREATE TABLE s (id BIGINT PRIMARY KEY, v SPARSEVEC(100))")
     con.cursor().executemany("INSERT INTO s VALUES (%s, %s::vector::sparsevec)", [(i, row) for i, row in enumerate(dense)])
     con.execute(f"CREATE INDEX si ON s USING hnsw (v {opclass})")
     con.execute("SET vsql.exact_below = 0")
     for _ in range(4):
-        q = dense[rng.integers(800)] + np.where(rng.random(300) < 0.02, rng.standard_normal(300), 0).astype(np.float32)
+        q = dense[rng.integers(400)] + np.where(rng.random(100) < 0.05, rng.standard_normal(100), 0).astype(np.float32)
         sql = f"SELECT id, v {op} %s::vector::sparsevec AS d FROM s ORDER BY d LIMIT {K}"
         plan = "\n".join(r[1] for r in con.execute(f"EXPLAIN {sql}", [q]).fetchall())
         assert "index: si " in plan and "answered from the index" not in plan, plan
