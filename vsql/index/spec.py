@@ -224,10 +224,12 @@ def indexed_type(spec: IndexSpec, catalog, info=None) -> tuple[str | None, int]:
     return vtype, 0
 
 
-def analysed(spec: IndexSpec, catalog) -> exp.Expr:
-    """An expression index's expression as analysis makes it (what the engine lowers, and what a
-    query's ORDER BY is compared with), read in `SELECT <expression> FROM <table>`."""
-    select = exp.select(spec.indexed()).from_(exp.table_(spec.table, spec.schema, quoted=True))
+def analysed(spec: IndexSpec, catalog, value: exp.Expr | None = None) -> exp.Expr:
+    """An expression index's expression (or `value`, over the index's table) as analysis makes it
+    (what the engine lowers, and what a query's ORDER BY is compared with), read in
+    `SELECT <expression> FROM <table>`."""
+    select = exp.select(spec.indexed() if value is None else value).from_(
+        exp.table_(spec.table, spec.schema, quoted=True))
     node = analyze(select, catalog).tree.selects[0]
     return node.this if isinstance(node, exp.Alias) else node
 

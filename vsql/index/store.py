@@ -688,13 +688,11 @@ class IndexManager:
         key = (spec.token, spec.version, spec.schema, spec.table, spec.column, spec.opclass, spec.expression)
         if key not in self._sources:
             catalog = self._catalog()
-            value = IndexSpec(**{**spec.__dict__, "expression": spec.expression or exp.column(
-                spec.column, quoted=True).sql()})
+            value = spec.indexed()
             if spec.vtype != "bit":
-                cast = exp.Cast(this=exp.paren(value.indexed(), copy=False),
-                                to=exp.DataType.build(f"VECTOR({indexed_type(spec, catalog)[1]})", dialect=VSQL))
-                value = IndexSpec(**{**value.__dict__, "expression": cast.sql(dialect=VSQL)})
-            self._sources[key] = analysed(value, catalog)
+                value = exp.Cast(this=exp.paren(value, copy=False),
+                                 to=exp.DataType.build(f"VECTOR({indexed_type(spec, catalog)[1]})", dialect=VSQL))
+            self._sources[key] = analysed(spec, catalog, value)
         return self._sources[key].copy()
 
     def _info(self, schema: str, table: str):
