@@ -59,5 +59,5 @@ def test_the_engine_is_chosen_by_the_targets_scheme(tmp_path):
     con.execute("CREATE TABLE t (id INT)")
     con.close()
     assert path.exists()
-    with pytest.raises(vsql.InterfaceError, match=r'no vsql engine for "nosuch://" \(engines: duckdb, spark\)'):
+    with pytest.raises(vsql.InterfaceError, match=r'no vsql engine for "nosuch://" \(engines: duckdb, sc, spark\)'):
         vsql.connect("nosuch://somewhere")

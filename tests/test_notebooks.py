@@ -6,7 +6,9 @@ Cells are found by their tags (cell metadata), and their outputs read as a reade
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -168,3 +170,19 @@ def test_mlops_lifecycle(kernels):
     assert tuned[1] == "hnsw.ef_search" and float(tuned[2]) >= 0.95 and tuned[-1] == "True"
     (after,) = frame_rows(output(notebook, "evaluate-tuned"))
     assert float(after[0]) >= 0.9
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@pytest.mark.skipif(shutil.which("java") is None, reason="the Spark engine needs Java 17 (openjdk-17-jre-headless)")
+def test_two_engines(kernels, monkeypatch):
+    """notebooks/two_engines.ipynb: one SQL file through the shell on DuckDB and on Spark, the same rows."""
+    pytest.importorskip("pyspark", reason="the Spark engine needs pyspark: pip install -c constraints.txt '.[spark]'")
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")  # this vsql's shell
+    notebook = execute("two_engines.ipynb", kernels, timeout=300)
+    duckdb, spark = output(notebook, "duckdb"), output(notebook, "spark")
+    assert duckdb == spark and output(notebook, "same").strip() == "the same output on both engines: True"
+    # every statement ran, each query printed its rows (a failure would stop the shell at its first error)
+    assert duckdb.count("CREATE TABLE") == 2 and "CREATE INDEX" in duckdb and duckdb.count("rows)") == 3
+    assert re.search(r"^\s+2 \| databases \|\s+0\.2500$", duckdb, re.M)
+    assert re.search(r"^\s+3 \|\s+8 \|\s+0\.0050$", duckdb, re.M)

@@ -254,3 +254,17 @@ def test_spark_errors_are_dbapi_errors(pair):
     _, spark = pair
     with pytest.raises(vsql.ProgrammingError, match='relation "nowhere" does not exist'):
         spark.execute("SELECT * FROM nowhere")
+    # a data file damaged behind Spark's back: a DB-API error naming the problem, not a Java trace
+    spark.execute("CREATE TABLE items (id BIGINT PRIMARY KEY, embedding VECTOR(2))")
+    spark.execute("INSERT INTO items VALUES (1, '[0,1]'), (2, '[1,0]')")
+    engine = spark.session.engine
+    (damaged, *_) = [f.removeprefix("file:") for f in engine.spark.table("items").inputFiles()]
+    with open(damaged, "wb") as handle:
+        handle.write(b"not a parquet file")
+    engine.spark.catalog.refreshTable("items")
+    with pytest.raises(vsql.Error) as raised:
+        spark.execute("SELECT id FROM items ORDER BY embedding <-> '[1,1]' LIMIT 1").fetchall()
+    assert type(raised.value) is not vsql.InternalError and isinstance(raised.value, vsql.DatabaseError)
+    message = str(raised.value)
+    assert "\tat " not in message and "\n" not in message and "org.apache" not in message, message
+    assert "part-" in message or "parquet" in message.lower(), message  # names the file (or its format)

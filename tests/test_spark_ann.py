@@ -256,3 +256,46 @@ def test_never_a_wrong_row_after_writes(items):
         assert con.execute("SELECT id FROM ann_mut ORDER BY embedding <-> %s LIMIT 3", [query]).fetchall() == []
     finally:
         con.execute("DROP TABLE ann_mut")
+
+
+def test_lateral_batch_through_the_index(items):
+    """A LATERAL search per outer row: every query's candidates from the shards, then Spark's
+    NEAREST join ranks them; each row's distance exact, k rows per query, recall >= 0.95."""
+    con, vectors = items
+    rng = np.random.default_rng(11)
+    queries = (vectors[rng.integers(0, ROWS, 24)] + 0.3 * rng.standard_normal((24, DIM))).astype(np.float32)
+    queries[1] = queries[0]  # the same vector twice: searched once
+    con.execute(f"CREATE TABLE ann_queries (qid BIGINT PRIMARY KEY, q VECTOR({DIM}))")
+    try:
+        con.load("ann_queries", pa.table({"qid": pa.array(np.arange(24), pa.int64()),
+                                          "q": pa.FixedSizeListArray.from_arrays(pa.array(queries.ravel()), DIM)}))
+        ids = np.arange(ROWS)
+        for bound in (1000, 10):
+            sql = ("SELECT s.qid, n.id, n.d FROM ann_queries s CROSS JOIN LATERAL (SELECT id, embedding <-> s.q AS d "
+                   f"FROM ann_items WHERE sel < {bound} ORDER BY d LIMIT 10) n ORDER BY s.qid, n.d")
+            rows = con.execute(sql).fetchall()
+            plan = con.session.engine.last_search
+            assert plan.startswith("24 outer rows, 23 distinct query vectors\n") and "4 of 4 files through" in plan
+            recalls = []
+            for qid, query in enumerate(queries):
+                found = [(r[1], r[2]) for r in rows if r[0] == qid]
+                truth, distances = _truth(vectors, ids[ids % 1000 < bound], query)
+                exact = dict(zip(truth, distances))
+                assert len(found) == K and all(i in exact for i, _ in found), (bound, qid)
+                assert [x for _, x in found] == pytest.approx([exact[i] for i, _ in found], rel=1e-5, abs=1e-5)
+                recalls.append(len({i for i, _ in found} & set(truth[:K])) / K)
+            assert np.mean(recalls) >= 0.95, (bound, recalls)
+        # EXPLAIN gives the search and Spark's plan; no match: LEFT JOIN keeps the outer rows
+        plan = _plan(con, "SELECT s.qid, n.id FROM ann_queries s CROSS JOIN LATERAL (SELECT id FROM ann_items "
+                          "ORDER BY embedding <-> s.q LIMIT 3) n", None)
+        assert plan.startswith("24 outer rows, 23 distinct query vectors\nvsql k-NN search on ann_items.embedding "
+                               "(l2), k = 3: index ann_items_hnsw, 4 of 4 files through their shards")
+        rows = con.execute("SELECT s.qid, n.id FROM ann_queries s LEFT JOIN LATERAL (SELECT id FROM ann_items "
+                           "WHERE sel < 0 ORDER BY embedding <-> s.q LIMIT 3) n ON true").fetchall()
+        assert sorted(rows) == [(q, None) for q in range(24)]
+        # a filter by the outer row is Spark's to refuse, never answered through the index
+        with pytest.raises(vsql.NotSupportedError, match="Spark's NEAREST cannot filter by the outer row"):
+            con.execute("SELECT n.id FROM ann_queries s CROSS JOIN LATERAL (SELECT id FROM ann_items WHERE id <> s.qid "
+                        "ORDER BY embedding <-> s.q LIMIT 3) n")
+    finally:
+        con.execute("DROP TABLE ann_queries")

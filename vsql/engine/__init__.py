@@ -1,7 +1,7 @@
 """The engines vsql runs statements on, behind one protocol (`vsql.engine.base.Engine`).
 
 `connect(target)` picks the engine by the target's scheme (`spark://local[2]` is a Spark
-session); a plain path or ':memory:' is a DuckDB database. Adding an engine is one entry here and
+session, `sc://host:15002` one through Spark Connect); a plain path or ':memory:' is a DuckDB database. Adding an engine is one entry here and
 its package beside `duckdb/`.
 """
 
@@ -11,7 +11,8 @@ import importlib
 import re
 
 # scheme -> (module, class): the class has `connect(target, read_only=..., config=...)`
-ENGINES = {"duckdb": ("vsql.engine.duckdb", "DuckDBEngine"), "spark": ("vsql.engine.spark", "SparkEngine")}
+ENGINES = {"duckdb": ("vsql.engine.duckdb", "DuckDBEngine"), "spark": ("vsql.engine.spark", "SparkEngine"),
+           "sc": ("vsql.engine.spark", "SparkEngine")}
 _DEFAULT = "duckdb"
 _SCHEME = re.compile(r"([a-z][a-z0-9+.-]*)://")
 
@@ -32,5 +33,6 @@ def connect(target: str, **options):
         needs = (error.name or module).split(".")[0]
         if needs == "vsql":
             raise
-        raise InterfaceError(f'the {scheme} engine needs {needs}: pip install "vsql[{scheme}]"') from error
+        extra = module.split(".")[-1]
+        raise InterfaceError(f'the {extra} engine needs {needs}: pip install "vsql[{extra}]"') from error
     return getattr(loaded, name).connect(target, **options)

@@ -25,12 +25,13 @@ with status 1 (as psql -v ON_ERROR_STOP=1 does). Type \\? at the prompt for the 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vsql",
-        description="pgvector's SQL on DuckDB: an interactive shell.",
+        description="pgvector's SQL on DuckDB or Spark: an interactive shell.",
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("database", nargs="?", default=":memory:", metavar="DATABASE",
-                        help="DuckDB database file, created if missing (default: in memory)")
+                        help="DuckDB database file, created if missing (default: in memory); or a Spark "
+                             "session: spark://local[2] (local), spark://host:7077, sc://host:15002 (Spark Connect)")
     parser.add_argument("-c", "--command", dest="scripts", action="append", metavar="SQL",
                         help="run SQL or a backslash command; may be repeated")
     parser.add_argument("-f", "--file", dest="scripts", action="append", metavar="FILE",

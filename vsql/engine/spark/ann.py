@@ -82,6 +82,20 @@ class Search:
     explain: bool
 
 
+@dataclass(frozen=True)
+class BatchSearch:
+    """A LATERAL k-NN search, one per outer row (`recognize_batch`): `queries`, a statement giving
+    the outer rows' query vectors."""
+
+    tree: exp.Expr
+    table: exp.Table
+    column: str
+    metric: str
+    queries: exp.Select
+    k: int
+    explain: bool
+
+
 @dataclass
 class Shard:
     """A shard trusted for a search, loaded: its data file is as the build read it."""
@@ -101,14 +115,58 @@ def recognize(tree: exp.Expr, columns_of) -> Search | None:
     when it is a table with a key (asked last: it is the catalog's)."""
     explain = isinstance(tree, d.Explain)
     select = tree.this if explain else tree
-    if explain and tree.args.get("analyze"):
+    if explain and tree.args.get("analyze") or not isinstance(select, exp.Select) or select.args.get("laterals"):
         return None
-    if not isinstance(select, exp.Select):
+    found = _searched(select, columns_of, lambda other, alias, columns: not other.find(exp.Column, exp.Select))
+    return Search(select, *found, explain) if found else None
+
+
+def recognize_batch(tree: exp.Expr, columns_of) -> BatchSearch | None:
+    """The search of `SELECT ... FROM outer [joins] CROSS JOIN LATERAL (SELECT ... FROM t [WHERE
+    <t's columns only>] ORDER BY <t's column> <op> <the outer rows' vector> LIMIT k) n ...`, the
+    statement's one LATERAL search (nearest.rewrite makes it Spark's NEAREST join)."""
+    from vsql.engine.spark import nearest
+
+    explain = isinstance(tree, d.Explain)
+    select = tree.this if explain else tree
+    if explain and tree.args.get("analyze") or not isinstance(select, exp.Select):
         return None
+    joins = select.args.get("joins") or []
+    searched = [i for i, j in enumerate(joins) if isinstance(j.this, exp.Lateral) and nearest.searches(j.this)]
+    every = [j for j in tree.find_all(exp.Lateral) if nearest.searches(j)]
+    if len(searched) != 1 or len(every) != 1 or select.args.get("from_") is None:
+        return None
+    lateral = joins[searched[0]].this
+    inner = lateral.this.this if isinstance(lateral.this, exp.Subquery) else None
+    if not isinstance(inner, exp.Select):
+        return None
+
+    def outer_only(other: exp.Expr, alias: str, columns: tuple[str, ...]) -> bool:
+        return not other.find(exp.Select) and not any(
+            c.table == alias or not c.table and c.name.lower() in columns for c in other.find_all(exp.Column))
+
+    found = _searched(inner, columns_of, outer_only)
+    if found is None:
+        return None
+    table, column, metric, query, k = found
+    where, alias, columns = inner.args.get("where"), table.alias_or_name, columns_of(table)
+    if where is not None and any(c.table not in ("", alias) or c.name.lower() not in columns
+                                 for c in where.find_all(exp.Column)):
+        return None  # a filter by the outer row: Spark's NEAREST join cannot (nearest.rewrite says so)
+    queries = exp.select(query.copy()).from_(select.args["from_"].copy())
+    before = [j.copy() for j in joins[: searched[0]]]
+    if before:
+        queries.set("joins", before)
+    return BatchSearch(tree, table, column, metric, queries, k, explain)
+
+
+def _searched(select: exp.Select, columns_of, constant) -> tuple | None:
+    """(table, column, metric, query, k) of `SELECT ... FROM t [WHERE ...] ORDER BY <distance
+    between a column of t and a value `constant(value, t's alias, t's columns)` accepts> LIMIT k`."""
     source = select.args.get("from_")
     table = source.this if source is not None else None
     if not isinstance(table, exp.Table) or any(select.args.get(a) for a in (
-            "joins", "group", "having", "distinct", "offset", "qualify", "windows", "with_", "laterals")):
+            "joins", "group", "having", "distinct", "offset", "qualify", "windows", "with_")):
         return None
     if any(p.find(exp.AggFunc, exp.Window) for p in select.selects):
         return None
@@ -129,8 +187,8 @@ def recognize(tree: exp.Expr, columns_of) -> Search | None:
         return None
     for side, other in ((distance.this, distance.expression), (distance.expression, distance.this)):
         if isinstance(side, exp.Column) and side.table in ("", alias) and side.name.lower() in columns and \
-                not other.find(exp.Column, exp.Select):
-            return Search(select, table, side.name.lower(), distance.metric, other, int(count.this), explain)
+                constant(other, alias, columns):
+            return table, side.name.lower(), distance.metric, other, int(count.this)
     return None
 
 
@@ -190,18 +248,16 @@ def _manifest(folder: str) -> dict | None:
 
 
 def _files_now(engine, table: str) -> dict[str, tuple[int, int]]:
-    """The table's data files as Spark reads them now: local path -> (size, modification ms)."""
-    spark = engine.spark
-    conf = spark._jsc.hadoopConfiguration()
-    hadoop = spark._jvm.org.apache.hadoop.fs.Path
+    """The table's data files as Spark reads them now: local path -> (size, modification ms, as
+    Hadoop's local file system and `_metadata.file_modification_time` give it)."""
     now = {}
-    for uri in spark.table(engine.qualified(table)).inputFiles():
-        path = hadoop(uri)
+    for uri in engine.spark.table(engine.qualified(table)).inputFiles():
+        path = _local(uri)
         try:
-            status = path.getFileSystem(conf).getFileStatus(path)
-        except Exception:  # noqa: BLE001 - gone since Spark listed it: Spark's own read will say so
+            status = os.stat(path)
+        except OSError:  # gone since Spark listed it: Spark's own read will say so
             continue
-        now[_local(uri)] = (int(status.getLen()), int(status.getModificationTime()))
+        now[path] = (status.st_size, status.st_mtime_ns // 1_000_000)
     return now
 
 
@@ -385,21 +441,56 @@ def serving(engine, search: Search) -> Definition | None:
 def run(engine, search: Search, definition: Definition, params, query_vector: np.ndarray, lower) -> tuple[str, str]:
     """The statement Spark runs (over the candidates the shards found, and the rows of the files
     they do not cover), and EXPLAIN's account of the search."""
+    where = search.select.args.get("where")
+    candidates, trusted, plan = _candidates(engine, search.table, search.column, search.metric, search.k,
+                                            definition, query_vector.reshape(1, -1), where, params, lower)
+    return lower(_restricted(search, definition, candidates, trusted)), plan
+
+
+def run_batch(engine, batch: BatchSearch, definition: Definition, params, lower) -> tuple[str, str]:
+    """A LATERAL search's statement, its searched table restricted to the candidates of every
+    outer row's query vector (with the rows of the files no shard covers): Spark's NEAREST join
+    then ranks each outer row's candidates itself."""
+    values = engine.spark.sql(lower(batch.queries), args=params).toArrow().column(0).combine_chunks()
+    tree = batch.tree.copy()
+    tree = tree.this if batch.explain else tree
+    lateral = next(j for j in tree.find_all(exp.Lateral))
+    inner = lateral.this.this
+    if not len(values) or values.null_count or len(pc.unique(pc.list_value_length(values))) > 1 or \
+            pc.list_value_length(values)[0].as_py() != definition.dim:
+        queries = np.full((1, definition.dim), np.nan, np.float32)  # Spark ranks (or refuses) them itself
+    else:
+        flat = pc.list_flatten(values).to_numpy(zero_copy_only=False)
+        queries = np.unique(flat.reshape(len(values), definition.dim).astype(np.float32), axis=0)
+    where = inner.args.get("where")
+    candidates, trusted, plan = _candidates(engine, batch.table, batch.column, batch.metric, batch.k, definition,
+                                            queries, where, params, lower)
+    if trusted:
+        inner.where(_restriction(definition, candidates, trusted), copy=False)
+    return lower(tree), f"{len(values)} outer rows, {len(queries)} distinct query vectors\n{plan}"
+
+
+def _candidates(engine, table: exp.Table, column: str, metric_name: str, k: int, definition: Definition,
+                queries: np.ndarray, where, params, lower) -> tuple[np.ndarray, list[str], str]:
+    """The keys that may be among each query's k nearest rows the WHERE keeps (the nearest
+    `_CANDIDATES * k` the trusted shards find, and the rows they cannot rank), the data files of
+    those shards, and EXPLAIN's account."""
     import faiss
 
-    metric, access, k = definition.metric, METHODS[definition.method], search.k
-    query = np.ascontiguousarray(query_vector.reshape(1, -1), dtype=np.float32)
-    usable = bool(np.isfinite(query).all()) and not (metric.normalized and not np.linalg.norm(query))
+    metric, access = definition.metric, METHODS[definition.method]
+    queries = np.ascontiguousarray(queries, dtype=np.float32)
+    norms = np.linalg.norm(queries, axis=1, keepdims=True)
+    usable = queries.shape[1] == definition.dim and bool(np.isfinite(queries).all()) and \
+        not (metric.normalized and not norms.all())
     if metric.normalized and usable:
-        query = query / np.linalg.norm(query)
-    files, trusted, exact, gone = _shards(engine, search.table.name, definition)
-    if not usable:  # NaN distances (a zero query under cosine): Spark orders every row itself
-        exact += [(os.path.basename(_local(s.file)), "the query vector has no distance to rank rows by") for s in trusted]
+        queries = queries / norms
+    files, trusted, exact, gone = _shards(engine, table.name, definition)
+    if not usable:  # NaN distances (a zero query under cosine, a NULL one): Spark orders every row itself
+        exact += [(os.path.basename(_local(s.file)), "a query vector has no distance to rank rows by") for s in trusted]
         trusted = []
-    where = search.select.args.get("where")
-    matching = _matching(engine, search, definition, where, params, lower) if where is not None and trusted else None
+    matching = _matching(engine, table, definition, where, params, lower) if where is not None and trusted else None
     lines, found_keys, found_distances = [], [], []
-    faiss.omp_set_num_threads(1)  # a query or two: Faiss's threads would only wait for each other
+    faiss.omp_set_num_threads(1 if len(queries) < 8 else os.cpu_count() or 1)  # a query or two: threads would wait
     for shard in trusted:
         name = os.path.basename(_local(shard.file))
         allowed = None if matching is None else matching.get(_local(shard.file), np.empty(0, np.int64))
@@ -410,24 +501,26 @@ def run(engine, search: Search, definition: Definition, params, query_vector: np
             lines.append(f"  {name}: index, 0 of {len(shard.keys)} rows match")
             continue
         selector = None if mask is None or mask.all() else _bitmap(mask)
-        scores, slots, how = _search(access, shard.index, query, want, count, len(shard.keys), selector,
+        scores, slots, how = _search(access, shard.index, queries, want, count, len(shard.keys), selector,
                                      mask is not None)
-        hit = slots[0] >= 0
-        found_keys.append(shard.keys[slots[0][hit]])
-        found_distances.append(metric.from_faiss(scores[0][hit]).astype(np.float64))
+        hit = slots >= 0
+        found_keys.append(np.where(hit, shard.keys[np.maximum(slots, 0)], -1))
+        found_distances.append(np.where(hit, metric.from_faiss(scores).astype(np.float64), np.inf))
         lines.append(f"  {name}: index ({definition.method}), {count} of {len(shard.keys)} rows match: {how}, "
                      f"{int(hit.sum())} found")
-    keys = np.concatenate(found_keys) if found_keys else np.empty(0, np.int64)
-    distances = np.concatenate(found_distances) if found_distances else np.empty(0)
-    nearest = keys[np.argsort(distances, kind="stable")[: k * _CANDIDATES]]
-    candidates = np.unique(np.concatenate([nearest, *(s.always for s in trusted)]))
-    statement = _restricted(search, definition, candidates, [s.file for s in trusted])
-    head = (f"vsql k-NN search on {search.table.name}.{search.column} ({search.metric}), k = {k}: index "
-            f"{definition.name}, {len(trusted)} of {files} files through their shards, {files - len(trusted)} "
-            f"searched exactly by Spark; {len(candidates)} candidates")
+    candidates = np.concatenate([s.always for s in trusted]) if trusted else np.empty(0, np.int64)
+    if found_keys:
+        keys, distances = np.hstack(found_keys), np.hstack(found_distances)
+        nearest = np.argsort(distances, axis=1, kind="stable")[:, : k * _CANDIDATES]
+        chosen = np.take_along_axis(keys, nearest, axis=1)[np.take_along_axis(distances, nearest, axis=1) < np.inf]
+        candidates = np.concatenate([candidates, chosen])
+    candidates = np.unique(candidates)
+    head = (f"vsql k-NN search on {table.name}.{column} ({metric_name}), k = {k}: index {definition.name}, "
+            f"{len(trusted)} of {files} files through their shards, {files - len(trusted)} searched exactly by "
+            f"Spark; {len(candidates)} candidates")
     lines += [f"  {name}: exact (Spark): {why}" for name, why in exact]
     lines += [f"  {name}: shard dropped: its file is gone" for name in gone]
-    return lower(statement), "\n".join([head, *lines])
+    return candidates, [s.file for s in trusted], "\n".join([head, *lines])
 
 
 def _shards(engine, table: str, definition: Definition) -> tuple[int, list[Shard], list[tuple[str, str]], list[str]]:
@@ -453,8 +546,9 @@ def _shards(engine, table: str, definition: Definition) -> tuple[int, list[Shard
 
 
 def _search(access, index, query, want: int, count: int, total: int, selector, filtered: bool):
-    """Faiss's scores and slots of `want` nearest allowed rows of a shard, and how they were found:
-    through the graph or lists, deeper until `want` are found, else by a flat scan."""
+    """Faiss's scores and slots of the `want` nearest allowed rows of a shard for each query, and
+    how they were found: through the graph or lists, deeper until every query finds `want`, else
+    by a flat scan."""
     if count <= 4 * want or count < total and count <= _FLAT_BELOW:  # a sparse bitmap: the graph would wander
         flat, params = access.scan(index, selector)
         scores, slots = flat.search(query, want, params=params)
@@ -462,7 +556,7 @@ def _search(access, index, query, want: int, count: int, total: int, selector, f
     depth, cap = access.filtered_depth(index, want, count / total)
     while True:
         scores, slots = access.search(index, query, want, depth, selector, filtered)
-        if (slots[0] >= 0).sum() >= want:
+        if (slots >= 0).sum(axis=1).min() >= want:
             return scores, slots, f"{access.depth_label} = {depth}"
         if depth >= cap:
             flat, params = access.scan(index, selector)
@@ -480,13 +574,13 @@ def _bitmap(mask: np.ndarray):
     return selector
 
 
-def _matching(engine, search: Search, definition: Definition, where: exp.Expr, params, lower) -> dict:
+def _matching(engine, table: exp.Table, definition: Definition, where: exp.Expr, params, lower) -> dict:
     """The keys of the rows the WHERE keeps, by data file (local path)."""
-    alias = search.table.alias_or_name
+    alias = table.alias_or_name
     statement = exp.select(
         exp.alias_(exp.column("file_path", table="_metadata"), "f"),
         exp.alias_(exp.column(exp.to_identifier(definition.key, quoted=True), table=exp.to_identifier(alias)), "k"),
-    ).from_(search.table.copy()).where(where.this.copy())
+    ).from_(table.copy()).where(where.this.copy())
     rows = engine.spark.sql(lower(statement), args=params).toArrow()
     files = rows.column("f").combine_chunks()
     keys = rows.column("k").to_numpy().astype(np.int64)
@@ -506,16 +600,22 @@ def _restricted(search: Search, definition: Definition, candidates: np.ndarray, 
     table = top.args["from_"].this
     if not trusted:
         return top
-    key = exp.column(exp.to_identifier(definition.key, quoted=True))
+    inner = exp.select("*").from_(exp.Table(this=table.this.copy(), db=table.args.get("db"))).where(
+        _restriction(definition, candidates, trusted))
+    alias = table.alias_or_name
+    table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
+    return top
+
+
+def _restriction(definition: Definition, candidates: np.ndarray, trusted: list[str]) -> exp.Expr:
+    """The rows a search through the trusted shards leaves for Spark to rank: the candidates, the
+    rows of every other file, and the rows without a vector."""
     parts = [
         exp.In(this=exp.column("file_path", table="_metadata"), expressions=[exp.Literal.string(f) for f in trusted]
                ).not_(),
         exp.Is(this=exp.column(exp.to_identifier(definition.column, quoted=True)), expression=exp.Null()),
     ]
     if len(candidates):
+        key = exp.column(exp.to_identifier(definition.key, quoted=True))
         parts.insert(0, exp.In(this=key, expressions=[exp.Literal.number(int(c)) for c in candidates]))
-    inner = exp.select("*").from_(exp.Table(this=table.this.copy(), db=table.args.get("db"))).where(
-        exp.or_(*parts, copy=False))
-    alias = table.alias_or_name
-    table.replace(exp.Subquery(this=inner, alias=exp.TableAlias(this=exp.to_identifier(alias))))
-    return top
+    return exp.paren(exp.or_(*parts, copy=False), copy=False)

@@ -27,7 +27,14 @@ from sqlglot import exp
 from vsql.engine.base import Result, Statement
 from vsql.engine.catalog import Catalog, TableInfo
 from vsql.engine.spark import ann
-from vsql.engine.spark.lowering import DIMS_PROPERTY, KEY_PROPERTY, NOT_NULL_PROPERTY, Shape, parameter_name, to_sql
+from vsql.engine.spark.lowering import (
+    DIMS_PROPERTY,
+    KEY_PROPERTY,
+    NOT_NULL_PROPERTY,
+    Shape,
+    parameter_name,
+    to_sql,
+)
 from vsql.errors import NotSupportedError
 from vsql.sql import dialect as d
 
@@ -72,7 +79,7 @@ class IndexStatement(SparkSQL):
 class SearchStatement(SparkSQL):
     """A k-NN statement an index may serve (its text: the exact statement, run when none does)."""
 
-    def __new__(cls, text: str, search: ann.Search):
+    def __new__(cls, text: str, search: ann.Search | ann.BatchSearch):
         made = super().__new__(cls, text)
         made.search = search
         return made
@@ -100,15 +107,18 @@ class SparkEngine:
     def connect(cls, target: str = "spark://local[*]", read_only: bool = False, config: dict | None = None,
                 session=None) -> SparkEngine:
         """`spark://local[2]` starts a local session (`spark://host:7077`: Spark's own master URL);
-        `session`: wrap an existing SparkSession as it is. Spark keeps one session per process:
-        while one runs, connecting returns it (with its settings), and only one vsql started is
-        stopped by vsql (when its last connection closes)."""
+        `sc://host:15002` opens one on a Spark Connect server; `session`: wrap an existing
+        SparkSession as it is. Spark keeps one classic session per process: while one runs,
+        connecting returns it (with its settings), and only one vsql started is stopped by vsql
+        (when its last connection closes)."""
         if read_only:
             raise NotSupportedError("read_only is not supported on the Spark engine: Spark has no read-only sessions")
         if session is not None:
             return cls(session)
         from pyspark.sql import SparkSession
 
+        if target.startswith("sc://"):
+            return cls._remote(target, config or {})
         running = SparkSession.getActiveSession()
         if running is not None:
             return cls(running, owned=id(running) in _STARTED)
@@ -133,6 +143,23 @@ class SparkEngine:
         _STARTED[id(spark)] = [warehouse, 0]
         return cls(spark, owned=True)
 
+    @classmethod
+    def _remote(cls, target: str, config: dict) -> SparkEngine:
+        """A session of its own on a Spark Connect server (the server's warehouse and settings;
+        `config`: session settings). Index shards are written by this client into the table's
+        folder: it must see the server's file system (the same machine, or a shared mount)."""
+        from pyspark.sql import SparkSession
+
+        builder = SparkSession.builder.remote(target)
+        for key, value in config.items():
+            builder = builder.config(key, value)
+        with warnings.catch_warnings():  # as on import above: its client checks pandas' version on start
+            warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+            spark = builder.create()
+        _quiet()
+        _STARTED[id(spark)] = [None, 0]
+        return cls(spark, owned=True)
+
     # -- statements -------------------------------------------------------------------------
 
     def lower(self, tree: exp.Expr) -> list[str]:
@@ -140,7 +167,7 @@ class SparkEngine:
         if own is not None:
             return [own]
         lowered = [SparkSQL(sql) for sql in to_sql(tree, self._shape)]
-        search = ann.recognize(tree, self._keyed_columns)
+        search = ann.recognize(tree, self._keyed_columns) or ann.recognize_batch(tree, self._keyed_columns)
         if search is not None:
             lowered[-1] = SearchStatement(lowered[-1], search)
         return lowered
@@ -238,7 +265,8 @@ class SparkEngine:
         call them are refused when lowered."""
 
     def register_batch(self, name: str, function) -> None:
-        """LATERAL batches through indexes are not on Spark yet (no indexes)."""
+        """vsql's planner sends no batches here: this engine serves LATERAL searches through its
+        own indexes (`ann.run_batch`)."""
 
     # -- transactions and connections -------------------------------------------------------
 
@@ -255,7 +283,7 @@ class SparkEngine:
         return SparkEngine(self.spark.newSession())
 
     def interrupt(self) -> None:
-        self.spark.sparkContext.cancelAllJobs()
+        self.spark.interruptAll()
 
     def close(self) -> None:
         for name in list(self._views):
@@ -320,14 +348,18 @@ class SparkEngine:
     # -- indexes ----------------------------------------------------------------------------
 
     def _search(self, statement: SearchStatement, params: Any) -> _Cursor:
-        """A k-NN statement through the table's index when it has one (`ann.run`), else exact."""
+        """A k-NN statement (or a LATERAL batch of them) through the table's index when it has one
+        (`ann.run`, `ann.run_batch`), else exact."""
         search = statement.search
         definition = ann.serving(self, search)
         self.last_search = None
         if definition is None:
             return _Cursor(self.spark.sql(statement, args=_args(params)), statement)
         lower = lambda tree: to_sql(tree, self._shape)[-1]  # noqa: E731
-        sql, plan = ann.run(self, search, definition, _args(params), self._query_vector(search, params), lower)
+        if isinstance(search, ann.BatchSearch):
+            sql, plan = ann.run_batch(self, search, definition, _args(params), lower)
+        else:
+            sql, plan = ann.run(self, search, definition, _args(params), self._query_vector(search, params), lower)
         self.last_search = plan
         if search.explain:
             spark_plan = self.spark.sql(f"EXPLAIN {sql}", args=_args(params)).collect()[0][0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from py4j.protocol import Py4JJavaError
 from pyspark.errors import (
     AnalysisException,
     ArithmeticException,
@@ -38,6 +39,10 @@ _FRAME = re.compile(r"^\s*\[[A-Z_.]+\]\s*|\s*SQLSTATE: \w+.*\Z", re.S)
 
 
 def translate(error: Exception) -> Error | None:
+    if isinstance(error, Py4JJavaError):  # a Java failure pyspark left unconverted (a file it could not read ...)
+        result = DatabaseError(_java_text(error))
+        result.__cause__ = error
+        return result
     if not isinstance(error, PySparkException):
         return None
     condition = error.getCondition() or ""
@@ -58,6 +63,24 @@ def translate(error: Exception) -> Error | None:
         result = kind(_text(error))
     result.__cause__ = error
     return result
+
+
+def _java_text(error: Py4JJavaError) -> str:
+    """The message of the Java exception (or of its first cause with a Spark error class, past
+    wrappers such as "Exception thrown in awaitResult"), its first line, without class names."""
+    try:
+        chain, cause = [], error.java_exception
+        while cause is not None and len(chain) < 10:
+            chain.append(str(cause.getMessage() or cause.toString()).strip())
+            cause = cause.getCause()
+    except Exception:  # noqa: BLE001 - the JVM is gone: py4j's own text
+        chain = [str(error)]
+    message = next((m for m in chain if _CLASSED.match(m)), chain[0] if chain else str(error))
+    message = re.sub(r"^\s*([\w$.]+(Exception|Error): )+", "", message.split("\n")[0])
+    return _FRAME.sub("", message).strip()
+
+
+_CLASSED = re.compile(r"^\s*\[[A-Z_.]+\]")  # a message with Spark's error class: the one that says what failed
 
 
 def _text(error: PySparkException) -> str:

@@ -93,7 +93,8 @@ def _replace(join: exp.Join, columns_of) -> None:
         raise _refuse("it must be ordered by one distance, ascending")
     alias = lateral.alias_or_name
     inner_alias = table.alias_or_name
-    mine = lambda c: c.table == inner_alias or (not c.table and c.name.lower() in names)  # noqa: E731
+    # the searched table's columns, and its file metadata (`_metadata.file_path`: an index's restriction)
+    mine = lambda c: c.table in (inner_alias, "_metadata") or (not c.table and c.name.lower() in names)  # noqa: E731
     where = inner.args.get("where")
     if where is not None and not all(mine(c) for c in where.find_all(exp.Column)):
         raise _refuse("its WHERE may use only the searched table's columns (Spark's NEAREST cannot filter by the "
