@@ -454,7 +454,9 @@ def run_batch(engine, batch: BatchSearch, definition: Definition, params, lower)
     values = engine.spark.sql(lower(batch.queries), args=params).toArrow().column(0).combine_chunks()
     tree = batch.tree.copy()
     tree = tree.this if batch.explain else tree
-    lateral = next(j for j in tree.find_all(exp.Lateral))
+    from vsql.engine.spark import nearest
+
+    lateral = next(j for j in tree.find_all(exp.Lateral) if nearest.searches(j))  # the one recognize_batch found
     inner = lateral.this.this
     if not len(values) or values.null_count or len(pc.unique(pc.list_value_length(values))) > 1 or \
             pc.list_value_length(values)[0].as_py() != definition.dim:
