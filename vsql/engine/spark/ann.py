@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlglot import exp
 
+from vsql.engine.spark import nearest
 from vsql.errors import NotSupportedError, ProgrammingError
 from vsql.index.methods import METHODS
 from vsql.sql import dialect as d
@@ -125,8 +126,6 @@ def recognize_batch(tree: exp.Expr, columns_of) -> BatchSearch | None:
     """The search of `SELECT ... FROM outer [joins] CROSS JOIN LATERAL (SELECT ... FROM t [WHERE
     <t's columns only>] ORDER BY <t's column> <op> <the outer rows' vector> LIMIT k) n ...`, the
     statement's one LATERAL search (nearest.rewrite makes it Spark's NEAREST join)."""
-    from vsql.engine.spark import nearest
-
     explain = isinstance(tree, d.Explain)
     select = tree.this if explain else tree
     if explain and tree.args.get("analyze") or not isinstance(select, exp.Select):
@@ -454,8 +453,6 @@ def run_batch(engine, batch: BatchSearch, definition: Definition, params, lower)
     values = engine.spark.sql(lower(batch.queries), args=params).toArrow().column(0).combine_chunks()
     tree = batch.tree.copy()
     tree = tree.this if batch.explain else tree
-    from vsql.engine.spark import nearest
-
     lateral = next(j for j in tree.find_all(exp.Lateral) if nearest.searches(j))  # the one recognize_batch found
     inner = lateral.this.this
     if not len(values) or values.null_count or len(pc.unique(pc.list_value_length(values))) > 1 or \
