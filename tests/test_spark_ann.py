@@ -48,8 +48,8 @@ def _vectors(rows: int, seed: int) -> np.ndarray:
 
 
 def _load(con, table: str, vectors: np.ndarray, first: int = 0) -> None:
-    """Two loads of two Spark partitions each: four Parquet files."""
-    for part in np.array_split(np.arange(len(vectors)), 2):
+    """Four loads: four Parquet files (a load writes one file per 128 MB)."""
+    for part in np.array_split(np.arange(len(vectors)), 4):
         ids = part + first
         con.load(table, pa.table({
             "id": pa.array(ids, pa.int64()), "sel": pa.array(ids % 1000, pa.int32()),
@@ -231,6 +231,22 @@ def test_never_a_wrong_row_after_writes(items):
         labels = np.append(np.arange(4000), 100_000)
         assert len({r[0] for r in rows} & set(labels[truth[:10]])) >= 9
 
+        # a LATERAL batch pairs every query with every row of both files the shards do not cover
+        batch = np.stack([query, vectors[50], vectors[3000] + 0.1])
+        con.execute(f"CREATE TABLE ann_mut_q (qid BIGINT PRIMARY KEY, q VECTOR({DIM}))")
+        con.cursor().executemany("INSERT INTO ann_mut_q VALUES (%s, %s)", [(i, v) for i, v in enumerate(batch)])
+        rows = con.execute("SELECT s.qid, n.id, n.d FROM ann_mut_q s CROSS JOIN LATERAL (SELECT id, embedding <-> s.q "
+                           "AS d FROM ann_mut ORDER BY d LIMIT 10) n ORDER BY s.qid, n.d").fetchall()
+        assert "3 of 5 files through" in con.session.engine.last_search
+        assert "ranked by Spark per query vector" in con.session.engine.last_search
+        assert [r[1] for r in rows[:2]] == [100_000, victim]
+        for qid, vector in enumerate(batch):
+            found = [r for r in rows if r[0] == qid]
+            truth, distances = _truth(current, np.arange(4001), vector)
+            assert len(found) == 10 and len({r[1] for r in found} & set(labels[truth[:10]])) >= 9
+            exact = dict(zip(labels[truth], distances))
+            assert [r[2] for r in found] == pytest.approx([exact[r[1]] for r in found], rel=1e-5, abs=1e-5)
+
         # overwritten (INSERT OVERWRITE deletes the shards' folder): every file searched exactly
         con.execute("INSERT OVERWRITE TABLE ann_mut SELECT id + 1, sel, embedding FROM ann_items WHERE id < 300")
         rows = con.execute(sql, [query, 1000]).fetchall()
@@ -250,6 +266,7 @@ def test_never_a_wrong_row_after_writes(items):
         con.execute("CREATE INDEX ann_mut_idx ON ann_mut USING hnsw (embedding vector_l2_ops)")
     finally:
         con.execute("DROP TABLE IF EXISTS ann_mut")
+        con.execute("DROP TABLE IF EXISTS ann_mut_q")
     con.execute(f"CREATE TABLE ann_mut (id BIGINT PRIMARY KEY, sel INT, embedding VECTOR({DIM}))")
     try:
         con.execute("CREATE INDEX ann_mut_idx ON ann_mut USING hnsw (embedding vector_l2_ops)")  # the name is free
@@ -259,8 +276,8 @@ def test_never_a_wrong_row_after_writes(items):
 
 
 def test_lateral_batch_through_the_index(items):
-    """A LATERAL search per outer row: every query's candidates from the shards, then Spark's
-    NEAREST join ranks them; each row's distance exact, k rows per query, recall >= 0.95."""
+    """A LATERAL search per outer row: every query's candidates from the shards, then Spark ranks
+    each query's own candidates; each row's distance exact, k rows per query, recall >= 0.95."""
     con, vectors = items
     rng = np.random.default_rng(11)
     queries = (vectors[rng.integers(0, ROWS, 24)] + 0.3 * rng.standard_normal((24, DIM))).astype(np.float32)
@@ -276,6 +293,7 @@ def test_lateral_batch_through_the_index(items):
             rows = con.execute(sql).fetchall()
             plan = con.session.engine.last_search
             assert plan.startswith("24 outer rows, 23 distinct query vectors\n") and "4 of 4 files through" in plan
+            assert "ranked by Spark per query vector: 460 (query, row) pairs" in plan  # 23 queries x 2k
             recalls = []
             for qid, query in enumerate(queries):
                 found = [(r[1], r[2]) for r in rows if r[0] == qid]
@@ -299,3 +317,20 @@ def test_lateral_batch_through_the_index(items):
                         "ORDER BY embedding <-> s.q LIMIT 3) n")
     finally:
         con.execute("DROP TABLE ann_queries")
+
+
+def test_a_load_writes_one_file_per_128_mb(spark_con):
+    """Spark cuts local Arrow data into 10,000-row partitions; a load of 30,000 rows (4 MB) is one
+    file, so one shard, not three."""
+    con = spark_con
+    con.execute(f"CREATE TABLE ann_load (id BIGINT PRIMARY KEY, sel INT, embedding VECTOR({DIM}))")
+    try:
+        vectors = _vectors(30_000, 5)
+        con.load("ann_load", pa.table({
+            "id": pa.array(np.arange(30_000), pa.int64()), "sel": pa.array(np.zeros(30_000), pa.int32()),
+            "embedding": pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel()), DIM)}))
+        files = [f for f in os.listdir(_folder(con, "ann_load")) if f.endswith(".parquet")]
+        assert len(files) == 1, files
+        assert con.execute("SELECT count(*) FROM ann_load").fetchone() == (30_000,)
+    finally:
+        con.execute("DROP TABLE ann_load")

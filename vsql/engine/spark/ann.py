@@ -26,6 +26,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 import warnings
 from dataclasses import dataclass
 from urllib.parse import unquote, urlparse
@@ -441,39 +442,102 @@ def run(engine, search: Search, definition: Definition, params, query_vector: np
     """The statement Spark runs (over the candidates the shards found, and the rows of the files
     they do not cover), and EXPLAIN's account of the search."""
     where = search.select.args.get("where")
-    candidates, trusted, plan = _candidates(engine, search.table, search.column, search.metric, search.k,
-                                            definition, query_vector.reshape(1, -1), where, params, lower)
+    nearest_keys, always, trusted, plan = _candidates(engine, search.table, search.column, search.metric, search.k,
+                                                      definition, query_vector.reshape(1, -1), where, params, lower)
+    candidates = np.unique(np.concatenate([always, nearest_keys[nearest_keys >= 0]]))
     return lower(_restricted(search, definition, candidates, trusted)), plan
 
 
 def run_batch(engine, batch: BatchSearch, definition: Definition, params, lower) -> tuple[str, str]:
-    """A LATERAL search's statement, its searched table restricted to the candidates of every
-    outer row's query vector (with the rows of the files no shard covers): Spark's NEAREST join
-    then ranks each outer row's candidates itself."""
+    """A LATERAL search's statement, each distinct query vector of the outer rows ranked by Spark
+    among its own candidates only (`_per_query`), with the rows of the files no shard covers."""
     values = engine.spark.sql(lower(batch.queries), args=params).toArrow().column(0).combine_chunks()
-    tree = batch.tree.copy()
-    tree = tree.this if batch.explain else tree
-    lateral = next(j for j in tree.find_all(exp.Lateral) if nearest.searches(j))  # the one recognize_batch found
-    inner = lateral.this.this
     if not len(values) or values.null_count or len(pc.unique(pc.list_value_length(values))) > 1 or \
             pc.list_value_length(values)[0].as_py() != definition.dim:
         queries = np.full((1, definition.dim), np.nan, np.float32)  # Spark ranks (or refuses) them itself
     else:
         flat = pc.list_flatten(values).to_numpy(zero_copy_only=False)
         queries = np.unique(flat.reshape(len(values), definition.dim).astype(np.float32), axis=0)
-    where = inner.args.get("where")
-    candidates, trusted, plan = _candidates(engine, batch.table, batch.column, batch.metric, batch.k, definition,
-                                            queries, where, params, lower)
-    if trusted:
-        inner.where(_restriction(definition, candidates, trusted), copy=False)
-    return lower(tree), f"{len(values)} outer rows, {len(queries)} distinct query vectors\n{plan}"
+    tree = batch.tree.copy()
+    tree = tree.this if batch.explain else tree
+    join = next(j for j in tree.find_all(exp.Join) if isinstance(j.this, exp.Lateral) and nearest.searches(j.this))
+    inner = join.this.this.this
+    nearest_keys, always, trusted, plan = _candidates(engine, batch.table, batch.column, batch.metric, batch.k,
+                                                      definition, queries, inner.args.get("where"), params, lower)
+    plan = f"{len(values)} outer rows, {len(queries)} distinct query vectors\n{plan}"
+    outer = join.parent
+    if not trusted or any(e.is_star for e in outer.expressions):  # `*` would show the pairing's columns
+        return lower(tree), plan
+    pairs = [np.unique(np.concatenate([always, row[row >= 0]])) for row in nearest_keys]
+    tag = f"__vsql_batch_{uuid.uuid4().hex}"
+    engine.register(f"{tag}_q", pa.table({
+        _QI: pa.array(np.arange(len(queries), dtype=np.int32)),
+        _Q: pa.FixedSizeListArray.from_arrays(queries.ravel(), definition.dim).cast(pa.list_(pa.float32()))}))
+    engine.register(f"{tag}_k", pa.table({
+        _QI: pa.array(np.repeat(np.arange(len(queries), dtype=np.int32), [len(p) for p in pairs])),
+        _KEY: pa.array(np.concatenate(pairs) if pairs else np.empty(0, np.int64))}))
+    join.replace(_per_query(join, batch.queries.selects[0], definition, trusted, tag))
+    return lower(tree), f"{plan}\nranked by Spark per query vector: {sum(map(len, pairs))} (query, row) pairs " \
+                        f"and every row of the files no shard covers"
+
+
+_QI, _Q, _KEY, _RANK = "__vsql_qi", "__vsql_q", "__vsql_key", "__vsql_rank"
+
+
+def _per_query(join: exp.Join, query: exp.Expr, definition: Definition, trusted: list[str], tag: str) -> exp.Join:
+    """`[LEFT] JOIN LATERAL (SELECT ... FROM t WHERE w ORDER BY e <op> query LIMIT k) n` as
+
+        [LEFT] JOIN (SELECT * FROM (SELECT ..., t.__vsql_q, row_number() OVER (PARTITION BY
+            t.__vsql_qi ORDER BY e <op> t.__vsql_q NULLS LAST, t.key) AS __vsql_rank
+          FROM <t's rows paired with the query vectors they are candidates for> t WHERE w)
+          WHERE __vsql_rank <= k) n ON n.__vsql_q = query
+
+    over the views `<tag>_q` (each distinct query vector and its number) and `<tag>_k` (each
+    number's candidate keys): a row of a trusted file is paired with the queries it is a candidate
+    for, a row of any other file (or without a vector) with every query. Spark then ranks each
+    query's own few rows, where its NEAREST join ranks every outer row against the union of all
+    candidates."""
+    lateral = join.this
+    inner = lateral.this.this.copy()
+    table = inner.args["from_"].this
+    alias = table.alias_or_name
+    for node in list(inner.find_all(type(query))):
+        if node == query:
+            node.replace(exp.column(_Q, table=alias))
+    order = inner.args["order"].expressions[0].this
+    if isinstance(order, exp.Column) and not order.table:
+        order = next((p.this for p in inner.selects if p.alias == order.name), order)
+    key = exp.column(exp.to_identifier(definition.key, quoted=True), table=alias)
+    rank = exp.Window(this=exp.RowNumber(), partition_by=[exp.column(_QI, table=alias)], order=exp.Order(
+        expressions=[exp.Ordered(this=order.copy(), nulls_first=False), exp.Ordered(this=key, nulls_first=False)]))
+    base = exp.Table(this=table.this.copy(), db=table.args.get("db"))
+    files = exp.In(this=exp.column("file_path", table="_metadata"), expressions=[exp.Literal.string(f) for f in trusted])
+    vector = exp.column(exp.to_identifier(definition.column, quoted=True))
+    paired = exp.select("t.*", f"q.{_QI}", f"q.{_Q}").from_(
+        exp.select("*").from_(base.copy()).where(files).subquery("t")).join(
+        exp.Table(this=exp.to_identifier(f"{tag}_k"), alias=exp.TableAlias(this=exp.to_identifier("c"))),
+        on=exp.column(exp.to_identifier(definition.key, quoted=True), table="t").eq(exp.column(_KEY, table="c"))).join(
+        exp.Table(this=exp.to_identifier(f"{tag}_q"), alias=exp.TableAlias(this=exp.to_identifier("q"))),
+        on=exp.column(_QI, table="q").eq(exp.column(_QI, table="c")))
+    everyone = exp.select("t.*", f"q.{_QI}", f"q.{_Q}").from_(
+        exp.select("*").from_(base).where(exp.or_(files.copy().not_(), exp.Is(this=vector, expression=exp.Null())))
+        .subquery("t")).join(
+        exp.Table(this=exp.to_identifier(f"{tag}_q"), alias=exp.TableAlias(this=exp.to_identifier("q"))), join_type="CROSS")
+    table.replace(exp.union(paired, everyone, distinct=False).subquery(alias))
+    k = inner.args["limit"].expression.copy()
+    inner.set("order", None)
+    inner.set("limit", None)
+    inner.select(exp.column(_Q, table=alias), exp.alias_(rank, _RANK), copy=False)
+    ranked = exp.select("*").from_(inner.subquery("r")).where(exp.LTE(this=exp.column(_RANK), expression=k))
+    return exp.Join(this=ranked.subquery(lateral.alias_or_name), side="LEFT" if join.side == "LEFT" else None,
+                    on=exp.column(_Q, table=lateral.alias_or_name).eq(query.copy()))
 
 
 def _candidates(engine, table: exp.Table, column: str, metric_name: str, k: int, definition: Definition,
-                queries: np.ndarray, where, params, lower) -> tuple[np.ndarray, list[str], str]:
-    """The keys that may be among each query's k nearest rows the WHERE keeps (the nearest
-    `_CANDIDATES * k` the trusted shards find, and the rows they cannot rank), the data files of
-    those shards, and EXPLAIN's account."""
+                queries: np.ndarray, where, params, lower) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """The keys that may be among each query's k nearest rows the WHERE keeps: for each query the
+    nearest `_CANDIDATES * k` the trusted shards find (-1: none), and the keys they cannot rank
+    (candidates of every query); then the data files of those shards, and EXPLAIN's account."""
     import faiss
 
     metric, access = definition.metric, METHODS[definition.method]
@@ -507,19 +571,19 @@ def _candidates(engine, table: exp.Table, column: str, metric_name: str, k: int,
         found_distances.append(np.where(hit, metric.from_faiss(scores).astype(np.float64), np.inf))
         lines.append(f"  {name}: index ({definition.method}), {count} of {len(shard.keys)} rows match: {how}, "
                      f"{int(hit.sum())} found")
-    candidates = np.concatenate([s.always for s in trusted]) if trusted else np.empty(0, np.int64)
+    always = np.unique(np.concatenate([s.always for s in trusted])) if trusted else np.empty(0, np.int64)
+    chosen = np.full((len(queries), 0), -1, np.int64)
     if found_keys:
         keys, distances = np.hstack(found_keys), np.hstack(found_distances)
         nearest = np.argsort(distances, axis=1, kind="stable")[:, : k * _CANDIDATES]
-        chosen = np.take_along_axis(keys, nearest, axis=1)[np.take_along_axis(distances, nearest, axis=1) < np.inf]
-        candidates = np.concatenate([candidates, chosen])
-    candidates = np.unique(candidates)
+        chosen = np.where(np.take_along_axis(distances, nearest, axis=1) < np.inf,
+                          np.take_along_axis(keys, nearest, axis=1), -1)
     head = (f"vsql k-NN search on {table.name}.{column} ({metric_name}), k = {k}: index {definition.name}, "
             f"{len(trusted)} of {files} files through their shards, {files - len(trusted)} searched exactly by "
-            f"Spark; {len(candidates)} candidates")
+            f"Spark; {len(np.unique(chosen[chosen >= 0])) + len(always)} candidates")
     lines += [f"  {name}: exact (Spark): {why}" for name, why in exact]
     lines += [f"  {name}: shard dropped: its file is gone" for name in gone]
-    return candidates, [s.file for s in trusted], "\n".join([head, *lines])
+    return chosen, always, [s.file for s in trusted], "\n".join([head, *lines])
 
 
 def _shards(engine, table: str, definition: Definition) -> tuple[int, list[Shard], list[tuple[str, str]], list[str]]:

@@ -58,6 +58,8 @@ _MAIN = "main"  # vsql's (and DuckDB's) name for the schema unqualified names re
 _CATALOG_SCHEMA = "vsql"  # where vsql keeps its indexes and models on DuckDB: not on Spark yet
 
 
+_PARTITION_BYTES = 128 << 20  # Spark's own split size for reading files (spark.sql.files.maxPartitionBytes)
+
 # Sessions vsql started, by id: [their temporary warehouse or None, vsql connections using them]
 _STARTED: dict[int, list] = {}
 
@@ -251,9 +253,12 @@ class SparkEngine:
     # -- data and functions -----------------------------------------------------------------
 
     def register(self, name: str, data: pa.Table | pa.RecordBatchReader) -> None:
+        """Arrow data as a temporary view, in one partition per `_PARTITION_BYTES` (Spark would cut
+        it into 10,000-row partitions, and a load would write one small file, one shard, each)."""
         if isinstance(data, pa.RecordBatchReader):
             data = data.read_all()
-        self.spark.createDataFrame(data).createOrReplaceTempView(name)
+        frame = self.spark.createDataFrame(data)
+        frame.coalesce(max(1, -(-data.nbytes // _PARTITION_BYTES))).createOrReplaceTempView(name)
         self._views.add(name)
 
     def unregister(self, name: str) -> None:
