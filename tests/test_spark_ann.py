@@ -83,7 +83,16 @@ def items(spark_con):
     con.execute("DROP TABLE IF EXISTS ann_items")
 
 
-def test_differential_against_exact_at_every_selectivity(items):
+@pytest.fixture(params=["driver", "executors"])
+def searched_on(request, spark_con):
+    """Where the shards are searched (`spark.vsql.shardSearch`): the driver, or Spark tasks."""
+    conf = spark_con.session.engine.spark.conf
+    conf.set("spark.vsql.shardSearch", request.param)
+    yield f"(searched on the {request.param})"
+    conf.unset("spark.vsql.shardSearch")
+
+
+def test_differential_against_exact_at_every_selectivity(items, searched_on):
     con, vectors = items
     rng = np.random.default_rng(3)
     ids = np.arange(ROWS)
@@ -93,7 +102,7 @@ def test_differential_against_exact_at_every_selectivity(items):
             query = (vectors[rng.integers(ROWS)] + 0.3 * rng.standard_normal(DIM)).astype(np.float32)
             sql = "SELECT id, embedding <-> %s AS d FROM ann_items WHERE sel < %s ORDER BY d LIMIT 10"
             rows = con.execute(sql, [query, bound]).fetchall()
-            assert "through their shards" in con.session.engine.last_search, label  # the index ran
+            assert f"through their shards {searched_on}" in con.session.engine.last_search, label  # the index ran
             truth, distances = _truth(vectors, ids[ids % 1000 < bound], query)
             assert len(rows) == K, label  # k rows: at least 20 match at every selectivity
             found = np.array([r[0] for r in rows])
@@ -124,8 +133,8 @@ def test_fewer_rows_only_when_fewer_match(items):
 def test_explain_names_the_shards(items):
     con, vectors = items
     plan = _plan(con, "SELECT id FROM ann_items WHERE sel < 500 ORDER BY embedding <-> %s LIMIT 10", [vectors[1]])
-    assert plan.startswith("vsql k-NN search on ann_items.embedding (l2), k = 10: index ann_items_hnsw, "
-                           "4 of 4 files through their shards, 0 searched exactly by Spark")
+    assert plan.startswith("vsql k-NN search on ann_items.embedding (l2), k = 10: index ann_items_hnsw (version 1), "
+                           "4 of 4 files through their shards (searched on the driver), 0 searched exactly by Spark")
     assert plan.count("index (hnsw), ") == 4 and "rows match: ef_search = " in plan
 
 
@@ -175,7 +184,7 @@ def test_index_ddl(items):
     other = vsql.connect(spark=con.session.engine.spark)
     try:
         plan = _plan(other, "SELECT id FROM ann_items ORDER BY embedding <-> %s LIMIT 3", [np.ones(DIM, np.float32)])
-        assert "index ann_items_hnsw, 4 of 4 files through their shards" in plan
+        assert "index ann_items_hnsw (version 1), 4 of 4 files through their shards" in plan
     finally:
         other.close()
 
@@ -193,7 +202,7 @@ def test_never_a_wrong_row_after_writes(items):
         _load(con, "ann_mut", vectors)
         con.execute("CREATE INDEX ann_mut_idx ON ann_mut USING hnsw (embedding vector_l2_ops)")
         folder = os.path.join(_folder(con, "ann_mut"), "_vsql_indexes", "ann_mut_idx")
-        manifest = json.load(open(os.path.join(folder, "manifest.json")))
+        manifest = json.load(open(os.path.join(folder, "v1", "manifest.json")))
         assert len(manifest["shards"]) == 4 and sum(s["rows"] for s in manifest["shards"]) == 4000
         assert manifest["opclass"] == "vector_l2_ops" and manifest["options"] == {"m": 16, "ef_construction": 64}
         query = vectors[7] + 0.05
@@ -203,7 +212,7 @@ def test_never_a_wrong_row_after_writes(items):
         con.execute("INSERT INTO ann_mut VALUES (%s, %s, %s)", [100_000, 1, query])
         rows = con.execute(sql, [query, 1000]).fetchall()
         assert rows[0][0] == 100_000 and rows[0][1] == 0
-        assert "4 of 5 files through their shards, 1 searched exactly by Spark" in con.session.engine.last_search
+        assert "4 of 5 files through their shards (searched on the driver), 1 searched exactly by Spark" in con.session.engine.last_search
         assert ": added since the index was built" in con.session.engine.last_search
 
         # a file rewritten behind Spark's back: its shard is out of date, never trusted
@@ -223,7 +232,7 @@ def test_never_a_wrong_row_after_writes(items):
         rows = con.execute(sql, [query, 1000]).fetchall()
         assert [r[0] for r in rows[:2]] == [100_000, victim]
         plan = _plan(con, "SELECT id FROM ann_mut ORDER BY embedding <-> %s LIMIT 10", [query])
-        assert "3 of 5 files through their shards, 2 searched exactly by Spark" in plan
+        assert "3 of 5 files through their shards (searched on the driver), 2 searched exactly by Spark" in plan
         assert "changed since the index was built" in plan
         current = np.vstack([vectors, query])
         current[victim] = moved[3]
@@ -250,7 +259,7 @@ def test_never_a_wrong_row_after_writes(items):
         # overwritten (INSERT OVERWRITE deletes the shards' folder): every file searched exactly
         con.execute("INSERT OVERWRITE TABLE ann_mut SELECT id + 1, sel, embedding FROM ann_items WHERE id < 300")
         rows = con.execute(sql, [query, 1000]).fetchall()
-        assert re.search(r"0 of (\d+) files through their shards, \1 searched exactly by Spark",
+        assert re.search(r"0 of (\d+) files through their shards \(searched on the driver\), \1 searched exactly by Spark",
                          con.session.engine.last_search)
         assert "no shard (REINDEX builds it)" in con.session.engine.last_search
         exact = con.execute("SELECT id, embedding <-> %s AS d FROM (SELECT * FROM ann_mut) t WHERE sel < %s "
@@ -275,7 +284,7 @@ def test_never_a_wrong_row_after_writes(items):
         con.execute("DROP TABLE ann_mut")
 
 
-def test_lateral_batch_through_the_index(items):
+def test_lateral_batch_through_the_index(items, searched_on):
     """A LATERAL search per outer row: every query's candidates from the shards, then Spark ranks
     each query's own candidates; each row's distance exact, k rows per query, recall >= 0.95."""
     con, vectors = items
@@ -293,6 +302,7 @@ def test_lateral_batch_through_the_index(items):
             rows = con.execute(sql).fetchall()
             plan = con.session.engine.last_search
             assert plan.startswith("24 outer rows, 23 distinct query vectors\n") and "4 of 4 files through" in plan
+            assert searched_on in plan
             assert "ranked by Spark per query vector: 460 (query, row) pairs" in plan  # 23 queries x 2k
             recalls = []
             for qid, query in enumerate(queries):
@@ -307,7 +317,8 @@ def test_lateral_batch_through_the_index(items):
         plan = _plan(con, "SELECT s.qid, n.id FROM ann_queries s CROSS JOIN LATERAL (SELECT id FROM ann_items "
                           "ORDER BY embedding <-> s.q LIMIT 3) n", None)
         assert plan.startswith("24 outer rows, 23 distinct query vectors\nvsql k-NN search on ann_items.embedding "
-                               "(l2), k = 3: index ann_items_hnsw, 4 of 4 files through their shards")
+                               "(l2), k = 3: index ann_items_hnsw (version 1), 4 of 4 files through their shards "
+                               f"{searched_on}")
         rows = con.execute("SELECT s.qid, n.id FROM ann_queries s LEFT JOIN LATERAL (SELECT id FROM ann_items "
                            "WHERE sel < 0 ORDER BY embedding <-> s.q LIMIT 3) n ON true").fetchall()
         assert sorted(rows) == [(q, None) for q in range(24)]
@@ -334,3 +345,71 @@ def test_a_load_writes_one_file_per_128_mb(spark_con):
         assert con.execute("SELECT count(*) FROM ann_load").fetchone() == (30_000,)
     finally:
         con.execute("DROP TABLE ann_load")
+
+
+def test_index_versions_rollback_and_evaluate(spark_con):
+    """REINDEX makes a version; vsql_index_versions lists them, vsql_index_rollback makes one active
+    again (from its shards while kept, else rebuilt), vsql_evaluate measures and records a version's
+    recall and vsql_compare two indexes, as on DuckDB. An old version serves only the files it was
+    built from: rows written since are never missed."""
+    con = spark_con
+    vectors = _vectors(4000, 41)
+    con.execute(f"CREATE TABLE ann_ver (id BIGINT PRIMARY KEY, sel INT, embedding VECTOR({DIM}))")
+    con.execute(f"CREATE TABLE ann_ver_q (q VECTOR({DIM}))")
+    try:
+        _load(con, "ann_ver", vectors)
+        queries = (vectors[:8] + 0.1).astype(np.float32)
+        con.cursor().executemany("INSERT INTO ann_ver_q VALUES (%s)", [(q,) for q in queries])
+        con.execute("CREATE INDEX ann_ver_idx ON ann_ver USING hnsw (embedding vector_l2_ops)")
+        (row,) = con.execute("SELECT index, version, recall, rows_lost FROM vsql_evaluate('ann_ver_idx', "
+                             "'SELECT q FROM ann_ver_q', k => 10)").fetchall()
+        assert row[:2] == ("ann_ver_idx", 1) and row[2] >= 0.95 and row[3] == 0
+
+        # a row written after version 1: version 2 covers its file, version 1 searches it exactly
+        near = queries[0] + 0.001
+        con.execute("INSERT INTO ann_ver VALUES (%s, %s, %s)", [50_000, 1, near])
+        con.execute("REINDEX INDEX ann_ver_idx")
+        versions = con.execute("SELECT version, active, reason, rows, shards, recall, file_kept "
+                               "FROM vsql_index_versions('ann_ver_idx')").fetchall()
+        assert [v[:5] for v in versions] == [(1, False, "create", 4000, 4), (2, True, "reindex", 4001, 5)]
+        assert versions[0][5] == row[2] and versions[1][5] is None and all(v[6] for v in versions)
+        sql = "SELECT id FROM ann_ver ORDER BY embedding <-> %s LIMIT 3"
+        assert "(version 2), 5 of 5 files through their shards" in _plan(con, sql, [near])
+        assert con.execute("SELECT vsql_index_rollback('ann_ver_idx', 1)").fetchone() == (
+            'index "ann_ver_idx": version 1 active (was 2), from its shards',)
+        assert "(version 1), 4 of 5 files through their shards (searched on the driver), 1 searched exactly" in _plan(con, sql, [near])
+        assert con.execute(sql, [near]).fetchone() == (50_000,)
+
+        # evaluating version 2 while 1 is active: the search is pinned to version 2
+        spec = con.session.indexes.version_spec(con.session.indexes.resolve("ann_ver_idx"), 2)
+        with con.session.indexes.pinned(spec):
+            assert "(version 2), 5 of 5 files" in _plan(con, sql, [near])
+        assert "(version 1)" in _plan(con, sql, [near])
+        (row,) = con.execute("SELECT version, recall FROM vsql_evaluate('ann_ver_idx', 'SELECT q FROM ann_ver_q', "
+                             "version => 2)").fetchall()
+        assert row[0] == 2 and row[1] >= 0.95
+        assert con.execute("SELECT recall FROM vsql_index_versions('ann_ver_idx') WHERE version = 2").fetchone() == \
+            (row[1],)
+        with pytest.raises(vsql.ProgrammingError, match='index "ann_ver_idx" has no version 9'):
+            con.execute("SELECT vsql_index_rollback('ann_ver_idx', 9)")
+
+        # the shards of the last three versions are kept; an older one is rebuilt on rollback
+        for _ in range(3):
+            con.execute("REINDEX INDEX ann_ver_idx")
+        kept = con.execute("SELECT version FROM vsql_index_versions('ann_ver_idx') WHERE file_kept").fetchall()
+        assert kept == [(3,), (4,), (5,)]
+        assert con.execute("SELECT vsql_index_rollback('ann_ver_idx', 2)").fetchone() == (
+            'index "ann_ver_idx": version 2 active (was 5), rebuilt: its shards were not kept',)
+        assert "(version 2), 5 of 5 files through their shards" in _plan(con, sql, [near])
+
+        # champion and challenger
+        con.execute("CREATE INDEX ann_ver_ivf ON ann_ver USING ivfflat (embedding vector_l2_ops) WITH (lists = 8)")
+        rows = con.execute("SELECT role, index, recall, verdict FROM vsql_compare('ann_ver_idx', 'ann_ver_ivf', "
+                           "'SELECT q FROM ann_ver_q')").fetchall()
+        assert [r[:2] for r in rows] == [("champion", "ann_ver_idx"), ("challenger", "ann_ver_ivf")]
+        assert all(r[2] >= 0.9 for r in rows) and rows[0][3] == rows[1][3]
+        with pytest.raises(vsql.NotSupportedError, match="vsql_tune is not supported on the Spark engine"):
+            con.execute("SELECT vsql_tune('ann_ver_idx', 'SELECT q FROM ann_ver_q')")
+    finally:
+        con.execute("DROP TABLE IF EXISTS ann_ver")
+        con.execute("DROP TABLE IF EXISTS ann_ver_q")

@@ -113,9 +113,23 @@ def test_index_through_connect(pair):
         ("SELECT q.qid, n.id, n.d FROM queries q CROSS JOIN LATERAL (SELECT id, embedding <-> q.q AS d FROM items "
          "WHERE category <> 'd' ORDER BY d LIMIT 4) n ORDER BY q.qid, n.d", None),
     ]:
-        _same(duck.execute(sql, params).fetchall(), remote.execute(sql, params).fetchall(), sql)
-        assert "index items_idx" in engine.last_search and "through their shards" in engine.last_search, sql
+        for searched_on in ("driver", "executors"):  # the shards searched by this client, or in the server's tasks
+            engine.spark.conf.set("spark.vsql.shardSearch", searched_on)
+            _same(duck.execute(sql, params).fetchall(), remote.execute(sql, params).fetchall(), sql)
+            assert "index items_idx" in engine.last_search, sql
+            assert f"through their shards (searched on the {searched_on})" in engine.last_search, sql
     with pytest.raises(vsql.ProgrammingError, match='relation "nowhere" does not exist'):
         remote.execute("SELECT * FROM nowhere")
     with pytest.raises(vsql.VectorError, match="^expected 8 dimensions, not 2$"):
         remote.execute("INSERT INTO items (id, embedding) VALUES (5000, '[1,2]')")
+
+
+def test_closing_the_last_connect_session_unmarks_the_process(server):
+    """pyspark marks a process that opened a Connect session as a Connect client for good (its
+    child processes too): a local session started later would try Connect. vsql removes the mark
+    when its last Connect session closes, if it made it."""
+    assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+    remote = vsql.connect(server)
+    assert os.environ.get("SPARK_CONNECT_MODE_ENABLED") == "1"
+    remote.close()
+    assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ

@@ -61,7 +61,7 @@ class Session:
         self.catalog = Catalog(engine, lambda: models.registry(engine))
         models.register_udf(engine)
         self.settings = Settings()
-        self.indexes = IndexManager(engine, self.settings)
+        self.indexes = (getattr(engine, "index_catalog", None) or IndexManager)(engine, self.settings)
         self.knn = KnnExecutor(engine, self.indexes, self.settings)
         self.lock = threading.RLock()
         self.in_transaction = False
@@ -125,7 +125,7 @@ class Session:
 
     def _compile(self, statement: exp.Expr, params: Any) -> Compiled:
         the_plan = plan(analyze(statement, self.catalog, params), self.catalog, self.indexes, functions.FUNCTIONS)
-        if the_plan.action == "index" and getattr(self.engine, "keeps_indexes", False):
+        if the_plan.action == "index" and getattr(self.engine, "index_catalog", None):
             the_plan = replace(the_plan, action="sql")  # an engine keeping vsql's indexes itself (Spark) lowers their DDL
         if the_plan.action == "setting" or the_plan.action == "index" and _key(the_plan.tree) not in _ENGINE_FIRST \
                 or isinstance(the_plan.tree, st.CreateExtension):

@@ -44,6 +44,9 @@ class Engine(Protocol):
     path: str | None  # the file the database lives in; None in memory
     read_only: bool
     conflict: type[Exception]  # what the engine raises when two transactions write the same rows
+    # an engine that keeps vsql's indexes itself (Spark): its catalog class, given vsql's index DDL
+    # lowered; absent: vsql.index.store.IndexManager keeps them in the engine's tables
+    index_catalog: type | None
 
     # -- statements
     def lower(self, tree: exp.Expr) -> list[str]:

@@ -4,18 +4,24 @@
 executors (`mapInArrow`: each task indexes the files it reads), with the methods of
 `vsql.index.methods` and the metrics of `vsql.sql.metrics`. The shards, their keys (the table's
 integer primary key) and a JSON manifest (the index, and for each shard its file's path, size and
-modification time, as the building scan read them) live in `_vsql_indexes/<name>/` beside the
-table's files, which Spark's readers skip; the index's definition is a table property
-(`vsql.indexes`), so that it outlives `INSERT OVERWRITE`, which deletes that folder.
+modification time, as the building scan read them) live in `_vsql_indexes/<name>/v<version>/` beside
+the table's files, which Spark's readers skip; the index's definition, with its versions, is a
+table property (`vsql.indexes`), so that it outlives `INSERT OVERWRITE`, which deletes that
+folder. `REINDEX` builds a new version and keeps the shards of the last `_KEPT` versions;
+`vsql_index_rollback` makes another version active (rebuilt when its shards were not kept): a
+version's shards serve only the files they were built from, unchanged, so an old version is never
+trusted for rows written since.
 
 A search `ORDER BY e <-> q LIMIT k` (with a WHERE, or none) on an indexed table: Spark evaluates
-the filter to the matching keys of each file; each trusted shard is searched on the driver with
-those keys as an `IDSelectorBitmap`, deeper until it finds min(k, its matching rows), else by a
-flat scan of its vectors; the global nearest candidates are merged; then Spark runs the statement
-itself over the candidates, every row of the files no trusted shard covers (added after the
-build, or changed since: their size or modification time differs), and the rows without a
-vector. Distances, the filter and the final order are Spark's: a shard out of date is never
-trusted, so no row is wrong, and k rows come back whenever k rows match.
+the filter to the matching keys of each file; each trusted shard is searched, on the driver or in
+Spark tasks (`_where_searched`), with those keys as an `IDSelectorBitmap`, deeper until it finds
+min(k, its matching rows), else by a flat scan of its vectors; the global nearest candidates are
+merged; then Spark runs the statement itself over the candidates, every row of the files no
+trusted shard covers (added after the build, or changed since: their size or modification time
+differs), and the rows without a vector. Distances, the filter and the final order are Spark's: a
+shard out of date is never trusted, so no row is wrong, and k rows come back whenever k rows
+match. A LATERAL batch does the same for each distinct query vector of its outer rows, and Spark
+ranks each one's own candidates (`_per_query`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import threading
 import time
 import uuid
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import unquote, urlparse
 
 import numpy as np
@@ -47,6 +53,7 @@ FOLDER = "_vsql_indexes"  # beside the table's files: Spark's readers skip `_` n
 _KEY_TYPES = ("BIGINT", "INT")  # Faiss's ids are the keys: signed 64-bit
 _FLAT_BELOW = 2000  # matching rows of a shard scanned flat: cheaper than a graph search over a sparse bitmap
 _CANDIDATES = 2  # candidates merged per row wanted: Spark recomputes the distances in float32
+_KEPT = 3  # the last versions whose shards stay on disk, besides the active one
 
 
 @dataclass(frozen=True)
@@ -61,13 +68,18 @@ class Definition:
     opclass: str
     options: dict
     dim: int
+    version: int = 1  # the active version: its shards serve
+    versions: tuple = ()  # every version's record (`_activate` writes them), oldest first
 
     @property
     def metric(self):
         return OPCLASSES[self.opclass].metric
 
     def as_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if k not in ("name", "table")}
+        return {k: list(v) if k == "versions" else v for k, v in self.__dict__.items() if k not in ("name", "table")}
+
+    def record(self, version: int) -> dict | None:
+        return next((r for r in self.versions if r["version"] == version), None)
 
 
 @dataclass(frozen=True)
@@ -98,14 +110,12 @@ class BatchSearch:
     explain: bool
 
 
-@dataclass
+@dataclass(frozen=True)
 class Shard:
-    """A shard trusted for a search, loaded: its data file is as the build read it."""
+    """A shard trusted for a search: its data file is as the build read it."""
 
     file: str  # the data file's path as Spark's `_metadata.file_path` gives it
-    index: object  # the Faiss index
-    keys: np.ndarray  # the key of each of its slots
-    always: np.ndarray  # keys it cannot rank (zero vectors under cosine): always candidates
+    path: str  # the shard's own file (`_load` reads it: a Faiss index, its slots' keys, the keys it cannot rank)
 
 
 # -- recognising searches ------------------------------------------------------------------------
@@ -196,9 +206,10 @@ def _searched(select: exp.Select, columns_of, constant) -> tuple | None:
 
 
 def definitions(engine, table: str, schema: str | None = None) -> dict[str, Definition]:
+    """The indexes of `table`, each at its active version."""
     properties = engine._properties(table, [schema] if schema else None)
-    found = json.loads(properties.get(INDEXES_PROPERTY, "{}"))
-    return {name: Definition(name, table.lower(), **value) for name, value in found.items()}
+    return {name: Definition(name, table.lower(), **{**value, "versions": tuple(value.get("versions", ()))})
+            for name, value in json.loads(properties.get(INDEXES_PROPERTY, "{}")).items()}
 
 
 def _all_definitions(engine) -> dict[str, Definition]:
@@ -287,10 +298,7 @@ def create(engine, spec, if_not_exists: bool, named: bool, info) -> None:
                                 f'(Faiss ids): "{info.name}" has {what}')
     definition = Definition(name, info.name.lower(), spec.column, key, spec.method, spec.opclass, spec.options,
                             info.dims[spec.column])
-    build(engine, definition)
-    found = definitions(engine, info.name)
-    found[name] = definition
-    _store(engine, info.name, found)
+    _activate(engine, definition, 1, spec.options, "create")
 
 
 def drop(engine, names: list[str], if_exists: bool) -> None:
@@ -316,21 +324,76 @@ def reindex(engine, kind: str, name: str) -> None:
         if not chosen:
             raise ProgrammingError(f'index "{name}" does not exist')
     for definition in chosen:
-        build(engine, definition)
+        _activate(engine, definition, max(r["version"] for r in definition.versions or [{"version": 0}]) + 1,
+                  definition.options, "reindex")
+
+
+def rollback(engine, name: str, version: int) -> str:
+    """`vsql_index_rollback`: make `version` active again, from its shards while they are kept,
+    else rebuilt with its options (from the table as it is now)."""
+    definition = _named(engine, name)
+    record = definition.record(version)
+    if record is None:
+        known = [r["version"] for r in definition.versions]
+        raise ProgrammingError(f'index "{definition.name}" has no version {version} (versions: {known})')
+    if version == definition.version:
+        return f'index "{definition.name}": version {version} is already active'
+    kept = os.path.exists(os.path.join(_folder(engine, definition.table, definition.name), f"v{version}"))
+    _activate(engine, definition, version, record["options"], None if kept else "rollback")
+    how = "from its shards" if kept else "rebuilt: its shards were not kept"
+    return f'index "{definition.name}": version {version} active (was {definition.version}), {how}'
+
+
+def set_recall(engine, name: str, version: int, recall: float) -> None:
+    """Record the recall `vsql_evaluate` measured for a version."""
+    definition = _named(engine, name)
+    versions = tuple({**r, "recall": recall} if r["version"] == version else r for r in definition.versions)
+    _save(engine, replace(definition, versions=versions))
+
+
+def _named(engine, name: str) -> Definition:
+    definition = _all_definitions(engine).get(name.lower())
+    if definition is None:
+        raise ProgrammingError(f'index "{name.lower()}" does not exist')
+    return definition
+
+
+def _activate(engine, definition: Definition, version: int, options: dict, reason: str | None) -> None:
+    """Make `version` the index's active one with `options`: built first when `reason` says why
+    (its record then replaced), and the shards of versions past the last `_KEPT` deleted."""
+    active = replace(definition, version=version, options=options)
+    versions = [r for r in definition.versions if r["version"] != version or reason is None]
+    if reason is not None:
+        manifest = build(engine, active)
+        versions.append({"version": version, "options": options, "reason": reason, "created_at": manifest["built_at"],
+                         "rows": sum(s["rows"] for s in manifest["shards"]), "shards": len(manifest["shards"]),
+                         "build_seconds": manifest["build_seconds"], "recall": None})
+    versions.sort(key=lambda r: r["version"])
+    _save(engine, replace(active, versions=tuple(versions)))
+    folder = _folder(engine, definition.table, definition.name)
+    kept = {version, *sorted(r["version"] for r in versions)[-_KEPT:]}
+    for entry in os.listdir(folder) if os.path.isdir(folder) else []:
+        if entry.startswith("v") and entry[1:].isdigit() and int(entry[1:]) not in kept:
+            shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
+
+
+def _save(engine, definition: Definition) -> None:
+    found = definitions(engine, definition.table)
+    found[definition.name] = definition
+    _store(engine, definition.table, found)
 
 
 def build(engine, definition: Definition) -> dict:
     """Index every data file of the table, one shard each, on the executors; write the shards and
-    the manifest from the driver."""
+    the manifest of the definition's version from the driver."""
     started = time.perf_counter()
-    folder = _folder(engine, definition.table, definition.name)
+    folder = os.path.join(_folder(engine, definition.table, definition.name), f"v{definition.version}")
     frame = engine.spark.sql(
         f"SELECT _metadata.file_path AS f, _metadata.file_size AS s, unix_millis(_metadata.file_modification_time) "
         f"AS t, {exp.to_identifier(definition.key, quoted=True).sql('spark')} AS k, "
         f"{exp.to_identifier(definition.column, quoted=True).sql('spark')} AS v "
         f"FROM {engine.qualified(definition.table)}")
-    settings = json.dumps({"method": definition.method, "opclass": definition.opclass,
-                           "options": definition.options, "dim": definition.dim})
+    settings = json.dumps(_settings(definition))
     with warnings.catch_warnings():  # pyspark 4.3 warns of pandas 3 on mapInArrow, which takes no pandas
         warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
         built = frame.mapInArrow(_builder(settings), _SHARD_SCHEMA).toArrow()
@@ -344,7 +407,8 @@ def build(engine, definition: Definition) -> dict:
             handle.write(row["shard"])
         shards.append({"file": row["f"], "size": row["s"], "mtime": row["t"], "rows": row["rows"], "path": path,
                        "seconds": round(row["seconds"], 3)})
-    manifest = {"name": definition.name, "table": definition.table, **definition.as_json(),
+    manifest = {"name": definition.name, "table": definition.table,
+                **{k: v for k, v in definition.as_json().items() if k != "versions"},
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "build_seconds": round(time.perf_counter() - started, 3), "shards": shards}
     with open(os.path.join(staging, "manifest.json"), "w") as handle:
@@ -433,9 +497,15 @@ def _load(path: str):
 
 
 def serving(engine, search: Search) -> Definition | None:
-    """The index on the searched column for the search's metric, if the table has one."""
+    """The index on the searched column for the search's metric, if the table has one: the oldest,
+    at its active version, unless `engine.pinned` names one and its version (`vsql_evaluate`,
+    `vsql_compare` measuring it)."""
     found = definitions(engine, search.table.name, search.table.db or None)
-    return next((x for x in found.values() if x.column == search.column and x.metric.name == search.metric), None)
+    matching = {n: x for n, x in found.items() if x.column == search.column and x.metric.name == search.metric}
+    name, version = engine.pinned.get((search.table.name.lower(), search.column, search.metric), (None, None))
+    if name in matching and matching[name].record(version):
+        return replace(matching[name], version=version, options=matching[name].record(version)["options"])
+    return next(iter(matching.values()), None)
 
 
 def run(engine, search: Search, definition: Definition, params, query_vector: np.ndarray, lower) -> tuple[str, str]:
@@ -537,10 +607,9 @@ def _candidates(engine, table: exp.Table, column: str, metric_name: str, k: int,
                 queries: np.ndarray, where, params, lower) -> tuple[np.ndarray, np.ndarray, list[str], str]:
     """The keys that may be among each query's k nearest rows the WHERE keeps: for each query the
     nearest `_CANDIDATES * k` the trusted shards find (-1: none), and the keys they cannot rank
-    (candidates of every query); then the data files of those shards, and EXPLAIN's account."""
-    import faiss
-
-    metric, access = definition.metric, METHODS[definition.method]
+    (candidates of every query); then the data files of those shards, and EXPLAIN's account. The
+    shards are searched where `_where_searched` says: on the driver, or on the executors."""
+    metric = definition.metric
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     norms = np.linalg.norm(queries, axis=1, keepdims=True)
     usable = queries.shape[1] == definition.dim and bool(np.isfinite(queries).all()) and \
@@ -551,45 +620,136 @@ def _candidates(engine, table: exp.Table, column: str, metric_name: str, k: int,
     if not usable:  # NaN distances (a zero query under cosine, a NULL one): Spark orders every row itself
         exact += [(os.path.basename(_local(s.file)), "a query vector has no distance to rank rows by") for s in trusted]
         trusted = []
-    matching = _matching(engine, table, definition, where, params, lower) if where is not None and trusted else None
-    lines, found_keys, found_distances = [], [], []
-    faiss.omp_set_num_threads(1 if len(queries) < 8 else os.cpu_count() or 1)  # a query or two: threads would wait
-    for shard in trusted:
-        name = os.path.basename(_local(shard.file))
-        allowed = None if matching is None else matching.get(_local(shard.file), np.empty(0, np.int64))
-        mask = None if allowed is None else np.isin(shard.keys, allowed)
-        count = len(shard.keys) if mask is None else int(mask.sum())
-        want = min(k, count)
-        if want == 0:
-            lines.append(f"  {name}: index, 0 of {len(shard.keys)} rows match")
-            continue
-        selector = None if mask is None or mask.all() else _bitmap(mask)
-        scores, slots, how = _search(access, shard.index, queries, want, count, len(shard.keys), selector,
-                                     mask is not None)
-        hit = slots >= 0
-        found_keys.append(np.where(hit, shard.keys[np.maximum(slots, 0)], -1))
-        found_distances.append(np.where(hit, metric.from_faiss(scores).astype(np.float64), np.inf))
-        lines.append(f"  {name}: index ({definition.method}), {count} of {len(shard.keys)} rows match: {how}, "
-                     f"{int(hit.sum())} found")
-    always = np.unique(np.concatenate([s.always for s in trusted])) if trusted else np.empty(0, np.int64)
-    chosen = np.full((len(queries), 0), -1, np.int64)
-    if found_keys:
-        keys, distances = np.hstack(found_keys), np.hstack(found_distances)
-        nearest = np.argsort(distances, axis=1, kind="stable")[:, : k * _CANDIDATES]
-        chosen = np.where(np.take_along_axis(distances, nearest, axis=1) < np.inf,
-                          np.take_along_axis(keys, nearest, axis=1), -1)
-    head = (f"vsql k-NN search on {table.name}.{column} ({metric_name}), k = {k}: index {definition.name}, "
-            f"{len(trusted)} of {files} files through their shards, {files - len(trusted)} searched exactly by "
-            f"Spark; {len(np.unique(chosen[chosen >= 0])) + len(always)} candidates")
+    where_searched = _where_searched(engine) if trusted else "driver"
+    if where_searched == "executors":
+        chosen, always, lines = _on_executors(engine, table, definition, trusted, queries, k, where, params, lower)
+    else:
+        import faiss
+
+        matching = _matching(engine, table, definition, where, params, lower) if where is not None and trusted else None
+        faiss.omp_set_num_threads(1 if len(queries) < 8 else os.cpu_count() or 1)  # a query or two: threads would wait
+        chosen, _, always, lines = _search_shards(_settings(definition), queries, k, [
+            (s, None if matching is None else matching.get(_local(s.file), np.empty(0, np.int64))) for s in trusted])
+    head = (f"vsql k-NN search on {table.name}.{column} ({metric_name}), k = {k}: index {definition.name} (version "
+            f"{definition.version}), {len(trusted)} of {files} files through their shards (searched on the "
+            f"{where_searched}), {files - len(trusted)} searched exactly by Spark; "
+            f"{len(np.unique(chosen[chosen >= 0])) + len(always)} candidates")
     lines += [f"  {name}: exact (Spark): {why}" for name, why in exact]
     lines += [f"  {name}: shard dropped: its file is gone" for name in gone]
     return chosen, always, [s.file for s in trusted], "\n".join([head, *lines])
 
 
+SEARCH_WHERE = "spark.vsql.shardSearch"  # "driver" or "executors"; unset: the driver when the master is local
+
+
+def _where_searched(engine) -> str:
+    """Where shards are searched: on a local master, the driver (the executors are its threads,
+    and it keeps the shards it loaded); on a cluster, the executors (shards past one machine)."""
+    chosen = engine.spark.conf.get(SEARCH_WHERE, None)
+    if chosen is None:
+        master = engine.spark.conf.get("spark.master", "local")
+        chosen = "driver" if master.startswith("local") else "executors"
+    if chosen not in ("driver", "executors"):
+        raise ProgrammingError(f'invalid value for parameter "{SEARCH_WHERE}": "{chosen}" (driver or executors)')
+    return chosen
+
+
+def _settings(definition: Definition) -> dict:
+    return {"method": definition.method, "opclass": definition.opclass, "options": definition.options,
+            "dim": definition.dim}
+
+
+def _search_shards(settings: dict, queries: np.ndarray, k: int, shards) -> tuple:
+    """Search each (shard, the keys its WHERE keeps or None: every row), and merge: per query the
+    nearest `_CANDIDATES * k` keys (-1: none) and their distances, the keys no shard can rank, and
+    a line per shard. Runs on the driver, or in a task over the shards it was given (`_on_executors`)."""
+    metric, access = OPCLASSES[settings["opclass"]].metric, METHODS[settings["method"]]
+    lines, found_keys, found_distances, always = [], [], [], [np.empty(0, np.int64)]
+    for shard, allowed in shards:
+        index, keys, cannot = _load(shard.path)
+        always.append(cannot)
+        name = os.path.basename(_local(shard.file))
+        mask = None if allowed is None else np.isin(keys, allowed)
+        count = len(keys) if mask is None else int(mask.sum())
+        want = min(k, count)
+        if want == 0:
+            lines.append(f"  {name}: index, 0 of {len(keys)} rows match")
+            continue
+        selector = None if mask is None or mask.all() else _bitmap(mask)
+        scores, slots, how = _search(access, index, queries, want, count, len(keys), selector, mask is not None)
+        hit = slots >= 0
+        found_keys.append(np.where(hit, keys[np.maximum(slots, 0)], -1))
+        found_distances.append(np.where(hit, metric.from_faiss(scores).astype(np.float64), np.inf))
+        lines.append(f"  {name}: index ({settings['method']}), {count} of {len(keys)} rows match: {how}, "
+                     f"{int(hit.sum())} found")
+    return (*_merged(found_keys, found_distances, len(queries), k), np.unique(np.concatenate(always)), lines)
+
+
+def _merged(found_keys: list[np.ndarray], found_distances: list[np.ndarray], count: int, k: int) -> tuple:
+    """Per query, the nearest `_CANDIDATES * k` of the keys found (-1 past the end), and their distances."""
+    if not found_keys:
+        return np.full((count, 0), -1, np.int64), np.full((count, 0), np.inf)
+    keys, distances = np.hstack(found_keys), np.hstack(found_distances)
+    nearest = np.argsort(distances, axis=1, kind="stable")[:, : k * _CANDIDATES]
+    distances = np.take_along_axis(distances, nearest, axis=1)
+    return np.where(distances < np.inf, np.take_along_axis(keys, nearest, axis=1), -1), distances
+
+
+_FOUND_SCHEMA = "keys binary, distances binary, width int, always binary, lines string"
+
+
+def _on_executors(engine, table: exp.Table, definition: Definition, shards: list[Shard], queries: np.ndarray, k: int,
+                  where, params, lower) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """`_search_shards` in Spark tasks, each over some of the shards (with the keys its WHERE
+    keeps, which Spark computes and joins to each shard's file): the driver gets each task's
+    merged candidates (queries x 2k keys) and merges those."""
+    listing = engine.spark.createDataFrame(pa.table({"f": [s.file for s in shards], "p": [s.path for s in shards]}))
+    if where is not None:
+        keyed = exp.select(
+            exp.alias_(exp.column("file_path", table="_metadata"), "f"),
+            exp.alias_(exp.column(exp.to_identifier(definition.key, quoted=True),
+                                  table=exp.to_identifier(table.alias_or_name)), "k"),
+        ).from_(table.copy()).where(where.this.copy())
+        matching = engine.spark.sql(lower(keyed), args=params).groupBy("f").agg({"k": "collect_list"})
+        listing = listing.join(matching.toDF("f", "m"), "f", "left").selectExpr(
+            "f", "p", "coalesce(m, CAST(array() AS ARRAY<BIGINT>)) AS m")
+    listing = listing.repartition(min(len(shards), int(engine.spark.conf.get("spark.sql.shuffle.partitions", "200"))))
+    task = _searcher(json.dumps(_settings(definition)), queries, k, where is not None)
+    with warnings.catch_warnings():  # pyspark 4.3 warns of pandas 3 on mapInArrow, which takes no pandas
+        warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+        parts = listing.mapInArrow(task, _FOUND_SCHEMA).toArrow().to_pylist()
+    found_keys = [np.frombuffer(p["keys"], np.int64).reshape(len(queries), p["width"]) for p in parts]
+    found_distances = [np.frombuffer(p["distances"], np.float64).reshape(len(queries), p["width"]) for p in parts]
+    always = np.unique(np.concatenate([np.empty(0, np.int64), *(np.frombuffer(p["always"], np.int64) for p in parts)]))
+    lines = sorted(line for p in parts for line in p["lines"].splitlines() if line)
+    return _merged(found_keys, found_distances, len(queries), k)[0], always, lines
+
+
+def _searcher(settings: str, queries: np.ndarray, k: int, filtered: bool):
+    """The function each task runs over its shards (`mapInArrow`): one row of merged candidates."""
+
+    def search(batches):
+        import faiss
+
+        faiss.omp_set_num_threads(1)  # Spark runs a task per core
+        rows = [row for batch in batches for row in batch.to_pylist()]
+        if not rows:
+            return
+        keys, distances, always, lines = _search_shards(json.loads(settings), queries, k, [
+            (Shard(r["f"], r["p"]), np.asarray(r["m"], np.int64) if filtered else None) for r in rows])
+        yield pa.RecordBatch.from_pylist([{
+            "keys": keys.tobytes(), "distances": distances.tobytes(), "width": keys.shape[1],
+            "always": always.tobytes(), "lines": "\n".join(lines)}], schema=pa.schema([
+                ("keys", pa.binary()), ("distances", pa.binary()), ("width", pa.int32()), ("always", pa.binary()),
+                ("lines", pa.string())]))
+
+    return search
+
+
 def _shards(engine, table: str, definition: Definition) -> tuple[int, list[Shard], list[tuple[str, str]], list[str]]:
-    """The table's files now: how many, the shards trusted for them (loaded), the files searched
+    """The table's files now: how many, the shards trusted for them, the files searched
     exactly with the reason, and the shards whose files are gone."""
-    folder = _folder(engine, table, definition.name)
+    folder = os.path.join(_folder(engine, table, definition.name), f"v{definition.version}")
     manifest = _manifest(folder)
     now = _files_now(engine, table)
     shards = {} if manifest is None else {_local(s["file"]): s for s in manifest["shards"]}
@@ -601,9 +761,10 @@ def _shards(engine, table: str, definition: Definition) -> tuple[int, list[Shard
         elif (shard["size"], shard["mtime"]) != (size, mtime):
             exact.append((name, "changed since the index was built (size or modification time)"))
         else:
-            try:
-                trusted.append(Shard(shard["file"], *_load(os.path.join(folder, shard["path"]))))
-            except OSError:  # REINDEX replacing the folder under this search
+            path = os.path.join(folder, shard["path"])
+            if os.path.isfile(path):
+                trusted.append(Shard(shard["file"], path))
+            else:  # REINDEX replacing the folder under this search
                 exact.append((name, "its shard could not be read"))
     return len(now), trusted, exact, [os.path.basename(f) for f in shards if f not in now]
 

@@ -3,7 +3,7 @@
 Tables are Spark's file tables (Parquet, in the session's warehouse): no transactions, no UPDATE
 or DELETE. k-NN is exact (Spark's `ORDER BY ... LIMIT k` is a per-partition top-k and a merge)
 unless a vsql index serves it: one Faiss shard per data file (`vsql.engine.spark.ann`), whose
-DDL this engine carries out itself (`keeps_indexes`). Statements run eagerly on `run`; a query's
+DDL this engine carries out itself (`index_catalog`). Statements run eagerly on `run`; a query's
 rows come back as Arrow.
 """
 
@@ -27,6 +27,7 @@ from sqlglot import exp
 from vsql.engine.base import Result, Statement
 from vsql.engine.catalog import Catalog, TableInfo
 from vsql.engine.spark import ann
+from vsql.engine.spark.indexes import SparkIndexes
 from vsql.engine.spark.lowering import (
     DIMS_PROPERTY,
     KEY_PROPERTY,
@@ -58,9 +59,11 @@ _MAIN = "main"  # vsql's (and DuckDB's) name for the schema unqualified names re
 _CATALOG_SCHEMA = "vsql"  # where vsql keeps its indexes and models on DuckDB: not on Spark yet
 
 
+_CONNECT_MODE = "SPARK_CONNECT_MODE_ENABLED"  # pyspark's mark of a Connect client process
 _PARTITION_BYTES = 128 << 20  # Spark's own split size for reading files (spark.sql.files.maxPartitionBytes)
 
-# Sessions vsql started, by id: [their temporary warehouse or None, vsql connections using them]
+# Sessions vsql started, by id: [their temporary warehouse or None, vsql connections using them,
+# None for a classic session, else whether pyspark's Connect mark was vsql's doing]
 _STARTED: dict[int, list] = {}
 
 
@@ -92,7 +95,7 @@ class SparkEngine:
 
     conflict = type("NoConflict", (Exception,), {})  # Spark has no transactions to conflict
     transactions = False  # every statement commits as it runs: DB-API connections are autocommit
-    keeps_indexes = True  # vsql's index DDL comes here lowered (vsql.engine.spark.ann), not to vsql.index.store
+    index_catalog = SparkIndexes  # vsql's index DDL comes here lowered (vsql.engine.spark.ann), not to vsql.index.store
     path = None  # tables live in Spark's warehouse, not in a file vsql opens
     read_only = False
 
@@ -102,6 +105,7 @@ class SparkEngine:
         self._owned = owned  # a session vsql started: stopped when its last vsql connection closes
         self._views: set[str] = set()
         self.last_search: str | None = None  # what the last search through an index did (EXPLAIN's text)
+        self.pinned: dict[tuple[str, str, str], tuple[str, int]] = {}  # (table, column, metric) -> index, version
         if owned:
             _STARTED[id(spark)][1] += 1
 
@@ -142,7 +146,7 @@ class SparkEngine:
         spark = builder.getOrCreate()
         spark.sparkContext.setLogLevel("OFF")  # failures reach the caller as vsql's errors, not as log lines
         _quiet()
-        _STARTED[id(spark)] = [warehouse, 0]
+        _STARTED[id(spark)] = [warehouse, 0, None]
         return cls(spark, owned=True)
 
     @classmethod
@@ -155,11 +159,14 @@ class SparkEngine:
         builder = SparkSession.builder.remote(target)
         for key, value in config.items():
             builder = builder.config(key, value)
+        flagged = _CONNECT_MODE in os.environ
         with warnings.catch_warnings():  # as on import above: its client checks pandas' version on start
             warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
             spark = builder.create()
         _quiet()
-        _STARTED[id(spark)] = [None, 0]
+        # pyspark marks the process as a Connect client for good (its functions, and child processes,
+        # then take Connect's path): vsql unmarks it when its last Connect session closes
+        _STARTED[id(spark)] = [None, 0, not flagged]
         return cls(spark, owned=True)
 
     # -- statements -------------------------------------------------------------------------
@@ -183,7 +190,7 @@ class SparkEngine:
         return shape.columns if shape is not None and shape.key else None
 
     def _index_ddl(self, tree: exp.Expr) -> IndexStatement | None:
-        """vsql's index statements, carried out here (the session hands them over: `keeps_indexes`)."""
+        """vsql's index statements, carried out here (the session hands them over: `index_catalog`)."""
         from vsql.index.spec import parse_create
         from vsql.sql import statements as st
 
@@ -301,6 +308,8 @@ class SparkEngine:
                 self.spark.stop()
                 if started[0]:
                     shutil.rmtree(started[0], ignore_errors=True)
+                if started[2] and all(other[2] is None for other in _STARTED.values()):
+                    os.environ.pop(_CONNECT_MODE, None)
 
     # -- catalog ----------------------------------------------------------------------------
 
