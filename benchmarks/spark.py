@@ -20,6 +20,7 @@ and runs the same statement on each system:
   every row (before the index exists); HNSW is vsql's shard search, then Spark ranking each query's
   own candidates (`ann.run_batch`), with the shards searched on the driver (a local master's
   default), then again in Spark tasks (`spark.vsql.shardSearch = executors`, a cluster's default).
+  On DuckDB and Spark, the unfiltered HNSW batch runs again at `SET hnsw.ef_search = 100`.
   Exact batches are `--exact-batch` queries (the first 20): exact searches over 1M rows take
   Spark's NEAREST join seconds each on 2 cores.
 - DuckDB: vsql in a temporary DuckDB file, the same statements (its batch path).
@@ -52,6 +53,9 @@ from benchmarks import data, report
 K = 10
 CAT = 3  # the filter `cat = 3` keeps about a tenth of the rows
 HNSW = "WITH (m = 16, ef_construction = 64)"
+
+
+DEEPER = 100  # a second HNSW batch at this ef_search (SET hnsw.ef_search): recall against speed
 
 
 def log(message: str) -> None:
@@ -122,6 +126,10 @@ def measure(con, label: str, args, asked, expected: dict) -> dict:
     for filtered in (False, True):
         log(f"{label}: HNSW batch, filtered={filtered}")
         out[f"hnsw{'_filtered' if filtered else ''}"] = batch(con, filtered, expected[filtered], len(asked))
+    log(f"{label}: HNSW batch, ef_search {DEEPER}")
+    con.execute(f"SET hnsw.ef_search = {DEEPER}")
+    out["hnsw_deeper"] = batch(con, False, expected[False], len(asked))
+    con.execute("RESET hnsw.ef_search")
     return out
 
 
@@ -276,13 +284,15 @@ def markdown(result: dict) -> str:
                 for key in result if key.startswith("spark_local")]
     base = result.get("duckdb", {})
     for name, figures in systems:
-        for search in ("exact", "exact_filtered", "hnsw", "hnsw_filtered", "hnsw_executors", "hnsw_executors_filtered"):
+        for search in ("exact", "exact_filtered", "hnsw", "hnsw_filtered", "hnsw_deeper", "hnsw_executors",
+                       "hnsw_executors_filtered"):
             f = figures.get(search)
             if f is None:
                 continue
             same = search.replace("_executors", "")
             ratio = f"{f['qps'] / base[same]['qps']:.2f}x" if same in base else "-"
-            label = same.replace("_", ", ") + (" (shards searched on the executors)" if same != search else "")
+            label = same.replace("_", ", ").replace("deeper", f"ef_search {DEEPER}") + (
+                " (shards searched on the executors)" if same != search else "")
             lines.append(f"| {name} | {label} | {f['qps']:,.1f} | {ratio} | {f['recall']:.3f} | "
                          f"{f['fewer_than_k']} |")
     lines += ["", "| system | index build (s) | per shard (s, one thread) |", "|---|---|---|",

@@ -138,6 +138,21 @@ def test_explain_names_the_shards(items):
     assert plan.count("index (hnsw), ") == 4 and "rows match: ef_search = " in plan
 
 
+def test_search_depth_is_the_sessions(items, searched_on):
+    """`SET hnsw.ef_search` reaches every shard's search, on the driver or in Spark's tasks; RESET
+    gives pgvector's 40 back."""
+    con, vectors = items
+    sql = "SELECT id FROM ann_items ORDER BY embedding <-> %s LIMIT 10"
+    con.execute("SET hnsw.ef_search = 120")
+    try:
+        plan = _plan(con, sql, [vectors[3]])
+        assert searched_on in plan and plan.count("ef_search = 120") == 4, plan
+        assert con.execute(sql, [vectors[3]]).fetchone() == (3,)
+    finally:
+        con.execute("RESET hnsw.ef_search")
+    assert _plan(con, sql, [vectors[3]]).count("ef_search = 40") == 4
+
+
 def test_ivfflat_cosine(items):
     con, vectors = items
     con.execute("CREATE INDEX ann_items_ivf ON ann_items USING ivfflat (embedding vector_cosine_ops) "

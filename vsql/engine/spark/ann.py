@@ -628,7 +628,7 @@ def _candidates(engine, table: exp.Table, column: str, metric_name: str, k: int,
 
         matching = _matching(engine, table, definition, where, params, lower) if where is not None and trusted else None
         faiss.omp_set_num_threads(1 if len(queries) < 8 else os.cpu_count() or 1)  # a query or two: threads would wait
-        chosen, _, always, lines = _search_shards(_settings(definition), queries, k, [
+        chosen, _, always, lines = _search_shards(_settings(definition, engine), queries, k, [
             (s, None if matching is None else matching.get(_local(s.file), np.empty(0, np.int64))) for s in trusted])
     head = (f"vsql k-NN search on {table.name}.{column} ({metric_name}), k = {k}: index {definition.name} (version "
             f"{definition.version}), {len(trusted)} of {files} files through their shards (searched on the "
@@ -654,9 +654,13 @@ def _where_searched(engine) -> str:
     return chosen
 
 
-def _settings(definition: Definition) -> dict:
+def _settings(definition: Definition, engine=None) -> dict:
+    """What a task needs to build or search the index's shards; searching, the depth the session
+    set (`SET hnsw.ef_search`, `SET ivfflat.probes`), if it did."""
+    chosen = getattr(engine, "settings", None)
+    depth = chosen.get(METHODS[definition.method].depth_setting) if chosen is not None else None
     return {"method": definition.method, "opclass": definition.opclass, "options": definition.options,
-            "dim": definition.dim}
+            "dim": definition.dim, "depth": depth}
 
 
 def _search_shards(settings: dict, queries: np.ndarray, k: int, shards) -> tuple:
@@ -676,7 +680,8 @@ def _search_shards(settings: dict, queries: np.ndarray, k: int, shards) -> tuple
             lines.append(f"  {name}: index, 0 of {len(keys)} rows match")
             continue
         selector = None if mask is None or mask.all() else _bitmap(mask)
-        scores, slots, how = _search(access, index, queries, want, count, len(keys), selector, mask is not None)
+        scores, slots, how = _search(access, index, queries, want, count, len(keys), selector, mask is not None,
+                                     settings.get("depth"))
         hit = slots >= 0
         found_keys.append(np.where(hit, keys[np.maximum(slots, 0)], -1))
         found_distances.append(np.where(hit, metric.from_faiss(scores).astype(np.float64), np.inf))
@@ -714,7 +719,7 @@ def _on_executors(engine, table: exp.Table, definition: Definition, shards: list
         listing = listing.join(matching.toDF("f", "m"), "f", "left").selectExpr(
             "f", "p", "coalesce(m, CAST(array() AS ARRAY<BIGINT>)) AS m")
     listing = listing.repartition(min(len(shards), int(engine.spark.conf.get("spark.sql.shuffle.partitions", "200"))))
-    task = _searcher(json.dumps(_settings(definition)), queries, k, where is not None)
+    task = _searcher(json.dumps(_settings(definition, engine)), queries, k, where is not None)
     with warnings.catch_warnings():  # pyspark 4.3 warns of pandas 3 on mapInArrow, which takes no pandas
         warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
         parts = listing.mapInArrow(task, _FOUND_SCHEMA).toArrow().to_pylist()
@@ -769,15 +774,17 @@ def _shards(engine, table: str, definition: Definition) -> tuple[int, list[Shard
     return len(now), trusted, exact, [os.path.basename(f) for f in shards if f not in now]
 
 
-def _search(access, index, query, want: int, count: int, total: int, selector, filtered: bool):
+def _search(access, index, query, want: int, count: int, total: int, selector, filtered: bool, chosen: int | None):
     """Faiss's scores and slots of the `want` nearest allowed rows of a shard for each query, and
-    how they were found: through the graph or lists, deeper until every query finds `want`, else
-    by a flat scan."""
+    how they were found: through the graph or lists at the depth the user `chosen` (`SET
+    hnsw.ef_search`) or the method's, deeper until every query finds `want`, else by a flat scan."""
     if count <= 4 * want or count < total and count <= _FLAT_BELOW:  # a sparse bitmap: the graph would wander
         flat, params = access.scan(index, selector)
         scores, slots = flat.search(query, want, params=params)
         return scores, slots, f"flat scan of the {count} matching rows"
     depth, cap = access.filtered_depth(index, want, count / total)
+    depth = chosen or depth
+    cap = max(cap, depth)
     while True:
         scores, slots = access.search(index, query, want, depth, selector, filtered)
         if (slots >= 0).sum(axis=1).min() >= want:

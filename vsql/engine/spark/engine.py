@@ -106,6 +106,7 @@ class SparkEngine:
         self._views: set[str] = set()
         self.last_search: str | None = None  # what the last search through an index did (EXPLAIN's text)
         self.pinned: dict[tuple[str, str, str], tuple[str, int]] = {}  # (table, column, metric) -> index, version
+        self.settings = None  # the session's settings (`SparkIndexes` gives them): searches read their depths
         if owned:
             _STARTED[id(spark)][1] += 1
 

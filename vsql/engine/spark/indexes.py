@@ -20,6 +20,10 @@ from vsql.index.store import IndexManager
 class SparkIndexes(IndexManager):
     """vsql's indexes as the Spark engine keeps them (one Faiss shard per data file, `ann`)."""
 
+    def __init__(self, engine, settings=None):
+        super().__init__(engine, settings)
+        engine.settings = settings  # the session's search depths (`SET hnsw.ef_search`) reach its searches
+
     def resolve(self, name: str) -> IndexSpec:
         return _spec(ann._named(self.engine, name))
 
