@@ -130,7 +130,7 @@ def recognize(tree: exp.Expr, columns_of) -> Search | None:
     if explain and tree.args.get("analyze") or not isinstance(select, exp.Select) or select.args.get("laterals"):
         return None
     found = _searched(select, columns_of, lambda other, alias, columns: not other.find(exp.Column, exp.Select))
-    return Search(select, *found, explain) if found else None
+    return Search(select, *found[:5], explain) if found else None
 
 
 def recognize_batch(tree: exp.Expr, columns_of) -> BatchSearch | None:
@@ -158,8 +158,8 @@ def recognize_batch(tree: exp.Expr, columns_of) -> BatchSearch | None:
     found = _searched(inner, columns_of, outer_only)
     if found is None:
         return None
-    table, column, metric, query, k = found
-    where, alias, columns = inner.args.get("where"), table.alias_or_name, columns_of(table)
+    table, column, metric, query, k, columns = found
+    where, alias = inner.args.get("where"), table.alias_or_name
     if where is not None and any(c.table not in ("", alias) or c.name.lower() not in columns
                                  for c in where.find_all(exp.Column)):
         return None  # a filter by the outer row: Spark's NEAREST join cannot (nearest.rewrite says so)
@@ -171,8 +171,9 @@ def recognize_batch(tree: exp.Expr, columns_of) -> BatchSearch | None:
 
 
 def _searched(select: exp.Select, columns_of, constant) -> tuple | None:
-    """(table, column, metric, query, k) of `SELECT ... FROM t [WHERE ...] ORDER BY <distance
-    between a column of t and a value `constant(value, t's alias, t's columns)` accepts> LIMIT k`."""
+    """(table, column, metric, query, k, t's columns) of `SELECT ... FROM t [WHERE ...] ORDER BY
+    <distance between a column of t and a value `constant(value, t's alias, t's columns)` accepts>
+    LIMIT k`."""
     source = select.args.get("from_")
     table = source.this if source is not None else None
     if not isinstance(table, exp.Table) or any(select.args.get(a) for a in (
@@ -198,7 +199,7 @@ def _searched(select: exp.Select, columns_of, constant) -> tuple | None:
     for side, other in ((distance.this, distance.expression), (distance.expression, distance.this)):
         if isinstance(side, exp.Column) and side.table in ("", alias) and side.name.lower() in columns and \
                 constant(other, alias, columns):
-            return table, side.name.lower(), distance.metric, other, int(count.this)
+            return table, side.name.lower(), distance.metric, other, int(count.this), columns
     return None
 
 
