@@ -583,7 +583,6 @@ def _per_query(join: exp.Join, query: exp.Expr, definition: Definition, trusted:
         expressions=[exp.Ordered(this=order.copy(), nulls_first=False), exp.Ordered(this=key, nulls_first=False)]))
     base = exp.Table(this=table.this.copy(), db=table.args.get("db"))
     files = exp.In(this=exp.column("file_path", table="_metadata"), expressions=[exp.Literal.string(f) for f in trusted])
-    vector = exp.column(exp.to_identifier(definition.column, quoted=True))
     paired = exp.select("t.*", f"q.{_QI}", f"q.{_Q}").from_(
         exp.select("*").from_(base.copy()).where(files).subquery("t")).join(
         exp.Table(this=exp.to_identifier(f"{tag}_k"), alias=exp.TableAlias(this=exp.to_identifier("c"))),
@@ -591,8 +590,7 @@ def _per_query(join: exp.Join, query: exp.Expr, definition: Definition, trusted:
         exp.Table(this=exp.to_identifier(f"{tag}_q"), alias=exp.TableAlias(this=exp.to_identifier("q"))),
         on=exp.column(_QI, table="q").eq(exp.column(_QI, table="c")))
     everyone = exp.select("t.*", f"q.{_QI}", f"q.{_Q}").from_(
-        exp.select("*").from_(base).where(exp.or_(files.copy().not_(), exp.Is(this=vector, expression=exp.Null())))
-        .subquery("t")).join(
+        exp.select("*").from_(base).where(_restriction(definition, np.empty(0, np.int64), trusted)).subquery("t")).join(
         exp.Table(this=exp.to_identifier(f"{tag}_q"), alias=exp.TableAlias(this=exp.to_identifier("q"))), join_type="CROSS")
     table.replace(exp.union(paired, everyone, distinct=False).subquery(alias))
     k = inner.args["limit"].expression.copy()
