@@ -321,9 +321,7 @@ def reindex(engine, kind: str, name: str) -> None:
     if kind == "TABLE":
         chosen = list(definitions(engine, name).values())
     else:
-        chosen = [x for n, x in _all_definitions(engine).items() if n == name.lower()]
-        if not chosen:
-            raise ProgrammingError(f'index "{name}" does not exist')
+        chosen = [_named(engine, name)]
     for definition in chosen:
         _activate(engine, definition, max(r["version"] for r in definition.versions or [{"version": 0}]) + 1,
                   definition.options, "reindex")
@@ -709,12 +707,7 @@ def _on_executors(engine, table: exp.Table, definition: Definition, shards: list
     merged candidates (queries x 2k keys) and merges those."""
     listing = engine.spark.createDataFrame(pa.table({"f": [s.file for s in shards], "p": [s.path for s in shards]}))
     if where is not None:
-        keyed = exp.select(
-            exp.alias_(exp.column("file_path", table="_metadata"), "f"),
-            exp.alias_(exp.column(exp.to_identifier(definition.key, quoted=True),
-                                  table=exp.to_identifier(table.alias_or_name)), "k"),
-        ).from_(table.copy()).where(where.this.copy())
-        matching = engine.spark.sql(lower(keyed), args=params).groupBy("f").agg({"k": "collect_list"})
+        matching = engine.spark.sql(lower(_keyed(table, definition, where)), args=params).groupBy("f").agg({"k": "collect_list"})
         listing = listing.join(matching.toDF("f", "m"), "f", "left").selectExpr(
             "f", "p", "coalesce(m, CAST(array() AS ARRAY<BIGINT>)) AS m")
     listing = listing.repartition(min(len(shards), int(engine.spark.conf.get("spark.sql.shuffle.partitions", "200"))))
@@ -804,14 +797,18 @@ def _bitmap(mask: np.ndarray):
     return selector
 
 
+def _keyed(table: exp.Table, definition: Definition, where: exp.Expr) -> exp.Select:
+    """`SELECT <data file> AS f, <key> AS k FROM t WHERE ...`: the rows a search's WHERE keeps."""
+    return exp.select(
+        exp.alias_(exp.column("file_path", table="_metadata"), "f"),
+        exp.alias_(exp.column(exp.to_identifier(definition.key, quoted=True),
+                              table=exp.to_identifier(table.alias_or_name)), "k"),
+    ).from_(table.copy()).where(where.this.copy())
+
+
 def _matching(engine, table: exp.Table, definition: Definition, where: exp.Expr, params, lower) -> dict:
     """The keys of the rows the WHERE keeps, by data file (local path)."""
-    alias = table.alias_or_name
-    statement = exp.select(
-        exp.alias_(exp.column("file_path", table="_metadata"), "f"),
-        exp.alias_(exp.column(exp.to_identifier(definition.key, quoted=True), table=exp.to_identifier(alias)), "k"),
-    ).from_(table.copy()).where(where.this.copy())
-    rows = engine.spark.sql(lower(statement), args=params).toArrow()
+    rows = engine.spark.sql(lower(_keyed(table, definition, where)), args=params).toArrow()
     files = rows.column("f").combine_chunks()
     keys = rows.column("k").to_numpy().astype(np.int64)
     if not len(keys):
